@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11:
+#   make demo   train on the shipped prompt-injection data, export int8, classify, print the figures
+#   make test   run the test suite (what CI runs)
+# Both create .venv/ themselves. torch is installed first, pinned to the CPU build, so nothing
+# later in the install can pull a multi-gigabyte CUDA build from PyPI.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NAME   := prompt-injection
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml runtime/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet "torch==2.13.*"
+	$(BIN)/pip install --quiet -e ./runtime -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv --out artifacts/$(NAME)
+	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx
+	$(BIN)/probe-runtime classify artifacts/$(NAME).onnx data/examples.txt
+	$(BIN)/probe-runtime info artifacts/$(NAME).onnx
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) artifacts/*.onnx artifacts/$(NAME)

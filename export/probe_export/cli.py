@@ -1,0 +1,100 @@
+"""`probe`: train, embed and export. ``main(argv) -> int`` is what tests call."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from probe_runtime import ProbeError
+from probe_train.cli import add_commands as add_train_commands
+
+__all__ = ["main", "run"]
+
+
+def _fmt(figures: dict) -> str:
+    parts = [f"agreement {figures['agreement']:.4f}", f"max |Δp| {figures['max_abs_diff']:.2e}"]
+    if "accuracy" in figures:
+        parts.append(f"accuracy {figures['accuracy']:.4f}")
+    if "agreement_with_fp32" in figures:
+        parts.append(f"agreement with fp32 {figures['agreement_with_fp32']:.4f}")
+    return ", ".join(parts)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .pipeline import ExportOptions, export_model
+
+    options = ExportOptions(
+        quantize=args.quantize, eval_file=args.eval, text_column=args.text_column, label_column=args.label_column
+    )
+    result = export_model(args.model_dir, args.out, options)
+    v = result.manifest.verification
+    size = os.path.getsize(result.path) / 1e6
+    print(f"wrote {result.path} ({size:.1f} MB, {result.manifest.quantization}) in {result.seconds:.0f} s")
+    print(f"verification on {v['texts']} texts ({v['source']}):")
+    if "torch" in v:
+        print(f"  pytorch  accuracy {v['torch']['accuracy']:.4f}")
+    print(f"  fp32     {_fmt(v['fp32'])}")
+    if "int8" in v:
+        print(f"  int8     {_fmt(v['int8'])}")
+    if args.json:
+        print(json.dumps(v, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="probe",
+        description="Turn a pretrained transformer encoder into a small, fast text classifier: "
+        "train, then export ONE int8 .onnx file that `probe-runtime` runs without PyTorch.",
+        epilog="example: probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv "
+        "--out artifacts/pi && probe export artifacts/pi --out artifacts/pi.onnx",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_train_commands(sub)
+    p = sub.add_parser(
+        "export",
+        help="export a trained model to one verified .onnx file",
+        description="Fuse tokenized input → encoder → pooling → head → probabilities into one ONNX graph, "
+        "apply onnxruntime's transformer fusions, quantize to int8, verify against PyTorch on held-out texts, "
+        "and write one self-contained file (tokenizer, labels and figures in its metadata).",
+    )
+    p.add_argument("model_dir", help="directory written by `probe train`")
+    p.add_argument("--out", "-o", required=True, help="the .onnx file to write")
+    p.add_argument(
+        "--quantize", choices=["int8", "none"], default="int8", help="weights: int8 (default) or none (fp32)"
+    )
+    p.add_argument("--eval", help="labelled file to verify on (default: the held-out split saved by train)")
+    p.add_argument("--text-column", default="text", help="text column of --eval (default: text)")
+    p.add_argument("--label-column", default="label", help="label column of --eval (default: label)")
+    p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
+    p.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+        return args.func(args)
+    except ProbeError as exc:
+        print(f"probe: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("probe: interrupted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())

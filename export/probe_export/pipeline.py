@@ -1,0 +1,124 @@
+"""`probe export`: trained model directory → one verified, self-contained `.onnx` file."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from probe_runtime import Classifier, ProbeError
+from probe_runtime.artifact import Manifest
+from probe_train.data import align_labels, load_dataset
+from probe_train.embeddings import text_encoder
+from probe_train.encoder import pad_token_id, tokenizer_json
+from probe_train.model_dir import load_trained
+
+from . import __version__
+from .graph import export_onnx, optimize, quantize_int8
+from .module import build_module, torch_probabilities
+from .verify import compare
+from .writer import write_artifact
+
+__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model"]
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(ProbeError):
+    """The exported graph does not reproduce the trained model closely enough to be shipped."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    quantize: str = "int8"
+    fp32_tolerance: float = 1e-4
+    eval_file: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    long_text: str = "truncate"
+
+    def __post_init__(self) -> None:
+        if self.quantize not in ("int8", "none"):
+            raise ProbeError(f"--quantize must be int8 or none, not {self.quantize!r}")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    manifest: Manifest
+    seconds: float
+
+
+def _verification_texts(trained: Any, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
+    if options.eval_file:
+        data = align_labels(load_dataset(options.eval_file, options.text_column, options.label_column), trained.labels)
+        return data.texts, data.y, options.eval_file
+    if trained.eval_texts:
+        return trained.eval_texts, np.asarray(trained.eval_y), "held-out split saved by `probe train`"
+    raise ProbeError("the model directory holds no evaluation texts; pass a labelled file with --eval FILE")
+
+
+def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
+    """Export, fuse, (quantize,) verify against PyTorch, and write the artifact."""
+    started = time.perf_counter()
+    trained = load_trained(model_dir)
+    module, encoder = build_module(trained)
+    texts, y, source = _verification_texts(trained, options)
+    manifest = Manifest(
+        labels=list(trained.labels),
+        max_length=trained.max_length,
+        pooling=trained.pooling,
+        layer=trained.layer,
+        base_encoder=trained.settings.get("base_encoder", trained.encoder),
+        input_names=encoder.input_names,
+        pad_token_id=pad_token_id(encoder),
+        method=trained.method,
+        quantization=options.quantize,
+        long_text=options.long_text,
+        training=_training_summary(trained),
+        created_by=f"probe {__version__}",
+    )
+    tok_json = tokenizer_json(encoder)
+    log.info("computing PyTorch reference probabilities on %d texts", len(texts))
+    reference = torch_probabilities(module, encoder, texts)
+    verification: dict[str, Any] = {"texts": len(texts), "source": source}
+    if y is not None:
+        verification["torch"] = compare(reference, reference, y)
+
+    with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
+        raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
+        sample = next(text_encoder(encoder).batches(text_encoder(encoder).encode(texts[:2]), 2, 10**9)).feeds
+        export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, raw)
+        config = encoder.model.config
+        verification["fused_ops"] = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
+        fp32_probs = Classifier.from_graph(fused, manifest, tok_json).predict_proba(texts)
+        verification["fp32"] = compare(reference, fp32_probs, y)
+        if verification["fp32"]["max_abs_diff"] > options.fp32_tolerance:
+            raise ExportError(
+                f"the fp32 ONNX graph differs from PyTorch by up to {verification['fp32']['max_abs_diff']:.2e} "
+                f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
+                "Please report this with the encoder name."
+            )
+        final = fused
+        if options.quantize == "int8":
+            final = Path(tmp) / "int8.onnx"
+            quantize_int8(fused, final)
+            int8_probs = Classifier.from_graph(final, manifest, tok_json).predict_proba(texts)
+            verification["int8"] = compare(reference, int8_probs, y)
+            verification["int8"]["agreement_with_fp32"] = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
+        manifest = replace(manifest, verification=verification)
+        path = write_artifact(final, manifest, tok_json, Path(out))
+    return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _training_summary(trained: Any) -> dict[str, Any]:
+    report = trained.report
+    keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
+    summary = {k: report[k] for k in keep if k in report}
+    summary.update({k: v for k, v in trained.settings.items() if k in ("C", "seed", "train_source")})
+    return summary

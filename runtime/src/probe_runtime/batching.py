@@ -1,0 +1,74 @@
+"""Tokenize once, sort by length, pad per batch.
+
+Padding every text to the longest one in the *whole* input wastes most of the compute on short
+texts; sorting by length first and padding only to the longest text of each batch was worth 2-3x
+on short texts in our measurements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+__all__ = ["Batch", "TextEncoder"]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows ``positions`` of the encoded input, as the graph's named inputs."""
+
+    positions: np.ndarray
+    feeds: dict[str, np.ndarray]
+
+
+class TextEncoder:
+    """The artifact's own tokenizer, configured explicitly from the manifest.
+
+    Tokenizer files often carry padding/truncation settings of their own (the MiniLM one pads to
+    128); we switch those off and decide ourselves, so the runtime behaves the same for every model.
+    """
+
+    def __init__(self, tokenizer_json: str, max_length: int, pad_token_id: int, input_names: Sequence[str]):
+        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length)
+        self.max_length = max_length
+        self.pad_token_id = pad_token_id
+        self.input_names = tuple(input_names)
+
+    def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        return self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+
+    def batches(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> Iterator[Batch]:
+        """Length-sorted batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens."""
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(lengths, kind="stable")
+        start = 0
+        while start < len(order):
+            stop = start + 1
+            # Sorted ascending, so the last row of a batch is its longest.
+            while (
+                stop < len(order)
+                and stop - start < batch_size
+                and (stop - start + 1) * lengths[order[stop]] <= max_tokens
+            ):
+                stop += 1
+            positions = order[start:stop]
+            yield Batch(positions, self._pad([encodings[i] for i in positions]))
+            start = stop
+
+    def _pad(self, encodings: Sequence[Encoding]) -> dict[str, np.ndarray]:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.full((len(encodings), width), self.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(encodings), width), dtype=np.int64)
+        types = np.zeros((len(encodings), width), dtype=np.int64)
+        for row, enc in enumerate(encodings):
+            n = len(enc.ids)
+            ids[row, :n] = enc.ids
+            mask[row, :n] = 1
+            types[row, :n] = enc.type_ids
+        available = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return {name: available[name] for name in self.input_names}
