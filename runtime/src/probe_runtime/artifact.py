@@ -23,6 +23,7 @@ __all__ = [
     "LongTextPolicy",
     "Manifest",
     "Pooling",
+    "WindowAggregate",
     "manifest_from_metadata",
 ]
 
@@ -49,6 +50,14 @@ class LongTextPolicy(str, Enum):
     WINDOW = "window"
 
 
+class WindowAggregate(str, Enum):
+    """How the windows of a long text become one prediction (see `probe_runtime.long_text`)."""
+
+    MAX = "max"
+    MEAN = "mean"
+    AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Everything the runtime (and a curious human) needs to know about an artifact."""
@@ -64,6 +73,7 @@ class Manifest:
     quantization: str = "none"
     long_text: str = LongTextPolicy.TRUNCATE.value
     window_stride: int = 0
+    window_aggregate: str = WindowAggregate.AUTO.value
     training: dict[str, Any] = field(default_factory=dict)
     verification: dict[str, Any] = field(default_factory=dict)
     created_by: str = ""
@@ -77,6 +87,7 @@ class Manifest:
             raise ArtifactError(f"max_length must be at least 2, got {self.max_length}")
         Pooling(self.pooling)
         LongTextPolicy(self.long_text)
+        WindowAggregate(self.window_aggregate)
 
     def to_metadata(self, tokenizer_json: str) -> dict[str, str]:
         """The ``metadata_props`` an exporter writes into the ONNX file."""

@@ -10,10 +10,12 @@ from typing import overload
 
 import numpy as np
 import onnxruntime as ort
+from tokenizers import Encoding
 
 from .artifact import OUTPUT_NAME, Label, Manifest, manifest_from_metadata
 from .batching import TextEncoder
 from .errors import ArtifactError, InputError
+from .long_text import LongText, Windower, resolve_long_text
 
 __all__ = ["Classifier", "Prediction"]
 
@@ -48,7 +50,14 @@ def _session(path: Path, threads: int | None) -> ort.InferenceSession:
 class Classifier:
     """A loaded artifact. Thread-safe for concurrent ``predict`` calls (onnxruntime sessions are)."""
 
-    def __init__(self, session: ort.InferenceSession, manifest: Manifest, tokenizer_json: str, source: str):
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        manifest: Manifest,
+        tokenizer_json: str,
+        source: str,
+        long_text: LongText | None = None,
+    ):
         self.session = session
         self.manifest = manifest
         self.source = source
@@ -57,17 +66,35 @@ class Classifier:
         if missing:
             raise ArtifactError(f"{source} declares graph inputs this runtime cannot feed: {missing}")
         self.encoder = TextEncoder(tokenizer_json, manifest.max_length, manifest.pad_token_id, declared)
+        self.long_text = long_text or resolve_long_text(manifest)
+        self._windower = (
+            Windower(self.encoder.tokenizer, manifest.max_length, manifest.labels, self.long_text)
+            if self.long_text.policy == "window"
+            else None
+        )
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], threads: int | None = None) -> Classifier:
-        """Open an artifact. ``threads`` caps onnxruntime's intra-op threads (default: all cores)."""
+    def load(
+        cls,
+        path: str | os.PathLike[str],
+        threads: int | None = None,
+        long_text: str | None = None,
+        window_stride: int | None = None,
+        window_aggregate: str | None = None,
+    ) -> Classifier:
+        """Open an artifact. ``threads`` caps onnxruntime's intra-op threads (default: all cores).
+
+        ``long_text`` (``truncate``/``window``), ``window_stride`` (tokens of overlap) and
+        ``window_aggregate`` (``max``/``mean``/``auto``) override the artifact's long-text policy.
+        """
         path = Path(path)
         if not path.is_file():
             raise ArtifactError(f"model file not found: {path}")
         session = _session(path, threads)
         metadata = dict(session.get_modelmeta().custom_metadata_map)
         manifest, tokenizer_json = manifest_from_metadata(metadata, str(path))
-        return cls(session, manifest, tokenizer_json, str(path))
+        settings = resolve_long_text(manifest, long_text, window_stride, window_aggregate)
+        return cls(session, manifest, tokenizer_json, str(path), settings)
 
     @classmethod
     def from_graph(
@@ -90,10 +117,15 @@ class Classifier:
         if isinstance(texts, str):
             return self.predict_proba([texts], batch_size, max_tokens)[0]
         texts = _checked(texts)
-        out = np.empty((len(texts), len(self.manifest.labels)), dtype=np.float32)
         if not texts:
-            return out
-        encodings = self.encoder.encode(texts)
+            return np.empty((0, len(self.manifest.labels)), dtype=np.float32)
+        if self._windower is not None:
+            return self._windower.predict_proba(texts, lambda windows: self._run(windows, batch_size, max_tokens))
+        return self._run(self.encoder.encode(texts), batch_size, max_tokens)
+
+    def _run(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> np.ndarray:
+        """Probabilities for already-tokenized inputs, in their order."""
+        out = np.empty((len(encodings), len(self.manifest.labels)), dtype=np.float32)
         for batch in self.encoder.batches(encodings, batch_size, max_tokens):
             out[batch.positions] = self.session.run([OUTPUT_NAME], batch.feeds)[0]
         return out

@@ -1,27 +1,90 @@
-"""`probe-runtime classify`: label every text of one or more files, streaming, nothing lost."""
+"""`probe-runtime classify`: label every text of one or more files, streaming, resumable, nothing lost.
+
+Rows are read in windows of ``window_rows`` (sorted by length inside each window by the batcher),
+classified, and written in input order; memory depends on the window, never on the file. Output
+goes through `probe_runtime.output.PartialOutput`, so it appears under its name only when complete
+and an interrupted run can be resumed exactly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from tqdm import tqdm
 
+from .artifact import Label
 from .classifier import Classifier
-from .errors import ProbeError
-from .files import Row, RowWriter, atomic_output, detect_format, read_rows
+from .errors import InputError
+from .files import ERROR_MODES, INPUT_FORMATS, ByteCounter, Row, detect_format, input_format, input_size, read_rows
+from .output import PartialOutput, RowWriter, file_identity
 
-__all__ = ["add_command", "cmd_classify"]
+__all__ = ["ClassifyOptions", "Summary", "add_command", "classify_files", "cmd_classify"]
 
 WINDOW_ROWS = 4096
+EMPTY = "empty"
 
 
-def _progress_enabled() -> bool:
-    return sys.stderr.isatty()
+@dataclass(frozen=True)
+class ClassifyOptions:
+    """How inputs are read and outputs written (everything except the model and the paths)."""
+
+    text_column: str = "text"
+    id_column: str | None = None
+    input_format: str | None = None
+    errors: str = "strict"
+    out_format: str | None = None
+    all_scores: bool = False
+    window_rows: int = WINDOW_ROWS
+    resume: bool = False
+    progress: bool = False
+
+
+@dataclass
+class Summary:
+    """What happened to every input row: read = classified + skipped (by reason)."""
+
+    read: int = 0
+    classified: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    labels: Counter[Label] = field(default_factory=Counter)
+    resumed_after: int = 0
+
+    def to_progress(self) -> dict[str, Any]:
+        """JSON-safe form for the resume state (labels as pairs, so integer labels stay integers)."""
+        return {
+            "read": self.read,
+            "classified": self.classified,
+            "skipped": dict(self.skipped),
+            "labels": [[label, n] for label, n in self.labels.items()],
+        }
+
+    @classmethod
+    def from_progress(cls, saved: dict[str, Any]) -> Summary:
+        labels: Counter[Label] = Counter({label: n for label, n in saved["labels"]})
+        return cls(saved["read"], saved["classified"], Counter(saved["skipped"]), labels, saved["read"])
+
+    def describe(self, labels: Sequence[Label]) -> str:
+        skipped = sum(self.skipped.values())
+        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
+        distribution = ", ".join(f"{label} {self.labels[label]}" for label in labels)
+        text = f"read {self.read} rows, classified {self.classified}, skipped {skipped}"
+        text += f" ({reasons})" if reasons else ""
+        text += f"; labels: {distribution}"
+        if self.resumed_after:
+            text += f" (resumed after row {self.resumed_after})"
+        return text
 
 
 def _windows(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
@@ -29,45 +92,203 @@ def _windows(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield window
 
 
-def _all_rows(inputs: Sequence[str], text_column: str, id_column: str | None) -> Iterator[Row]:
+def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCounter) -> Iterator[Row]:
+    """Rows of every input in order; with several inputs, ids say which file (``path:line``)."""
     for path in inputs:
-        for row in read_rows(path, text_column, id_column):
-            yield Row(row.id if len(inputs) == 1 else f"{path}:{row.id}", row.text)
+        rows = read_rows(
+            path,
+            options.text_column,
+            options.id_column,
+            errors=options.errors,
+            fmt=options.input_format,
+            counter=counter,
+        )
+        prefix = len(inputs) > 1 and input_format(path) != "dir"
+        for row in rows:
+            yield Row(f"{path}:{row.id}", row.text, row.skip) if prefix else row
+
+
+def _input_identity(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_dir():
+        return file_identity(path)
+    listing = [file_identity(str(f)) for f in sorted(p.rglob("*.txt")) if f.is_file()]
+    digest = hashlib.sha256(json.dumps(listing, sort_keys=True).encode()).hexdigest()
+    return {"path": str(p.resolve()), "files": len(listing), "sha256": digest}
+
+
+def _fingerprint(clf: Classifier, inputs: Sequence[str], options: ClassifyOptions, fmt: str) -> dict[str, Any]:
+    """What must not change between a run and its resumption."""
+    settings = asdict(options)
+    for volatile in ("resume", "progress"):
+        settings.pop(volatile)
+    settings["out_format"] = fmt
+    return {
+        "model": file_identity(clf.source),
+        "inputs": [_input_identity(p) for p in inputs],
+        "options": settings,
+        "long_text": asdict(clf.long_text),
+    }
+
+
+def output_format(out: str | None, forced: str | None = None) -> str:
+    """``jsonl`` unless asked or the output name ends in .csv/.tsv."""
+    if forced:
+        return forced
+    detected = detect_format(out) if out and out != "-" else "jsonl"
+    return detected if detected in ("csv", "tsv") else "jsonl"
+
+
+def classify_files(
+    clf: Classifier, inputs: Sequence[str], out: str | None, options: ClassifyOptions = ClassifyOptions()
+) -> Summary:
+    """Classify every row of ``inputs`` into ``out`` (stdout when None or ``-``); see the module docstring.
+
+    Empty and whitespace-only rows (and undecodable ones under ``errors="skip"``) are not classified
+    and not written; they are counted in the returned `Summary`.
+    """
+    if options.window_rows < 1:
+        raise InputError(f"window_rows must be at least 1, got {options.window_rows}")
+    for path in inputs:
+        if path != "-" and not Path(path).exists():
+            raise InputError(f"input file not found: {path}")
+    fmt = output_format(out, options.out_format)
+    score_columns = [f"score_{label}" for label in clf.labels] if options.all_scores else []
+    output = PartialOutput(out, _fingerprint(clf, inputs, options, fmt) if out and out != "-" else {})
+    counter = ByteCounter()
+    rows = _all_rows(inputs, options, counter)
+    sizes = [input_size(p) for p in inputs]
+    total = None if None in sizes else sum(s for s in sizes if s is not None)
+    saved = output.open(options.resume)
+    try:
+        summary = Summary()
+        if saved is not None:
+            summary = Summary.from_progress(saved)
+            for _ in islice(rows, summary.read):
+                pass
+        writer = RowWriter(output.stream, fmt, ["id", "label", "score", *score_columns], header=saved is None)
+        if saved is None:
+            output.checkpoint(summary.to_progress())
+        with _progress_bar(options.progress, total, counter.n if total else summary.read) as bar:
+            started, done_before = time.perf_counter(), summary.read
+            for window in _windows(rows, options.window_rows):
+                _classify_window(clf, window, writer, summary, options.all_scores)
+                output.checkpoint(summary.to_progress())
+                bar.update((counter.n if total else summary.read) - bar.n)
+                rate = (summary.read - done_before) / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{summary.read} rows, {rate:.0f} rows/s", refresh=False)
+        output.commit()
+    except InputError:
+        output.close(keep=False)
+        raise
+    except BaseException:
+        output.close(keep=True)
+        raise
+    return summary
+
+
+def _classify_window(clf: Classifier, window: list[Row], writer: RowWriter, summary: Summary, all_scores: bool) -> None:
+    keep = []
+    for row in window:
+        if row.skip:
+            summary.skipped[row.skip] += 1
+        elif not row.text.strip():
+            summary.skipped[EMPTY] += 1
+        else:
+            keep.append(row)
+    for row, prediction in zip(keep, clf.classify([r.text for r in keep])):
+        record = {"id": row.id, "label": prediction.label, "score": round(prediction.score, 6)}
+        if all_scores:
+            record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
+        writer.write(record)
+        summary.labels[prediction.label] += 1
+    summary.read += len(window)
+    summary.classified += len(keep)
+
+
+def _progress_bar(enabled: bool, total: int | None, initial: int) -> tqdm:
+    if total is None:
+        return tqdm(desc="classifying", unit=" rows", initial=initial, disable=not enabled)
+    return tqdm(
+        desc="classifying",
+        total=total,
+        initial=initial,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+    )
+
+
+def _check_usage(args: argparse.Namespace) -> None:
+    """Mistakes in how the command was called: exit 2 with the usage line, like argparse itself."""
+    fail = args.usage_error
+    to_file = args.out and args.out != "-"
+    if args.inputs.count("-") > 1:
+        fail("stdin (-) can be read only once")
+    if args.resume and not to_file:
+        fail("--resume needs --out FILE (there is nothing to resume on stdout)")
+    if args.resume and "-" in args.inputs:
+        fail("--resume needs file inputs: stdin cannot be read again from where it stopped")
+    if args.window_rows < 1:
+        fail("--window-rows must be at least 1")
+    if args.id_column:
+        plain = [p for p in args.inputs if input_format(p, args.input_format) in ("text", "dir")]
+        if plain:
+            fail(f"--id-column needs CSV/TSV/JSONL inputs, but {plain[0]} is read as plain text")
+    if to_file:
+        target = Path(args.out).resolve()
+        for path in args.inputs:
+            if path == "-":
+                continue
+            source = Path(path).resolve()
+            if source == target or (source.is_dir() and source in target.parents and target.suffix == ".txt"):
+                fail(f"refusing to overwrite the input {path}; choose another --out")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    outputs = [args.out] if args.out and args.out != "-" else []
-    for path in outputs:
-        if any(inp != "-" and Path(inp).resolve() == Path(path).resolve() for inp in args.inputs):
-            raise ProbeError(f"refusing to overwrite the input {path}; choose another --out")
-    clf = Classifier.load(args.model, threads=args.threads)
-    fmt = args.format or (detect_format(args.out) if args.out and args.out != "-" else "jsonl")
-    if fmt == "text":
-        fmt = "jsonl"
-    columns = ["id", "label", "score"] + ([f"score_{lab}" for lab in clf.labels] if args.all_scores else [])
-    counts: Counter = Counter()
-    read = skipped = 0
-    with (
-        atomic_output(args.out) as stream,
-        tqdm(unit=" texts", disable=not _progress_enabled(), desc="classifying") as bar,
-    ):
-        writer = RowWriter(stream, fmt, columns)
-        for window in _windows(_all_rows(args.inputs, args.text_column, args.id_column), WINDOW_ROWS):
-            read += len(window)
-            keep = [row for row in window if row.text.strip()]
-            skipped += len(window) - len(keep)
-            for row, prediction in zip(keep, clf.classify([r.text for r in keep])):
-                record = {"id": row.id, "label": prediction.label, "score": round(prediction.score, 6)}
-                if args.all_scores:
-                    record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
-                writer.write(record)
-                counts[prediction.label] += 1
-            bar.update(len(window))
-    distribution = ", ".join(f"{label}: {counts[label]}" for label in clf.labels)
-    print(
-        f"read {read} rows, classified {read - skipped}, skipped {skipped} empty; {distribution}",
-        file=sys.stderr,
+    _check_usage(args)
+    clf = Classifier.load(
+        args.model,
+        threads=args.threads,
+        long_text=args.long_text,
+        window_stride=args.window_stride,
+        window_aggregate=args.window_aggregate,
     )
+    options = ClassifyOptions(
+        text_column=args.text_column,
+        id_column=args.id_column,
+        input_format=args.input_format,
+        errors=args.errors,
+        out_format=args.format,
+        all_scores=args.all_scores,
+        window_rows=args.window_rows,
+        resume=args.resume,
+        progress=sys.stderr.isatty(),
+    )
+    # `kill` then ends the run like Ctrl-C: a message, and the partial file kept for --resume.
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        summary = classify_files(clf, args.inputs, args.out, options)
+    except KeyboardInterrupt:
+        if args.out and args.out != "-":
+            partial = PartialOutput(args.out, {}).partial
+            print(
+                f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {partial}. "
+                "Run the same command with --resume to continue.",
+                file=sys.stderr,
+            )
+        else:
+            print("probe-runtime: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    where = f" → {args.out}" if args.out and args.out != "-" else ""
+    print(summary.describe(clf.labels) + where, file=sys.stderr)
     return 0
 
 
@@ -75,19 +296,61 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "classify",
         help="classify every text in files",
-        description="Classify each line of a text file, or a column of a CSV/TSV/JSONL file, and write "
-        "one prediction per row (id, label, score) as JSONL or CSV.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""\
+Classify each line of a text file, each .txt file of a directory (recursively), or a column of a
+CSV/TSV/JSONL file, and write one prediction per row (id, label, score) as JSONL or CSV, in input order.
+
+ids: the line number (for CSV/TSV, the line the record starts on); the file path for a directory;
+the --id-column value if given; prefixed with "PATH:" when several inputs are given.
+Empty and whitespace-only rows (and undecodable ones with --errors skip) are NOT classified and NOT
+written; they are counted in the summary printed at the end (rows read, classified, skipped, labels).
+
+The output appears under its name only when complete. Until then rows go to .OUT.partial next to it,
+checkpointed every window; after Ctrl-C, kill or a crash, the same command with --resume continues
+where it stopped and writes exactly what an uninterrupted run would have.
+Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.""",
     )
     p.add_argument("model", help="the .onnx artifact written by `probe export`")
     p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="text (one item per line), .csv, .tsv or .jsonl; - for stdin"
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="text file (one item per line), directory of .txt files, .csv, .tsv, .jsonl; - for stdin",
     )
-    p.add_argument("-o", "--out", help="output file (.jsonl or .csv); default stdout")
+    p.add_argument("-o", "--out", help="output file (.jsonl, .csv or .tsv); default stdout")
     p.add_argument("--format", choices=["jsonl", "csv", "tsv"], help="output format (default: from --out, else jsonl)")
     p.add_argument(
-        "--text-column", "--text-field", default="text", help="column/field holding the text (default: text)"
+        "--input-format", choices=INPUT_FORMATS, help="read inputs as this (default: by extension; stdin: text)"
     )
-    p.add_argument("--id-column", help="column/field to use as the row id (default: row or line number)")
-    p.add_argument("--all-scores", action="store_true", help="also write every class's probability")
+    p.add_argument(
+        "--text-column",
+        "--text-field",
+        default="text",
+        help="CSV column / JSONL field with the text (default: text)",
+    )
+    p.add_argument("--id-column", "--id-field", help="column/field to report as the row id (default: line number)")
+    p.add_argument(
+        "--errors",
+        choices=ERROR_MODES,
+        default="strict",
+        help="bytes that are not UTF-8: strict = stop with an error naming file and line (default), "
+        "replace = U+FFFD, skip = drop the row and count it",
+    )
+    p.add_argument("--all-scores", action="store_true", help="also write every class's probability (score_LABEL)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out")
+    p.add_argument(
+        "--long-text",
+        choices=["truncate", "window"],
+        help="texts longer than the model's max length: truncate, or classify overlapping windows and aggregate "
+        "(default: the artifact's policy)",
+    )
+    p.add_argument("--window-stride", type=int, help="with --long-text window: tokens of overlap between windows")
+    p.add_argument(
+        "--window-aggregate",
+        choices=["max", "mean", "auto"],
+        help="with --long-text window: max (detection: the most positive window) or mean (default: the artifact's)",
+    )
     p.add_argument("--threads", type=int, help="onnxruntime intra-op threads (default: all cores)")
-    p.set_defaults(func=cmd_classify)
+    p.add_argument("--window-rows", type=int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_classify, usage_error=p.error)

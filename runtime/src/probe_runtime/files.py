@@ -1,17 +1,16 @@
-"""Reading texts from files and writing predictions, one row at a time.
+"""Reading texts from files, one row at a time.
 
-Inputs are streamed, so memory stays flat however long the file is; outputs go to a temporary file
-that is moved into place only when every row is written, so an interrupted run never leaves a
-half-written file under the final name.
+Inputs are streamed (a line, a CSV record or a JSONL object at a time), so memory stays flat however
+long the file is. Every row keeps an id a person can find again: the line number, the file path for
+a directory of ``.txt`` files, or a named id column. Rows that cannot be read under ``errors="skip"``
+are still yielded, marked with why, so callers can count them instead of losing them silently.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,18 +19,39 @@ from typing import IO, Any
 
 from .errors import InputError
 
-__all__ = ["Row", "RowWriter", "atomic_output", "detect_format", "read_rows", "write_jsonl"]
+__all__ = [
+    "ERROR_MODES",
+    "INPUT_FORMATS",
+    "ByteCounter",
+    "Row",
+    "detect_format",
+    "input_format",
+    "input_size",
+    "read_rows",
+]
 
 TABLE_FORMATS = {".csv": ",", ".tsv": "\t"}
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+INPUT_FORMATS = ("text", "csv", "tsv", "jsonl")
+ERROR_MODES = ("strict", "replace", "skip")
+UNDECODABLE = "undecodable"
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
 class Row:
-    """One text to classify and the id it is reported under (line number unless a column is named)."""
+    """One text and the id it is reported under; ``skip`` says why it cannot be classified (else None)."""
 
     id: Any
     text: str
+    skip: str | None = None
+
+
+class ByteCounter:
+    """Bytes consumed so far across inputs: progress against file sizes gives an honest ETA."""
+
+    def __init__(self) -> None:
+        self.n = 0
 
 
 def detect_format(path: str) -> str:
@@ -44,17 +64,49 @@ def detect_format(path: str) -> str:
     return "text"
 
 
-def _decoded_lines(path: str, stream: IO[bytes]) -> Iterator[tuple[int, str]]:
-    """Lines as text with their 1-based line number; undecodable bytes name the line."""
-    for number, raw in enumerate(stream, start=1):
-        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-            raw = raw[3:]
-        try:
-            yield number, raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
+def input_format(path: str, forced: str | None = None) -> str:
+    """What ``read_rows`` will treat ``path`` as: ``dir``, or ``forced``, or by extension (stdin: text)."""
+    if path != "-" and Path(path).is_dir():
+        return "dir"
+    if forced:
+        return forced
+    return "text" if path == "-" else detect_format(path)
+
+
+def input_size(path: str) -> int | None:
+    """Bytes ``read_rows`` will consume from ``path`` (None for stdin, whose size is unknown)."""
+    if path == "-":
+        return None
+    p = Path(path)
+    if p.is_dir():
+        return sum(f.stat().st_size for f in _text_files(p))
+    return p.stat().st_size if p.is_file() else 0
+
+
+def _decode(raw: bytes, where: str, errors: str) -> tuple[str, bool]:
+    """(text, was it clean UTF-8); strict mode names the place and the fix instead."""
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError as exc:
+        if errors == "strict":
             raise InputError(
-                f"{path}, line {number}: bytes that are not UTF-8 at column {exc.start + 1}. Re-save the file as UTF-8."
+                f"{where}: bytes that are not UTF-8 at column {exc.start + 1}. Re-save the file as UTF-8, "
+                "or pass --errors replace (U+FFFD for bad bytes) or --errors skip (drop the row)."
             ) from None
+        return raw.decode("utf-8", errors="replace"), False
+
+
+def _decoded_lines(
+    path: str, stream: IO[bytes], errors: str, counter: ByteCounter | None
+) -> Iterator[tuple[int, str, bool]]:
+    """(1-based line number, text, clean) per line; a leading BOM is dropped."""
+    for number, raw in enumerate(stream, start=1):
+        if counter is not None:
+            counter.n += len(raw)
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM) :]
+        text, clean = _decode(raw, f"{path}, line {number}", errors)
+        yield number, text, clean
 
 
 @contextmanager
@@ -67,105 +119,125 @@ def _open_binary(path: str) -> Iterator[IO[bytes]]:
             yield stream
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"{path} is a directory; give a file") from None
 
 
-def read_rows(path: str, text_column: str = "text", id_column: str | None = None) -> Iterator[Row]:
-    """Stream the texts of a plain-text, CSV/TSV or JSONL file (``-`` reads stdin as plain text)."""
-    kind = "text" if path == "-" else detect_format(path)
+def read_rows(
+    path: str,
+    text_column: str = "text",
+    id_column: str | None = None,
+    *,
+    errors: str = "strict",
+    fmt: str | None = None,
+    counter: ByteCounter | None = None,
+) -> Iterator[Row]:
+    """Stream the rows of a plain-text, CSV/TSV or JSONL file, a directory of ``.txt`` files, or stdin (``-``).
+
+    ``errors``: ``strict`` raises `InputError` naming the file and line of bytes that are not UTF-8;
+    ``replace`` substitutes U+FFFD; ``skip`` yields the row with ``skip="undecodable"``.
+    ``fmt`` overrides detection by extension (needed for CSV/JSONL on stdin).
+    """
+    if errors not in ERROR_MODES:
+        raise InputError(f"errors must be one of {ERROR_MODES}, not {errors!r}")
+    kind = input_format(path, fmt)
+    if kind == "dir":
+        yield from _directory_rows(Path(path), errors, counter)
+        return
     with _open_binary(path) as stream:
-        lines = _decoded_lines(path, stream)
+        lines = _decoded_lines(path, stream, errors, counter)
         if kind == "text":
-            for number, line in lines:
-                yield Row(number, line.rstrip("\r\n"))
+            for number, line, clean in lines:
+                yield Row(number, line.rstrip("\r\n"), None if clean else UNDECODABLE)
         elif kind == "jsonl":
             yield from _jsonl_rows(path, lines, text_column, id_column)
         else:
-            yield from _table_rows(path, lines, TABLE_FORMATS["." + kind], text_column, id_column)
+            yield from _table_rows(path, lines, "\t" if kind == "tsv" else ",", text_column, id_column)
 
 
-def _jsonl_rows(path: str, lines: Iterable[tuple[int, str]], field: str, id_field: str | None) -> Iterator[Row]:
-    for number, line in lines:
+def _text_files(root: Path) -> list[Path]:
+    """Every ``.txt`` file under ``root``, in a stable order (sorted by relative path)."""
+    return sorted((p for p in root.rglob("*.txt") if p.is_file()), key=lambda p: p.relative_to(root).as_posix())
+
+
+def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Iterator[Row]:
+    """One row per file: a file is one item, so it is read whole (that is the unit being classified)."""
+    for file in _text_files(root):
+        raw = file.read_bytes()
+        if counter is not None:
+            counter.n += len(raw)
+        raw = raw.removeprefix(BOM)
+        try:
+            text, clean = raw.decode("utf-8"), True
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            text, clean = _decode(raw, f"{file}, line {line}", errors)
+        yield Row(str(file), text, None if clean else UNDECODABLE)
+
+
+def _jsonl_rows(path: str, lines: Iterable[tuple[int, str, bool]], field: str, id_field: str | None) -> Iterator[Row]:
+    for number, line, clean in lines:
         if not line.strip():
+            continue
+        if not clean:
+            yield Row(number, "", UNDECODABLE)
             continue
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(record, dict) or field not in record:
-            keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-            raise InputError(f"{path}, line {number}: no field {field!r} (found {keys}); use --text-column")
+            raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg}); one object per line") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
+        for wanted in filter(None, (field, id_field)):
+            if wanted not in record:
+                option = "--text-field" if wanted == field else "--id-column"
+                raise InputError(f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {option}")
         if not isinstance(record[field], str):
-            raise InputError(f"{path}, line {number}: field {field!r} is not a string")
-        yield Row(record.get(id_field, number) if id_field else number, record[field])
+            raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
+        yield Row(record[id_field] if id_field else number, record[field])
 
 
 def _table_rows(
-    path: str, lines: Iterable[tuple[int, str]], delimiter: str, column: str, id_column: str | None
+    path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str, column: str, id_column: str | None
 ) -> Iterator[Row]:
-    numbered = iter(lines)
-    current = [0]
+    """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
+    state = {"line": 0, "start": 0, "clean": True}
 
     def text_lines() -> Iterator[str]:
-        for number, line in numbered:
-            current[0] = number
+        for number, line, clean in lines:
+            if state["start"] == 0:
+                state["start"] = number
+            state["line"] = number
+            state["clean"] = state["clean"] and clean
             yield line
 
+    def next_record(reader: Iterator[list[str]]) -> tuple[list[str] | None, int, bool]:
+        state.update(start=0, clean=True)
+        try:
+            record = next(reader)
+        except csv.Error as exc:
+            raise InputError(f"{path}, line {state['line']}: not valid CSV ({exc})") from None
+        except StopIteration:
+            return None, 0, True
+        return record, state["start"], state["clean"]
+
     reader = csv.reader(text_lines(), delimiter=delimiter)
-    header = next(reader, None)
+    header, _, _ = next_record(reader)
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
     for wanted in filter(None, (column, id_column)):
         if wanted not in header:
-            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with --text-column.")
+            option = "--text-column" if wanted == column else "--id-column"
+            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
     text_at = header.index(column)
     id_at = header.index(id_column) if id_column else None
-    for index, record in enumerate(reader, start=1):
-        if not record:
+    while True:
+        record, start, clean = next_record(reader)
+        if record is None:
+            return
+        if not record:  # a blank line is not a record
+            continue
+        if not clean:
+            yield Row(record[id_at] if id_at is not None and id_at < len(record) else start, "", UNDECODABLE)
             continue
         if len(record) <= max(text_at, id_at or 0):
-            raise InputError(f"{path}, line {current[0]}: row has {len(record)} fields, header has {len(header)}")
-        yield Row(record[id_at] if id_at is not None else index, record[text_at])
-
-
-@contextmanager
-def atomic_output(path: str | None) -> Iterator[IO[str]]:
-    """A text stream that becomes ``path`` only if the block finishes (stdout when ``path`` is None)."""
-    if path is None or path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_jsonl(stream: IO[str], record: dict[str, Any]) -> None:
-    stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class RowWriter:
-    """Writes prediction records as JSONL or CSV with a fixed set of columns."""
-
-    def __init__(self, stream: IO[str], fmt: str, columns: list[str]):
-        self.stream = stream
-        self.fmt = fmt
-        self.columns = columns
-        self._csv = None
-        if fmt in ("csv", "tsv"):
-            self._csv = csv.writer(stream, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
-            self._csv.writerow(columns)
-
-    def write(self, record: dict[str, Any]) -> None:
-        if self._csv is not None:
-            self._csv.writerow([record.get(c, "") for c in self.columns])
-        else:
-            write_jsonl(self.stream, record)
+            raise InputError(f"{path}, line {start}: row has {len(record)} fields, the header has {len(header)}")
+        yield Row(record[id_at] if id_at is not None else start, record[text_at])
