@@ -28,7 +28,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .pipeline import ExportOptions, export_model
 
     options = ExportOptions(
-        quantize=args.quantize, eval_file=args.eval, text_column=args.text_column, label_column=args.label_column
+        quantize=args.quantize,
+        eval_file=args.eval,
+        text_column=args.text_column,
+        label_column=args.label_column,
+        long_text=args.long_text,
+        window_stride=args.window_stride,
+        window_aggregate=args.window_aggregate,
     )
     result = export_model(args.model_dir, args.out, options)
     v = result.manifest.verification
@@ -40,6 +46,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"  fp32     {_fmt(v['fp32'])}")
     if "int8" in v:
         print(f"  int8     {_fmt(v['int8'])}")
+    m = result.manifest
+    if m.long_text == "window":
+        shared = f"{m.window_stride} shared"
+        print(f"long texts: windows of {m.max_length} tokens ({shared}), aggregated by {m.window_aggregate}")
+    else:
+        print(f"long texts: truncated at {m.max_length} tokens")
     if args.json:
         print(json.dumps(v, indent=2))
     return 0
@@ -71,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval", help="labelled file to verify on (default: the held-out split saved by train)")
     p.add_argument("--text-column", default="text", help="text column of --eval (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --eval (default: label)")
+    p.add_argument(
+        "--long-text",
+        choices=["truncate", "window"],
+        default="truncate",
+        help="default policy for texts longer than max length: truncate (default), or classify overlapping "
+        "windows and aggregate; stored in the artifact, overridable at run time",
+    )
+    p.add_argument(
+        "--window-stride", type=int, default=0, help="tokens shared by neighbouring windows (default: max length / 4)"
+    )
+    p.add_argument(
+        "--window-aggregate",
+        choices=["auto", "max", "mean"],
+        default="auto",
+        help="max = the most positive window (detection), mean = average of windows; auto (default) = max "
+        "for two labels where one reads as 'nothing found' (0, ham, benign, not_…), else mean",
+    )
     p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
     p.set_defaults(func=cmd_export)
     return parser

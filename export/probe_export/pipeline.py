@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
+from probe_runtime.long_text import Windower, resolve_long_text
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
@@ -41,10 +42,18 @@ class ExportOptions:
     text_column: str = "text"
     label_column: str = "label"
     long_text: str = "truncate"
+    window_stride: int = 0
+    window_aggregate: str = "auto"
 
     def __post_init__(self) -> None:
         if self.quantize not in ("int8", "none"):
             raise ProbeError(f"--quantize must be int8 or none, not {self.quantize!r}")
+        if self.long_text not in ("truncate", "window"):
+            raise ProbeError(f"--long-text must be truncate or window, not {self.long_text!r}")
+        if self.window_aggregate not in ("auto", "max", "mean"):
+            raise ProbeError(f"--window-aggregate must be auto, max or mean, not {self.window_aggregate!r}")
+        if self.window_stride < 0:
+            raise ProbeError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,8 @@ class ExportResult:
 
 def _verification_texts(trained: Any, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
     if options.eval_file:
-        data = align_labels(load_dataset(options.eval_file, options.text_column, options.label_column), trained.labels)
+        data = load_dataset(options.eval_file, options.text_column, options.label_column, min_classes=1)
+        data = align_labels(data, trained.labels)
         return data.texts, data.y, options.eval_file
     if trained.eval_texts:
         return trained.eval_texts, np.asarray(trained.eval_y), "held-out split saved by `probe train`"
@@ -79,11 +89,11 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
         pad_token_id=pad_token_id(encoder),
         method=trained.method,
         quantization=options.quantize,
-        long_text=options.long_text,
         training=_training_summary(trained),
         created_by=f"probe {__version__}",
     )
     tok_json = tokenizer_json(encoder)
+    long_text = _long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
     reference = torch_probabilities(module, encoder, texts)
     verification: dict[str, Any] = {"texts": len(texts), "source": source}
@@ -96,7 +106,11 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
         export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, raw)
         config = encoder.model.config
         verification["fused_ops"] = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
-        fp32_probs = Classifier.from_graph(fused, manifest, tok_json).predict_proba(texts)
+        fp32_runner = Classifier.from_graph(fused, manifest, tok_json)
+        # The optimizer may prune an input the graph does not need (e.g. all-zero token types):
+        # the manifest records the inputs the file really declares.
+        manifest = replace(manifest, input_names=[i.name for i in fp32_runner.session.get_inputs()])
+        fp32_probs = fp32_runner.predict_proba(texts)
         verification["fp32"] = compare(reference, fp32_probs, y)
         if verification["fp32"]["max_abs_diff"] > options.fp32_tolerance:
             raise ExportError(
@@ -111,9 +125,23 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
             int8_probs = Classifier.from_graph(final, manifest, tok_json).predict_proba(texts)
             verification["int8"] = compare(reference, int8_probs, y)
             verification["int8"]["agreement_with_fp32"] = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
-        manifest = replace(manifest, verification=verification)
+        manifest = replace(manifest, verification=verification, **long_text)
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) -> dict[str, Any]:
+    """The long-text policy, resolved (stride, aggregate) and checked against the tokenizer.
+
+    Verification runs with truncation, like the PyTorch reference; the policy only applies afterwards.
+    """
+    settings = resolve_long_text(
+        replace(manifest, long_text=options.long_text),
+        stride=options.window_stride or None,
+        aggregate=options.window_aggregate,
+    )
+    Windower(text_encoder(encoder).tokenizer, manifest.max_length, manifest.labels, settings)  # validates the stride
+    return {"long_text": settings.policy, "window_stride": settings.stride, "window_aggregate": settings.aggregate}
 
 
 def _training_summary(trained: Any) -> dict[str, Any]:

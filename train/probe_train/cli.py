@@ -60,7 +60,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, args.text_column, args.label_column)
     if args.test:
         train = data
-        test = align_labels(load_dataset(args.test, args.text_column, args.label_column), data.labels)
+        test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
     else:
         train, test = holdout_split(data, args.test_size, args.seed)
     print(

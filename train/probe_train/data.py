@@ -100,8 +100,13 @@ def _read_records(path: Path, text_column: str, label_column: str) -> list[tuple
     return records
 
 
-def load_dataset(path: str | Path, text_column: str = "text", label_column: str = "label") -> Dataset:
-    """Read and check a labelled file; labels that all look like integers become integers."""
+def load_dataset(
+    path: str | Path, text_column: str = "text", label_column: str = "label", min_classes: int = 2
+) -> Dataset:
+    """Read and check a labelled file; labels that all look like integers become integers.
+
+    Training data needs two classes; an evaluation file (``min_classes=1``) may hold only one.
+    """
     path = Path(path)
     records = _read_records(path, text_column, label_column)
     if not records:
@@ -120,7 +125,7 @@ def load_dataset(path: str | Path, text_column: str = "text", label_column: str 
         raw_labels.append(label.strip() if isinstance(label, str) else label)
     labels_in_file = _normalise_labels(raw_labels)
     labels = sorted(set(labels_in_file), key=lambda v: (isinstance(v, str), v))
-    if len(labels) < 2:
+    if len(labels) < min_classes:
         raise DataError(f"{path}: every example has the label {labels[0]!r}; a classifier needs at least two classes")
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for label in labels_in_file], dtype=np.int64)

@@ -1,0 +1,52 @@
+"""The real thing: MiniLM (shipped in a pip package) on the shipped prompt-injection data.
+
+train → export int8 → classify with the `probe-runtime` command in a subprocess.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from probe_export.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "prompt_injections"
+pytestmark = pytest.mark.e2e
+
+
+def test_minilm_probe_trains_exports_and_classifies(tmp_path, capsys):
+    model_dir, artifact, preds = tmp_path / "pi", tmp_path / "pi.onnx", tmp_path / "preds.jsonl"
+    assert main(["train", str(DATA / "train.csv"), "--test", str(DATA / "test.csv"), "--out", str(model_dir)]) == 0
+    report = json.loads((model_dir / "report.json").read_text())
+    assert report["accuracy"] > 0.80  # majority class is 0.52; a MiniLM mean-pooling probe scores ~0.87
+
+    assert main(["export", str(model_dir), "--out", str(artifact)]) == 0
+    assert artifact.stat().st_size < 30e6  # int8: ~23 MB instead of ~90 MB
+
+    runtime = Path(sys.executable).with_name("probe-runtime")
+    result = subprocess.run(
+        [str(runtime), "classify", str(artifact), str(DATA / "test.csv"), "--text-column", "text", "--out", str(preds)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in preds.read_text().splitlines()]
+    assert len(rows) == 116
+    assert all({"label", "score"} <= row.keys() and row["label"] in (0, 1) for row in rows)
+
+    info = json.loads(
+        subprocess.run(
+            [str(runtime), "info", str(artifact), "--json"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    v = info["verification"]
+    assert v["fp32"]["max_abs_diff"] < 1e-4 and v["fp32"]["agreement"] == 1.0
+    with open(DATA / "test.csv", newline="", encoding="utf-8") as f:
+        truth = [int(row["label"]) for row in csv.DictReader(f)]
+    accuracy = sum(row["label"] == y for row, y in zip(rows, truth)) / len(rows)
+    assert accuracy == pytest.approx(v["int8"]["accuracy"], abs=0.02)  # batch composition differs slightly

@@ -1,0 +1,83 @@
+"""`probe export`: one verified, self-contained ONNX file that reproduces the PyTorch pipeline."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from probe_export.cli import main
+from probe_export.module import build_module, torch_probabilities
+from probe_runtime import Classifier
+from probe_train.model_dir import load_trained
+
+TEXTS = [
+    "the movie was great",
+    "our dinner felt horrible",
+    "the acting honestly felt superb and the plot was fine",
+    "x",
+    "THE HOTEL WAS DREADFUL!!!",
+]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_trained):
+    module, encoder = build_module(load_trained(tiny_trained))
+    return torch_probabilities(module, encoder, TEXTS)
+
+
+def test_fp32_file_matches_pytorch_within_1e_4(fp32_model, reference):
+    got = Classifier.load(fp32_model).predict_proba(TEXTS)
+    np.testing.assert_allclose(got, reference, atol=1e-4)
+
+
+def test_int8_file_agrees_with_pytorch_on_the_predicted_class(int8_model, reference):
+    got = Classifier.load(int8_model).predict_proba(TEXTS)
+    assert (got.argmax(1) == reference.argmax(1)).mean() >= 0.8
+    assert np.abs(got - reference).max() < 0.2
+
+
+def test_the_graph_is_fused_and_int8_weights_are_quantized(int8_model, fp32_model):
+    int8_ops = {node.op_type for node in onnx.load(str(int8_model)).graph.node}
+    fp32_ops = {node.op_type for node in onnx.load(str(fp32_model)).graph.node}
+    assert {"Attention", "SkipLayerNormalization", "EmbedLayerNormalization"} <= fp32_ops
+    assert "MatMulInteger" in int8_ops or "QAttention" in int8_ops or "DynamicQuantizeMatMul" in int8_ops
+
+
+def test_inputs_are_token_ids_and_mask_with_dynamic_batch_and_sequence(int8_model):
+    graph = onnx.load(str(int8_model)).graph
+    inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    # token type ids only when the graph uses them; the manifest lists exactly what the file declares
+    assert {"input_ids", "attention_mask"} <= inputs.keys() <= {"input_ids", "attention_mask", "token_type_ids"}
+    assert all(dims == ["batch", "sequence"] for dims in inputs.values())
+    assert Classifier.load(int8_model).manifest.input_names == [i.name for i in graph.input]
+    (output,) = graph.output
+    assert output.name == "probabilities"
+    assert next(d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim) == "batch"
+
+
+def test_verification_figures_are_recorded_in_the_file(int8_model):
+    v = Classifier.load(int8_model).manifest.verification
+    assert v["texts"] == 40
+    assert v["fp32"]["agreement"] == 1.0 and v["fp32"]["max_abs_diff"] < 1e-4
+    assert {"accuracy", "agreement", "max_abs_diff", "agreement_with_fp32"} <= v["int8"].keys()
+
+
+def test_export_prints_the_verification(tiny_trained, tmp_path, capsys):
+    assert main(["export", str(tiny_trained), "--out", str(tmp_path / "m.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "fp32" in out and "int8" in out and "agreement" in out and "accuracy" in out
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]
+
+
+def test_export_can_verify_on_another_labelled_file(tiny_trained, tiny_data, tmp_path):
+    train, _ = tiny_data
+    args = ["export", tiny_trained, "--out", tmp_path / "m.onnx", "--eval", train, "--quantize", "none"]
+    assert main([str(a) for a in args]) == 0
+    v = Classifier.load(tmp_path / "m.onnx").manifest.verification
+    assert v["texts"] == 120 and v["source"] == str(train)
+
+
+def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_path, capsys):
+    assert main(["export", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 1
+    assert "not a trained probe model" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()

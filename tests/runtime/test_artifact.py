@@ -1,0 +1,103 @@
+"""The artifact contract: what the file carries, and clear errors for files that are not ours."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import onnx
+import pytest
+from probe_runtime import SCHEMA_VERSION, ArtifactError, Classifier
+from probe_runtime.artifact import KEY_MANIFEST, KEY_SCHEMA, KEY_TOKENIZER
+from probe_runtime.cli import main
+
+
+def _rewrite_metadata(src, dst, **changes):
+    model = onnx.load(str(src))
+    props = {p.key: p.value for p in model.metadata_props}
+    props.update(changes)
+    props = {k: v for k, v in props.items() if v is not None}
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(dst))
+    return dst
+
+
+def test_the_file_carries_tokenizer_labels_settings_and_figures(int8_model):
+    props = {p.key: p.value for p in onnx.load(str(int8_model)).metadata_props}
+    assert props[KEY_SCHEMA] == str(SCHEMA_VERSION)
+    assert json.loads(props[KEY_TOKENIZER])["model"]["type"] == "WordPiece"
+    manifest = json.loads(props[KEY_MANIFEST])
+    assert manifest["labels"] == ["neg", "pos"]
+    assert manifest["pooling"] == "mean"
+    assert manifest["quantization"] == "int8"
+    assert manifest["max_length"] == 64
+    assert {"accuracy", "macro_f1"} <= manifest["training"].keys()
+    assert {"fp32", "int8", "fused_ops"} <= manifest["verification"].keys()
+
+
+def test_the_artifact_runs_alone_without_any_sidecar_file(int8_model, tmp_path):
+    lonely = tmp_path / "only.onnx"
+    shutil.copy(int8_model, lonely)
+    assert list(tmp_path.iterdir()) == [lonely]
+    assert Classifier.load(lonely).predict("great") in ("neg", "pos")
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ArtifactError, match="not found"):
+        Classifier.load(tmp_path / "nope.onnx")
+
+
+def test_a_file_that_is_not_onnx_is_refused(tmp_path):
+    bogus = tmp_path / "notes.onnx"
+    bogus.write_text("hello, I am a text file")
+    with pytest.raises(ArtifactError, match="not a readable ONNX model"):
+        Classifier.load(bogus)
+
+
+def test_a_truncated_file_is_refused(int8_model, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(int8_model.read_bytes()[: int8_model.stat().st_size // 2])
+    with pytest.raises(ArtifactError, match="corrupted"):
+        Classifier.load(broken)
+
+
+def test_an_onnx_model_that_is_not_ours_is_refused(int8_model, tmp_path):
+    foreign = _rewrite_metadata(int8_model, tmp_path / "foreign.onnx", **{KEY_SCHEMA: None})
+    with pytest.raises(ArtifactError, match="not a probe artifact"):
+        Classifier.load(foreign)
+
+
+def test_an_unknown_schema_version_is_refused_with_the_fix(int8_model, tmp_path):
+    future = _rewrite_metadata(int8_model, tmp_path / "future.onnx", **{KEY_SCHEMA: "99"})
+    with pytest.raises(ArtifactError, match=r"schema version .99.*re-export"):
+        Classifier.load(future)
+
+
+def test_a_damaged_manifest_is_refused(int8_model, tmp_path):
+    damaged = _rewrite_metadata(int8_model, tmp_path / "damaged.onnx", **{KEY_MANIFEST: "{not json"})
+    with pytest.raises(ArtifactError, match="damaged"):
+        Classifier.load(damaged)
+
+
+def test_the_cli_reports_bad_files_without_a_traceback(tmp_path, capsys):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"\x00\x01garbage")
+    assert main(["info", str(bogus)]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+
+
+def test_info_json_shows_what_the_file_carries(int8_model, capsys):
+    assert main(["info", str(int8_model), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["labels"] == ["neg", "pos"]
+    assert info["verification"]["fp32"]["max_abs_diff"] < 1e-4
+    assert info["size_bytes"] == int8_model.stat().st_size
+
+
+def test_info_prints_a_readable_summary(int8_model, capsys):
+    assert main(["info", str(int8_model)]) == 0
+    out = capsys.readouterr().out
+    assert "labels" in out and "verification" in out and "int8" in out

@@ -1,0 +1,81 @@
+"""Classifier: the Python API apps embed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from probe_runtime import Classifier, InputError, Prediction
+
+TEXTS = ["the movie was great", "the plot was awful and the hotel was dull", "excellent", "our dinner felt poor"]
+
+
+@pytest.fixture(scope="module")
+def clf(tiny_artifacts):
+    return Classifier.load(tiny_artifacts["int8"], threads=1)
+
+
+def test_predict_proba_returns_one_probability_row_per_text(clf):
+    proba = clf.predict_proba(TEXTS)
+    assert proba.shape == (len(TEXTS), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_labels_come_back_as_in_the_training_data(clf):
+    assert clf.labels == ["neg", "pos"]
+    assert set(clf.predict(TEXTS)) <= {"neg", "pos"}
+
+
+def test_one_string_in_gives_one_result_out(clf):
+    assert isinstance(clf.predict("excellent"), str)
+    assert clf.predict_proba("excellent").shape == (2,)
+    result = clf("excellent")
+    assert isinstance(result, Prediction)
+    assert result.label in clf.labels
+    assert result.score == pytest.approx(max(result.scores.values()))
+
+
+def test_a_list_gives_a_prediction_per_text_in_input_order(clf):
+    results = clf.classify(TEXTS)
+    assert [r.label for r in results] == clf.predict(TEXTS)
+    for text, result in zip(TEXTS, results):
+        assert result.label == clf.predict(text)
+
+
+def test_batching_and_length_sorting_do_not_change_fp32_results(fp32_model):
+    clf = Classifier.load(fp32_model)
+    together = clf.predict_proba(TEXTS * 5, batch_size=3)
+    alone = np.stack([clf.predict_proba(t) for t in TEXTS * 5])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_a_tiny_token_budget_still_classifies_everything(fp32_model):
+    clf = Classifier.load(fp32_model)
+    np.testing.assert_allclose(clf.predict_proba(TEXTS, max_tokens=1), clf.predict_proba(TEXTS), atol=1e-5)
+
+
+def test_int8_results_depend_on_batch_mates_only_slightly(clf):
+    # Dynamic int8 quantizes activations with a per-batch scale, so batch composition moves
+    # probabilities a little; it must never move them much.
+    together = clf.predict_proba(TEXTS * 5, batch_size=3)
+    alone = np.stack([clf.predict_proba(t) for t in TEXTS * 5])
+    np.testing.assert_allclose(together, alone, atol=0.02)
+
+
+def test_empty_input_gives_an_empty_result(clf):
+    assert clf.predict_proba([]).shape == (0, 2)
+    assert clf.predict([]) == []
+
+
+def test_texts_longer_than_max_length_are_truncated_not_rejected(clf):
+    long_text = "the movie was great " * 500
+    assert clf.predict(long_text) in clf.labels
+
+
+def test_non_strings_are_refused_with_a_clear_error(clf):
+    with pytest.raises(InputError, match="text #1 is int"):
+        clf.predict(["fine", 3])
+
+
+def test_thread_count_is_applied_to_the_session(tiny_artifacts):
+    clf = Classifier.load(tiny_artifacts["int8"], threads=1)
+    assert clf.session.get_session_options().intra_op_num_threads == 1
