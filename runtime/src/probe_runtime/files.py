@@ -84,7 +84,7 @@ def input_size(path: str) -> int | None:
 
 
 def _decode(raw: bytes, where: str, errors: str) -> tuple[str, bool]:
-    """(text, was it clean UTF-8); strict mode names the place and the fix instead."""
+    """(text, keep): ``keep`` is False only for bad bytes under ``skip``; ``strict`` names the place and the fix."""
     try:
         return raw.decode("utf-8"), True
     except UnicodeDecodeError as exc:
@@ -93,20 +93,20 @@ def _decode(raw: bytes, where: str, errors: str) -> tuple[str, bool]:
                 f"{where}: bytes that are not UTF-8 at column {exc.start + 1}. Re-save the file as UTF-8, "
                 "or pass --errors replace (U+FFFD for bad bytes) or --errors skip (drop the row)."
             ) from None
-        return raw.decode("utf-8", errors="replace"), False
+        return raw.decode("utf-8", errors="replace"), errors != "skip"
 
 
 def _decoded_lines(
     path: str, stream: IO[bytes], errors: str, counter: ByteCounter | None
 ) -> Iterator[tuple[int, str, bool]]:
-    """(1-based line number, text, clean) per line; a leading BOM is dropped."""
+    """(1-based line number, text, keep) per line; a leading BOM is dropped."""
     for number, raw in enumerate(stream, start=1):
         if counter is not None:
             counter.n += len(raw)
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
-        text, clean = _decode(raw, f"{path}, line {number}", errors)
-        yield number, text, clean
+        text, keep = _decode(raw, f"{path}, line {number}", errors)
+        yield number, text, keep
 
 
 @contextmanager
@@ -145,8 +145,8 @@ def read_rows(
     with _open_binary(path) as stream:
         lines = _decoded_lines(path, stream, errors, counter)
         if kind == "text":
-            for number, line, clean in lines:
-                yield Row(number, line.rstrip("\r\n"), None if clean else UNDECODABLE)
+            for number, line, keep in lines:
+                yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
             yield from _jsonl_rows(path, lines, text_column, id_column)
         else:
@@ -166,18 +166,18 @@ def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Ite
             counter.n += len(raw)
         raw = raw.removeprefix(BOM)
         try:
-            text, clean = raw.decode("utf-8"), True
+            text, keep = raw.decode("utf-8"), True
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
-            text, clean = _decode(raw, f"{file}, line {line}", errors)
-        yield Row(str(file), text, None if clean else UNDECODABLE)
+            text, keep = _decode(raw, f"{file}, line {line}", errors)
+        yield Row(str(file), text, None if keep else UNDECODABLE)
 
 
 def _jsonl_rows(path: str, lines: Iterable[tuple[int, str, bool]], field: str, id_field: str | None) -> Iterator[Row]:
-    for number, line, clean in lines:
+    for number, line, keep in lines:
         if not line.strip():
             continue
-        if not clean:
+        if not keep:
             yield Row(number, "", UNDECODABLE)
             continue
         try:
@@ -199,25 +199,25 @@ def _table_rows(
     path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str, column: str, id_column: str | None
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
-    state = {"line": 0, "start": 0, "clean": True}
+    state = {"line": 0, "start": 0, "keep": True}
 
     def text_lines() -> Iterator[str]:
-        for number, line, clean in lines:
+        for number, line, keep in lines:
             if state["start"] == 0:
                 state["start"] = number
             state["line"] = number
-            state["clean"] = state["clean"] and clean
+            state["keep"] = state["keep"] and keep
             yield line
 
     def next_record(reader: Iterator[list[str]]) -> tuple[list[str] | None, int, bool]:
-        state.update(start=0, clean=True)
+        state.update(start=0, keep=True)
         try:
             record = next(reader)
         except csv.Error as exc:
             raise InputError(f"{path}, line {state['line']}: not valid CSV ({exc})") from None
         except StopIteration:
             return None, 0, True
-        return record, state["start"], state["clean"]
+        return record, state["start"], state["keep"]
 
     reader = csv.reader(text_lines(), delimiter=delimiter)
     header, _, _ = next_record(reader)
@@ -230,12 +230,12 @@ def _table_rows(
     text_at = header.index(column)
     id_at = header.index(id_column) if id_column else None
     while True:
-        record, start, clean = next_record(reader)
+        record, start, keep = next_record(reader)
         if record is None:
             return
         if not record:  # a blank line is not a record
             continue
-        if not clean:
+        if not keep:
             yield Row(record[id_at] if id_at is not None and id_at < len(record) else start, "", UNDECODABLE)
             continue
         if len(record) <= max(text_at, id_at or 0):
