@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import classify_files, info
+from . import bench, classify_files, info
 from .errors import ProbeError
 
 __all__ = ["build_parser", "main", "run"]
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run probe text classifiers (one .onnx file) without PyTorch.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (classify_files, info):
+    for command in (classify_files, info, bench):
         command.add_command(sub)
     return parser
 
