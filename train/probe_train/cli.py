@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import align_labels, holdout_split, load_dataset
+from .data import Dataset, align_labels, holdout_split, load_dataset
 from .encoder import DEFAULT_MODEL
 from .errors import ProbeError
+from .finetune import FinetuneSettings
 from .metrics import format_report
-from .model_dir import save_trained
+from .model_dir import TrainedModel, save_trained
 from .pooling import Pooling
 
 __all__ = ["add_commands"]
@@ -46,7 +47,12 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="tokens per text; longer texts are truncated (default: the encoder's own)",
     )
-    p.add_argument("--batch-size", type=int, default=32, help="texts per encoder batch (default: 32)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=32,
+        help=f"texts per batch (default: 32; {FinetuneSettings.batch_size} for --method finetune)",
+    )
 
 
 def _data_options(p: argparse.ArgumentParser) -> None:
@@ -68,15 +74,72 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"{train.labels}); evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )
-    settings = ProbeSettings(args.model, args.pooling, args.layer, args.max_length, args.batch_size, args.seed)
-    trained = train_probe(train, test, settings, show_progress=show_progress())
-    out = save_trained(trained, args.out, test)
+    if args.method == "finetune":
+        trained, out = _finetune(args, train, test)
+    else:
+        batch_size = args.batch_size or 32
+        settings = ProbeSettings(args.model, args.pooling, args.layer, args.max_length, batch_size, args.seed)
+        trained = train_probe(train, test, settings, show_progress=show_progress())
+        out = save_trained(trained, args.out, test)
     print(format_report(trained.report, f"held-out evaluation ({test.source})"))
     print(
         f"\nsaved the trained model to {out}/ (report: {out}/report.json); "
         f"next: probe export {out} --out {Path(out).with_suffix('.onnx')}"
     )
     return 0
+
+
+def _print_epoch(result: object) -> None:
+    """One line per epoch on stderr, so progress shows even when stderr is a log file, not a TTY."""
+    line = f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}"
+    if result.validation:
+        v = result.validation
+        line += f", validation loss {v['loss']:.4f} accuracy {v['accuracy']:.4f} macro-F1 {v['macro_f1']:.4f}"
+        line += " (best so far)" if result.improved else f" (best: epoch {result.best_epoch})"
+    line += f"; {result.seconds:.0f} s"
+    if result.stopping:
+        line += "; no improvement for --patience epochs: stopping early"
+    elif result.epoch < result.epochs:
+        line += f", about {result.eta_seconds / 60:.1f} min left"
+    print(line, file=sys.stderr, flush=True)
+
+
+def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[TrainedModel, Path]:
+    from .finetune import checkpoint_dir_for, remove_checkpoints, save_finetuned, train_finetune
+
+    settings = FinetuneSettings(
+        model=args.model,
+        pooling=args.pooling,
+        layer=args.layer,
+        max_length=args.max_length,
+        batch_size=args.batch_size or FinetuneSettings.batch_size,
+        seed=args.seed,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        validation_size=args.validation_size,
+        patience=args.patience,
+        checkpoint_every=args.checkpoint_every,
+    )
+    checkpoints = checkpoint_dir_for(args.out)
+    if args.resume:
+        print(f"resuming from the checkpoint in {checkpoints}/", file=sys.stderr)
+    elif checkpoints.exists():
+        print(
+            f"note: starting over; this replaces the checkpoint in {checkpoints}/ (--resume continues it)",
+            file=sys.stderr,
+        )
+    trained, encoder = train_finetune(
+        train,
+        test,
+        settings,
+        checkpoint_dir=checkpoints,
+        resume=args.resume,
+        show_progress=show_progress(),
+        on_epoch=_print_epoch,
+    )
+    out = save_finetuned(trained, encoder, args.out, test)
+    remove_checkpoints(checkpoints)
+    return trained, out
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -121,11 +184,51 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="directory to write the trained model to")
     p.add_argument("--test", help="separate labelled test file; default: hold out --test-size of DATA")
     p.add_argument("--test-size", type=float, default=0.2, help="held-out fraction without --test (default 0.2)")
-    p.add_argument("--method", choices=["probe"], default="probe", help="training method (default: probe)")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split and the probe (default 0)")
+    p.add_argument(
+        "--method",
+        choices=["probe", "finetune"],
+        default="probe",
+        help="probe: frozen encoder + logistic regression (default); finetune: train encoder and head end to end",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed for the splits, the probe and fine-tuning (default 0)")
     _data_options(p)
     _encoder_options(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, batch_size=None)
+    ft = p.add_argument_group(
+        "fine-tuning (--method finetune)",
+        "AdamW with linear warm-up and decay, gradient clipping, early stopping on a validation split "
+        "held out of DATA (never --test) with the best epoch restored. Checkpoints go to OUT.checkpoint/ "
+        "and are removed once training succeeds.",
+    )
+    d = FinetuneSettings
+    ft.add_argument(
+        "--epochs", type=int, default=d.epochs, help=f"at most this many passes over the data (default {d.epochs})"
+    )
+    ft.add_argument(
+        "--learning-rate",
+        type=float,
+        default=d.learning_rate,
+        help=f"peak AdamW learning rate (default {d.learning_rate:g})",
+    )
+    ft.add_argument(
+        "--validation-size",
+        type=float,
+        default=d.validation_size,
+        help=f"fraction of DATA held out for early stopping (default {d.validation_size}; 0: no early stopping)",
+    )
+    ft.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help=f"epochs without improvement before stopping (default {d.patience})",
+    )
+    ft.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help=f"also checkpoint every N steps (default {d.checkpoint_every}; 0: epochs only)",
+    )
+    ft.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.checkpoint/")
 
     p = sub.add_parser(
         "embed",
