@@ -60,6 +60,7 @@ class PartialOutput:
         if self.target is not None:
             self.partial = self.target.parent / f".{self.target.name}.partial"
             self.state_path = self.target.parent / f".{self.target.name}.partial.json"
+            self.state_tmp = self.target.parent / f".{self.target.name}.partial.json.tmp"
 
     def open(self, resume: bool) -> dict[str, Any] | None:
         """Start writing; with ``resume``, return the last checkpoint's progress (None: starting afresh)."""
@@ -111,9 +112,11 @@ class PartialOutput:
             "bytes": os.fstat(self.stream.fileno()).st_size,
             "progress": progress,
         }
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        os.replace(tmp, self.state_path)
+        with open(self.state_tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(state))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(self.state_tmp, self.state_path)  # atomic: a reader sees the old record or the new, never half
 
     def commit(self) -> None:
         """Move the finished output into place and forget the resume state."""
@@ -124,7 +127,7 @@ class PartialOutput:
         os.fsync(self.stream.fileno())
         self.stream.close()
         os.replace(self.partial, self.target)
-        self.state_path.unlink(missing_ok=True)
+        self._forget_state()
 
     def close(self, keep: bool) -> None:
         """After a failure: keep the partial file for ``--resume`` or remove it."""
@@ -133,4 +136,8 @@ class PartialOutput:
         self.stream.close()
         if not keep:
             self.partial.unlink(missing_ok=True)
-            self.state_path.unlink(missing_ok=True)
+            self._forget_state()
+
+    def _forget_state(self) -> None:
+        self.state_path.unlink(missing_ok=True)
+        self.state_tmp.unlink(missing_ok=True)
