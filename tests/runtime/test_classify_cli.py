@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,6 +103,34 @@ def test_stdin_to_stdout_through_a_pipe_with_no_progress_bar(int8_model):
     assert [r["id"] for r in rows] == [1, 2, 3, 4, 5]
     stderr = result.stderr.decode().strip().splitlines()
     assert len(stderr) == 1 and stderr[0].startswith("read 5 rows, classified 5, skipped 0")
+
+
+def test_a_terminal_gets_a_progress_bar_with_rate_and_eta(int8_model, tmp_path):
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    src = tmp_path / "in.txt"
+    src.write_text("\n".join(TEXTS * 40) + "\n", encoding="utf-8")
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    cmd = [RUNTIME, "classify", str(int8_model), str(src), "-o", str(tmp_path / "out.jsonl"), "--window-rows", "50"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    while chunk := _read_or_eof(master):
+        shown += chunk
+    assert proc.wait() == 0
+    bar = shown.decode().replace("\r", "\n")
+    assert "classifying: 100%" in bar and "rows/s" in bar and "<00:00" in bar  # percent, rate, ETA
+
+
+def _read_or_eof(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # Linux reports the closed terminal as EIO
+        return b""
 
 
 def test_undecodable_bytes_fail_by_default_and_leave_no_output(int8_model, tmp_path, capsys):
