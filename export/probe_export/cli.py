@@ -15,13 +15,29 @@ from probe_train.cli import add_commands as add_train_commands
 __all__ = ["main", "run"]
 
 
-def _fmt(figures: dict) -> str:
-    parts = [f"agreement {figures['agreement']:.4f}", f"max |Δp| {figures['max_abs_diff']:.2e}"]
-    if "accuracy" in figures:
-        parts.append(f"accuracy {figures['accuracy']:.4f}")
-    if "agreement_with_fp32" in figures:
-        parts.append(f"agreement with fp32 {figures['agreement_with_fp32']:.4f}")
-    return ", ".join(parts)
+def _quality(figures: dict) -> str:
+    if "accuracy" not in figures:
+        return ""
+    return f"accuracy {figures['accuracy']:.4f}  macro-F1 {figures['macro_f1']:.4f}   "
+
+
+def print_verification(v: dict) -> None:
+    """The export's proof, one line per graph; the same figures are stored in the artifact."""
+    print(f"verification on {v['texts']} labelled texts ({v['source']}):")
+    if "torch" in v:
+        print(f"  pytorch  {_quality(v['torch'])}")
+    f = v["fp32"]
+    print(f"  fp32     {_quality(f)}vs pytorch: agreement {f['agreement']:.4f}, max |Δp| {f['max_abs_diff']:.1e}")
+    if "int8" in v:
+        q = v["int8"]
+        print(
+            f"  int8     {_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
+            f"mean |Δp| {q['mean_abs_diff']:.4f}"
+        )
+    if "int8_gate" in v:
+        g = v["int8_gate"]
+        verdict = "passed" if g["passed"] else "FAILED: shipping fp32 instead"
+        print(f"  int8 gate: loses {g['loss_points']:.2f} accuracy points (limit {g['max_loss_points']}): {verdict}")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -35,17 +51,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         long_text=args.long_text,
         window_stride=args.window_stride,
         window_aggregate=args.window_aggregate,
+        max_int8_loss=args.max_int8_loss,
+        fallback_fp32=args.fallback_fp32,
     )
     result = export_model(args.model_dir, args.out, options)
     v = result.manifest.verification
     size = os.path.getsize(result.path) / 1e6
     print(f"wrote {result.path} ({size:.1f} MB, {result.manifest.quantization}) in {result.seconds:.0f} s")
-    print(f"verification on {v['texts']} texts ({v['source']}):")
-    if "torch" in v:
-        print(f"  pytorch  accuracy {v['torch']['accuracy']:.4f}")
-    print(f"  fp32     {_fmt(v['fp32'])}")
-    if "int8" in v:
-        print(f"  int8     {_fmt(v['int8'])}")
+    print_verification(v)
     m = result.manifest
     if m.long_text == "window":
         shared = f"{m.window_stride} shared"
@@ -79,6 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", "-o", required=True, help="the .onnx file to write")
     p.add_argument(
         "--quantize", choices=["int8", "none"], default="int8", help="weights: int8 (default) or none (fp32)"
+    )
+    p.add_argument(
+        "--max-int8-loss",
+        type=float,
+        default=0.5,
+        metavar="POINTS",
+        help="fail the export when int8 loses more accuracy points than this against fp32 on the labelled "
+        "verification texts (default 0.5)",
+    )
+    p.add_argument(
+        "--fallback-fp32",
+        action="store_true",
+        help="when int8 fails the --max-int8-loss gate, write the fp32 graph instead of failing",
     )
     p.add_argument("--eval", help="labelled file to verify on (default: the held-out split saved by train)")
     p.add_argument("--text-column", default="text", help="text column of --eval (default: text)")

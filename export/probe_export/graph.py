@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from probe_runtime.artifact import EMBEDDINGS_NAME, OUTPUT_NAME
 
 from .module import ClassifierModule
 
@@ -20,13 +21,13 @@ __all__ = ["OPSET", "export_onnx", "optimize", "quantize_int8"]
 
 log = logging.getLogger(__name__)
 OPSET = 17
-OUTPUT = "probabilities"
 
 
 def export_onnx(module: ClassifierModule, sample: dict[str, torch.Tensor], path: Path) -> None:
     """Trace the module to ONNX with dynamic batch and sequence axes."""
     names = module.input_names
-    axes = {name: {0: "batch", 1: "sequence"} for name in names} | {OUTPUT: {0: "batch"}}
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    axes |= {OUTPUT_NAME: {0: "batch"}, EMBEDDINGS_NAME: {0: "batch"}}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
         torch.onnx.export(
@@ -34,7 +35,7 @@ def export_onnx(module: ClassifierModule, sample: dict[str, torch.Tensor], path:
             tuple(sample[name] for name in names),
             str(path),
             input_names=names,
-            output_names=[OUTPUT],
+            output_names=[OUTPUT_NAME, EMBEDDINGS_NAME],
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,

@@ -39,12 +39,14 @@ class ClassifierModule(torch.nn.Module):
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(probabilities, pooled embeddings)."""
         feeds = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             feeds["token_type_ids"] = token_type_ids
         hidden = select_hidden(self.encoder, feeds, self.layer)
-        return torch.softmax(self.head(pool(hidden, attention_mask, self.pooling)), dim=-1)
+        pooled = pool(hidden, attention_mask, self.pooling)
+        return torch.softmax(self.head(pooled), dim=-1), pooled
 
 
 def build_module(trained: TrainedModel) -> tuple[ClassifierModule, Encoder]:
@@ -66,5 +68,5 @@ def torch_probabilities(
     with torch.inference_mode():
         for batch in tokens.batches(tokens.encode(texts), batch_size, batch_size * encoder.max_length):
             feeds = {k: torch.from_numpy(v) for k, v in batch.feeds.items()}
-            out[batch.positions] = module(**feeds).numpy()
+            out[batch.positions] = module(**feeds)[0].numpy()
     return out

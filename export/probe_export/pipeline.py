@@ -44,10 +44,14 @@ class ExportOptions:
     long_text: str = "truncate"
     window_stride: int = 0
     window_aggregate: str = "auto"
+    max_int8_loss: float = 0.5
+    fallback_fp32: bool = False
 
     def __post_init__(self) -> None:
         if self.quantize not in ("int8", "none"):
             raise ProbeError(f"--quantize must be int8 or none, not {self.quantize!r}")
+        if self.max_int8_loss < 0:
+            raise ProbeError(f"--max-int8-loss must be 0 or more accuracy points, not {self.max_int8_loss}")
         if self.long_text not in ("truncate", "window"):
             raise ProbeError(f"--long-text must be truncate or window, not {self.long_text!r}")
         if self.window_aggregate not in ("auto", "max", "mean"):
@@ -120,14 +124,51 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
             )
         final = fused
         if options.quantize == "int8":
-            final = Path(tmp) / "int8.onnx"
-            quantize_int8(fused, final)
-            int8_probs = Classifier.from_graph(final, manifest, tok_json).predict_proba(texts)
-            verification["int8"] = compare(reference, int8_probs, y)
-            verification["int8"]["agreement_with_fp32"] = float((int8_probs.argmax(1) == fp32_probs.argmax(1)).mean())
+            candidate = Path(tmp) / "int8.onnx"
+            quantize_int8(fused, candidate)
+            int8_probs = Classifier.from_graph(candidate, manifest, tok_json).predict_proba(texts)
+            verification["int8"] = _int8_figures(reference, fp32_probs, int8_probs, y)
+            verification["int8_gate"] = gate = _int8_gate(verification, options)
+            if gate["passed"]:
+                final = candidate
+            elif options.fallback_fp32:
+                log.warning("int8 lost %.2f accuracy points; keeping fp32 as asked", gate["loss_points"])
+                manifest = replace(manifest, quantization="none")
+            else:
+                raise ExportError(_gate_message(verification, options))
         manifest = replace(manifest, verification=verification, **long_text)
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+    """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch."""
+    figures = compare(fp32, int8, y)
+    figures["flip_rate"] = 1.0 - figures.pop("agreement")
+    figures["agreement_with_torch"] = float((int8.argmax(1) == reference.argmax(1)).mean())
+    return figures
+
+
+def _int8_gate(verification: dict[str, Any], options: ExportOptions) -> dict[str, Any]:
+    """Accuracy points int8 loses against fp32 on the labelled verification texts."""
+    loss = 100.0 * (verification["fp32"]["accuracy"] - verification["int8"]["accuracy"])
+    return {
+        "loss_points": round(loss, 4),
+        "max_loss_points": options.max_int8_loss,
+        "passed": loss <= options.max_int8_loss + 1e-9,
+    }
+
+
+def _gate_message(verification: dict[str, Any], options: ExportOptions) -> str:
+    fp32, int8, n = verification["fp32"], verification["int8"], verification["texts"]
+    return (
+        f"int8 loses {verification['int8_gate']['loss_points']:.2f} accuracy points against fp32 "
+        f"({int8['accuracy']:.4f} vs {fp32['accuracy']:.4f} on {n} held-out texts, {int8['flip_rate']:.1%} of "
+        f"predictions flipped), more than --max-int8-loss {options.max_int8_loss}. Nothing was written. Try: "
+        "--fallback-fp32 to ship fp32 automatically when int8 fails, --quantize none for fp32, "
+        "--eval with a larger labelled file (one text is "
+        f"{100 / n:.2f} points here), or a higher --max-int8-loss if the loss is acceptable."
+    )
 
 
 def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) -> dict[str, Any]:

@@ -79,3 +79,13 @@ def test_non_strings_are_refused_with_a_clear_error(clf):
 def test_thread_count_is_applied_to_the_session(tiny_artifacts):
     clf = Classifier.load(tiny_artifacts["int8"], threads=1)
     assert clf.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_embed_returns_the_pooled_vectors_the_head_reads(fp32_model, tiny_trained):
+    clf = Classifier.load(fp32_model)
+    vectors = clf.embed(TEXTS)
+    assert vectors.shape == (len(TEXTS), 32)
+    with np.load(tiny_trained / "head.npz") as head:
+        logits = vectors @ head["weight"].T + head["bias"]
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(softmax, clf.predict_proba(TEXTS), atol=1e-5)

@@ -15,6 +15,7 @@ from typing import Any
 from .errors import ArtifactError
 
 __all__ = [
+    "EMBEDDINGS_NAME",
     "KEY_MANIFEST",
     "KEY_SCHEMA",
     "KEY_TOKENIZER",
@@ -32,6 +33,9 @@ KEY_SCHEMA = "probe.schema_version"
 KEY_MANIFEST = "probe.manifest"
 KEY_TOKENIZER = "probe.tokenizer_json"
 OUTPUT_NAME = "probabilities"
+# The pooled text vector the head reads, exposed so callers can reuse the encoder (and the exporter
+# can fit the head on exactly the vectors the quantized graph produces).
+EMBEDDINGS_NAME = "embeddings"
 Label = str | int
 
 

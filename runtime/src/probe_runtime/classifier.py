@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding
 
-from .artifact import OUTPUT_NAME, Label, Manifest, manifest_from_metadata
+from .artifact import EMBEDDINGS_NAME, OUTPUT_NAME, Label, Manifest, manifest_from_metadata
 from .batching import TextEncoder
 from .errors import ArtifactError, InputError
 from .long_text import LongText, Windower, resolve_long_text
@@ -123,12 +123,28 @@ class Classifier:
             return self._windower.predict_proba(texts, lambda windows: self._run(windows, batch_size, max_tokens))
         return self._run(self.encoder.encode(texts), batch_size, max_tokens)
 
-    def _run(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> np.ndarray:
-        """Probabilities for already-tokenized inputs, in their order."""
-        out = np.empty((len(encodings), len(self.manifest.labels)), dtype=np.float32)
+    def _run(
+        self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int, output: str = OUTPUT_NAME
+    ) -> np.ndarray:
+        """One graph output (probabilities by default) for already-tokenized inputs, in their order."""
+        out: np.ndarray | None = None
         for batch in self.encoder.batches(encodings, batch_size, max_tokens):
-            out[batch.positions] = self.session.run([OUTPUT_NAME], batch.feeds)[0]
-        return out
+            rows = self.session.run([output], batch.feeds)[0]
+            if out is None:
+                out = np.empty((len(encodings), rows.shape[1]), dtype=np.float32)
+            out[batch.positions] = rows
+        return out if out is not None else np.empty((0, len(self.manifest.labels)), dtype=np.float32)
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS
+    ) -> np.ndarray:
+        """The pooled vectors the head reads, ``[n_texts, hidden]`` (texts truncated at max length)."""
+        if EMBEDDINGS_NAME not in {o.name for o in self.session.get_outputs()}:
+            raise ArtifactError(f"{self.source} does not expose embeddings; re-export it with a newer probe")
+        texts = _checked(texts)
+        if not texts:
+            return np.empty((0, 0), dtype=np.float32)
+        return self._run(self.encoder.encode(texts), batch_size, max_tokens, EMBEDDINGS_NAME)
 
     @overload
     def predict(self, texts: str) -> Label: ...
