@@ -178,6 +178,7 @@ def test_an_input_is_never_overwritten(int8_model, tmp_path):
         ["in.txt", "--id-column", "key"],
         ["-", "-"],
         ["in.txt", "--errors", "ignore"],
+        ["in.txt", "-o", "."],
     ],
 )
 def test_usage_mistakes_exit_2(int8_model, tmp_path, monkeypatch, args):

@@ -237,6 +237,8 @@ def _check_usage(args: argparse.Namespace) -> None:
         plain = [p for p in args.inputs if input_format(p, args.input_format) in ("text", "dir")]
         if plain:
             fail(f"--id-column needs CSV/TSV/JSONL inputs, but {plain[0]} is read as plain text")
+    if to_file and Path(args.out).is_dir():
+        fail(f"--out {args.out} is a directory; name a file such as {Path(args.out) / 'predictions.jsonl'}")
     if to_file:
         target = Path(args.out).resolve()
         for path in args.inputs:
