@@ -182,7 +182,8 @@ def test_resume_without_a_checkpoint_says_how_to_start(tiny_encoder, tiny_data, 
 def finetuned_artifacts(finetuned_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("ft-artifacts")
     paths = {"int8": root / "ft-int8.onnx", "fp32": root / "ft-fp32.onnx"}
-    assert probe("export", finetuned_dir, "--out", paths["int8"]) == 0
+    # 40 verification texts make one flipped prediction 2.5 points: let the int8 gate pass, assert below instead.
+    assert probe("export", finetuned_dir, "--out", paths["int8"], "--max-int8-loss", 100) == 0
     assert probe("export", finetuned_dir, "--out", paths["fp32"], "--quantize", "none") == 0
     return paths
 

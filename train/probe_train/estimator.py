@@ -131,7 +131,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         return head_probabilities(x, self.coef_, self.intercept_)
 
     def predict(self, X: Iterable[str]) -> np.ndarray:
-        return self.classes_[self.predict_proba(X).argmax(1)]
+        best = self.predict_proba(X).argmax(1)
+        return self.classes_[best]
 
     def save(
         self, out: str | Path, eval_texts: Iterable[str] | None = None, eval_y: Iterable[Any] | None = None

@@ -1,0 +1,93 @@
+"""ProbeClassifier: a scikit-learn estimator over raw texts, for both methods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from probe_export.cli import main
+from probe_runtime import Classifier
+from probe_train.data import load_dataset
+from probe_train.estimator import ProbeClassifier
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+FINETUNE = {"method": "finetune", "learning_rate": 1e-2, "epochs": 5, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def data(tiny_data):
+    train, test = (load_dataset(p) for p in tiny_data)
+    return train.texts, np.array(train.label_values()), test.texts, np.array(test.label_values())
+
+
+@pytest.fixture(scope="module", params=["probe", "finetune"])
+def fitted(request, tiny_encoder, data):
+    options = FINETUNE if request.param == "finetune" else {}
+    texts, y, _, _ = data
+    return ProbeClassifier(model=str(tiny_encoder), **options).fit(texts, y)
+
+
+def test_init_only_stores_parameters_and_get_params_returns_them(tiny_encoder):
+    clf = ProbeClassifier(model=str(tiny_encoder), method="finetune", epochs=3)
+    params = clf.get_params()
+    assert params["method"] == "finetune" and params["epochs"] == 3 and params["model"] == str(tiny_encoder)
+    assert clone(clf).get_params() == params
+    assert not [name for name in vars(clf) if name.endswith("_")]
+
+
+def test_predicting_before_fit_raises_not_fitted(tiny_encoder):
+    with pytest.raises(NotFittedError):
+        ProbeClassifier(model=str(tiny_encoder)).predict(["the movie was good"])
+
+
+def test_fit_returns_self_and_learns_the_original_labels(fitted, data):
+    _, _, test_texts, test_y = data
+    assert list(fitted.classes_) == ["neg", "pos"]
+    assert set(fitted.predict(test_texts)) <= {"neg", "pos"}
+    assert fitted.score(test_texts, test_y) >= 0.9
+
+
+def test_predict_proba_has_one_column_per_class_in_classes_order(fitted, data):
+    _, _, test_texts, _ = data
+    proba = fitted.predict_proba(test_texts[:5])
+    assert proba.shape == (5, 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+    assert list(fitted.classes_[proba.argmax(1)]) == list(fitted.predict(test_texts[:5]))
+
+
+@pytest.mark.parametrize("options", [{}, FINETUNE], ids=["probe", "finetune"])
+def test_cross_val_score_runs_on_raw_texts(tiny_encoder, data, options):
+    texts, y, _, _ = data
+    scores = cross_val_score(ProbeClassifier(model=str(tiny_encoder), **options), texts, y, cv=3)
+    assert scores.shape == (3,)
+    assert scores.mean() >= 0.8
+
+
+def test_it_works_inside_a_pipeline_and_a_grid_search(tiny_encoder, data):
+    texts, y, test_texts, test_y = data
+    pipeline = make_pipeline(FunctionTransformer(lambda xs: [x.lower() for x in xs]), ProbeClassifier())
+    search = GridSearchCV(
+        pipeline, {"probeclassifier__model": [str(tiny_encoder)], "probeclassifier__pooling": ["mean", "cls"]}, cv=2
+    )
+    search.fit(texts, y)
+    assert search.best_params_["probeclassifier__pooling"] in ("mean", "cls")
+    assert search.score(test_texts, test_y) >= 0.8
+
+
+def test_integer_labels_come_back_as_integers(tiny_encoder, data):
+    texts, y, test_texts, _ = data
+    clf = ProbeClassifier(model=str(tiny_encoder)).fit(texts, (y == "pos").astype(int))
+    assert list(clf.classes_) == [0, 1]
+    assert clf.predict(test_texts[:3]).dtype.kind == "i"
+
+
+def test_a_fitted_estimator_exports_through_probe_export(fitted, data, tmp_path):
+    _, _, test_texts, test_y = data
+    model_dir = fitted.save(tmp_path / "m", test_texts, test_y)
+    assert main(["export", str(model_dir), "--out", str(tmp_path / "m.onnx"), "--quantize", "none"]) == 0
+    artifact = Classifier.load(tmp_path / "m.onnx")
+    assert artifact.manifest.method == fitted.method
+    np.testing.assert_allclose(artifact.predict_proba(test_texts), fitted.predict_proba(test_texts), atol=1e-4)
