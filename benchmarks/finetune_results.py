@@ -40,13 +40,13 @@ DATASETS: dict[str, dict] = {
         "max_length": None,
         "finetune": ["--epochs", "10", "--learning-rate", "5e-5"],
     },
-    "sms_spam": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "3", "--learning-rate", "5e-5"]},
+    "sms_spam": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "2", "--learning-rate", "5e-5"]},
     "tweeteval_offensive": {
         "subset": 2000,
         "max_length": 128,
-        "finetune": ["--epochs", "3", "--learning-rate", "5e-5"],
+        "finetune": ["--epochs", "2", "--learning-rate", "5e-5"],
     },
-    "sst2": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "3", "--learning-rate", "5e-5"]},
+    "sst2": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "2", "--learning-rate", "5e-5"]},
 }
 
 

@@ -128,15 +128,20 @@ def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[
             f"note: starting over; this replaces the checkpoint in {checkpoints}/ (--resume continues it)",
             file=sys.stderr,
         )
-    trained, encoder = train_finetune(
-        train,
-        test,
-        settings,
-        checkpoint_dir=checkpoints,
-        resume=args.resume,
-        show_progress=show_progress(),
-        on_epoch=_print_epoch,
-    )
+    try:
+        trained, encoder = train_finetune(
+            train,
+            test,
+            settings,
+            checkpoint_dir=checkpoints,
+            resume=args.resume,
+            show_progress=show_progress(),
+            on_epoch=_print_epoch,
+        )
+    except KeyboardInterrupt:
+        if checkpoints.is_dir():
+            print(f"the same command with --resume continues from the checkpoint in {checkpoints}/", file=sys.stderr)
+        raise
     out = save_finetuned(trained, encoder, args.out, test)
     remove_checkpoints(checkpoints)
     return trained, out

@@ -352,7 +352,8 @@ def finetune(
                 progress["loss_sum"] += loss.item()
                 bar.update(1)
                 bar.set_postfix(epoch=epoch + 1, loss=f"{progress['loss_sum'] / progress['batch']:.4f}")
-                if settings.checkpoint_every and progress["step"] % settings.checkpoint_every == 0:
+                mid_epoch = progress["batch"] < len(plan)  # the epoch's end is checkpointed below anyway
+                if mid_epoch and settings.checkpoint_every and progress["step"] % settings.checkpoint_every == 0:
                     save()
             train_loss = progress["loss_sum"] / max(progress["batch"], 1)
             entry: dict[str, Any] = {"epoch": epoch + 1, "train_loss": train_loss}
