@@ -15,6 +15,8 @@ from tokenizers import Encoding, Tokenizer
 
 __all__ = ["Batch", "TextEncoder"]
 
+_ONE = np.zeros(1, dtype=np.int64)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -44,6 +46,9 @@ class TextEncoder:
 
     def batches(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> Iterator[Batch]:
         """Length-sorted batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens."""
+        if len(encodings) == 1:  # one text (an API call): no sorting, no padding to plan
+            yield Batch(_ONE, self._pad(encodings))
+            return
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(lengths, kind="stable")
         start = 0
