@@ -20,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=4096)
     parser.add_argument("--only", nargs="*", help="variant names to run")
+    parser.add_argument(
+        "--write-artifact",
+        nargs=2,
+        metavar=("VARIANT", "TARGET"),
+        help="only build VARIANT and write it as a runnable artifact (metadata copied from FP32, marked int8)",
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {p.key: p.value for p in onnx.load(str(args.fp32), load_external_data=False).metadata_props}
@@ -209,6 +216,14 @@ def main() -> None:
         ),
         "int8-mha-nospin": (lambda: args.out / "int8-mha.onnx", keep, {"session.intra_op.allow_spinning": "0"}),
     }
+    if args.write_artifact:
+        name, target = args.write_artifact
+        model = onnx.load(str(variants[name][0]()))
+        int8_manifest = replace(manifest, quantization=f"int8 ({name}, benchmark variant)")
+        onnx.helper.set_model_props(model, int8_manifest.to_metadata(tokenizer_json))
+        onnx.save(model, target)
+        print(f"wrote {target}")
+        return
     chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
     reference = Classifier(session(args.fp32, args.threads, [], {}), manifest, tokenizer_json, str(args.fp32))
     ref = reference.predict_proba(texts)

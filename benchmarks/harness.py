@@ -47,9 +47,15 @@ def python_of(env: str) -> str:
     return str(ENVS / env / "bin" / "python")
 
 
-def contenders(int8: Path, fp32: Path) -> list[Contender]:
+def contenders(int8: Path, fp32: Path, variant: Path) -> list[Contender]:
+    extra = [
+        Contender(
+            "probe-int8-split-ln", "probe-runtime int8, Add+LayerNorm graph", "runtime", ("--model", str(variant))
+        )
+    ]
     return [
         Contender("probe-int8", "probe-runtime int8", "runtime", ("--model", str(int8))),
+        *(extra if variant.is_file() else []),
         Contender("probe-fp32", "probe-runtime fp32", "runtime", ("--model", str(fp32))),
         Contender("torch-eager", "PyTorch eager (unsorted)", "torch"),
         Contender("torch-eager-sorted", "PyTorch eager (length-sorted)", "torch"),
@@ -131,6 +137,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="contender names to run")
     parser.add_argument("--int8", type=Path, default=ROOT / "artifacts/bench/pi.onnx")
     parser.add_argument("--fp32", type=Path, default=ROOT / "artifacts/bench/pi-fp32.onnx")
+    parser.add_argument(
+        "--variant",
+        type=Path,
+        default=ROOT / "artifacts/bench/pi-split-ln.onnx",
+        help="the int8 graph this harness recommends (built by run.sh with graph_variants.py); skipped if absent",
+    )
     parser.add_argument("--head", type=Path, default=ROOT / "artifacts/bench/pi/head.npz")
     parser.add_argument("--encoder", type=Path, default=ENVS / "models/minilm")
     parser.add_argument("--onnx-dir", type=Path, default=ENVS / "models/minilm-int8")
@@ -145,7 +157,7 @@ def main() -> None:
         "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--head", str(args.head),
         "--encoder", str(args.encoder), "--onnx-dir", str(args.onnx_dir),
     ]  # fmt: skip
-    chosen = [c for c in contenders(args.int8, args.fp32) if not args.only or c.name in args.only]
+    chosen = [c for c in contenders(args.int8, args.fp32, args.variant) if not args.only or c.name in args.only]
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "bash benchmarks/run.sh  # or: make bench",
@@ -182,20 +194,24 @@ def main() -> None:
                 row["agreement_with_torch_fp32"] = float(np.mean(np.array(first["argmax"]) == np.array(reference)))
             rows[c.name] = row
         report["sets"][set_name] = {"texts": len(texts), "tokens": tokens, "contenders": rows}
+        write(report, args.out)  # after every set, so a long run leaves usable results early
+    print("\n" + (args.out / "latest.md").read_text())
+    alt = python_of("alt")
+    if Path(alt).exists():
+        subprocess.run([alt, str(HERE / "report.py"), "--plot", str(args.out / "latest.json")], check=False)
+
+
+def write(report: dict, out: Path) -> None:
+    from report import markdown
+
     report["load_average_end"] = load_average()
     report["install_mb"] = {
         "runtime-only venv (pip install ./runtime)": du_mb(site_packages(ENVS / "runtime")),
         "torch venv (.venv: torch + transformers + probe)": du_mb(site_packages(ROOT / ".venv")),
         "Optimum/fastembed venv (torch + transformers<4.58)": du_mb(site_packages(ENVS / "alt")),
     }
-    (args.out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    from report import markdown
-
-    (args.out / "latest.md").write_text(markdown(report))
-    print("\n" + markdown(report))
-    alt = python_of("alt")
-    if Path(alt).exists():
-        subprocess.run([alt, str(HERE / "report.py"), "--plot", str(args.out / "latest.json")], check=False)
+    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "latest.md").write_text(markdown(report))
 
 
 def _cpu_name() -> str:
