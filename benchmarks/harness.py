@@ -148,6 +148,8 @@ def main() -> None:
     parser.add_argument("--onnx-dir", type=Path, default=ENVS / "models/minilm-int8")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--timeout", type=int, default=900)
+    parser.add_argument("--latency-texts", type=int, default=200, help="single-text calls timed per process")
+    parser.add_argument("--name", default="latest", help="results file stem: results/NAME.json, .md, .png")
     args = parser.parse_args()
 
     work = ENVS / "work"
@@ -156,11 +158,12 @@ def main() -> None:
     common = [
         "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--head", str(args.head),
         "--encoder", str(args.encoder), "--onnx-dir", str(args.onnx_dir),
+        "--latency-texts", str(args.latency_texts),
     ]  # fmt: skip
     chosen = [c for c in contenders(args.int8, args.fp32, args.variant) if not args.only or c.name in args.only]
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": "bash benchmarks/run.sh  # or: make bench",
+        "command": "bash benchmarks/run.sh " + " ".join(sys.argv[1:]),
         "threads": args.threads,
         "reps": args.reps,
         "batch_size_others": args.batch_size,
@@ -194,14 +197,14 @@ def main() -> None:
                 row["agreement_with_torch_fp32"] = float(np.mean(np.array(first["argmax"]) == np.array(reference)))
             rows[c.name] = row
         report["sets"][set_name] = {"texts": len(texts), "tokens": tokens, "contenders": rows}
-        write(report, args.out)  # after every set, so a long run leaves usable results early
-    print("\n" + (args.out / "latest.md").read_text())
+        write(report, args.out, args.name)  # after every set, so a long run leaves usable results early
+    print("\n" + (args.out / f"{args.name}.md").read_text())
     alt = python_of("alt")
     if Path(alt).exists():
-        subprocess.run([alt, str(HERE / "report.py"), "--plot", str(args.out / "latest.json")], check=False)
+        subprocess.run([alt, str(HERE / "report.py"), "--plot", str(args.out / f"{args.name}.json")], check=False)
 
 
-def write(report: dict, out: Path) -> None:
+def write(report: dict, out: Path, name: str) -> None:
     from report import markdown
 
     report["load_average_end"] = load_average()
@@ -210,8 +213,8 @@ def write(report: dict, out: Path) -> None:
         "torch venv (.venv: torch + transformers + probe)": du_mb(site_packages(ROOT / ".venv")),
         "Optimum/fastembed venv (torch + transformers<4.58)": du_mb(site_packages(ENVS / "alt")),
     }
-    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "latest.md").write_text(markdown(report))
+    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / f"{name}.md").write_text(markdown(report))
 
 
 def _cpu_name() -> str:
