@@ -49,6 +49,15 @@ DATASETS: dict[str, dict] = {
     "sst2": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "2", "--learning-rate", "5e-5"]},
 }
 
+# What happened during the recorded run that the figures alone do not show.
+NOTES = [
+    "The CPU was shared with other jobs throughout (load average 8-12 on 2 cores), so training times are "
+    "upper bounds: on the idle machine one prompt-injection fine-tuning epoch (491 texts) took 10 s.",
+    "The prompt-injection fine-tune was stopped after epoch 4 (to restart it with one thread per process, "
+    "which suffers far less from the contention) and finished with `--resume`; epochs 1-4 took 1052 s "
+    "before the interruption, which the train time in the table (the resumed session's) does not include.",
+]
+
 
 def subset_file(name: str, size: int | None) -> Path:
     """The training file, or a seeded stratified sample of it (written as CSV, labels unchanged)."""
@@ -62,11 +71,13 @@ def subset_file(name: str, size: int | None) -> Path:
         data = load_dataset(source)
         index, _ = train_test_split(np.arange(len(data)), train_size=size, random_state=0, stratify=data.y)
         out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out, "w", newline="", encoding="utf-8") as f:
+        tmp = out.with_suffix(".partial")
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
             writer.writerow(["text", "label"])
             for i in sorted(index):
                 writer.writerow([data.texts[i], data.labels[data.y[i]]])
+        tmp.replace(out)
     return out
 
 
@@ -154,6 +165,8 @@ def markdown(results: dict) -> str:
         "always complete. Fine-tuning holds out 10 % of the training data (seeded, stratified) for early "
         "stopping, so it trains on 90 %; the probe chooses its regularisation by cross-validation on all of it.",
         "",
+        *(f"- {note}" for note in NOTES),
+        "",
         "Commands:",
         "",
         "```bash",
@@ -173,12 +186,14 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "finetune.json"
-    results = json.loads(path.read_text()) if path.is_file() else {"datasets": {}}
-    results["machine"] = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
     for name in args.only or DATASETS:
         started = time.perf_counter()
-        results["datasets"][name] = one(name, DATASETS[name], args.reuse)
+        result = one(name, DATASETS[name], args.reuse)
         print(f"{name}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        # Re-read before writing: results of other datasets (from earlier or parallel runs) are kept.
+        results = json.loads(path.read_text()) if path.is_file() else {"datasets": {}}
+        results["machine"] = f"{os.cpu_count()} CPU cores, {platform.processor() or platform.machine()}"
+        results["datasets"][name] = result
         results["datasets"] = {k: results["datasets"][k] for k in DATASETS if k in results["datasets"]}
         path.write_text(json.dumps(results, indent=2) + "\n")
         (RESULTS / "finetune.md").write_text(markdown(results))

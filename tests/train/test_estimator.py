@@ -7,6 +7,7 @@ import pytest
 from probe_export.cli import main
 from probe_runtime import Classifier
 from probe_train.data import load_dataset
+from probe_train.errors import DataError
 from probe_train.estimator import ProbeClassifier
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -91,3 +92,9 @@ def test_a_fitted_estimator_exports_through_probe_export(fitted, data, tmp_path)
     artifact = Classifier.load(tmp_path / "m.onnx")
     assert artifact.manifest.method == fitted.method
     np.testing.assert_allclose(artifact.predict_proba(test_texts), fitted.predict_proba(test_texts), atol=1e-4)
+
+
+def test_saving_with_evaluation_labels_fit_never_saw_is_refused(fitted, tmp_path):
+    with pytest.raises(DataError, match="not seen in fit"):
+        fitted.save(tmp_path / "m", ["the movie was good"], ["neutral"])
+    assert not (tmp_path / "m").exists()

@@ -70,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         train, test = holdout_split(data, args.test_size, args.seed)
     print(
-        f"training a {args.method} on {len(train)} examples ({len(train.labels)} labels: "
+        f"training ({args.method}) on {len(train)} examples ({len(train.labels)} labels: "
         f"{train.labels}); evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )

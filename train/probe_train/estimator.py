@@ -20,7 +20,7 @@ from .embeddings import embed_texts
 from .encoder import load_encoder
 from .errors import DataError
 from .finetune import FinetuneSettings, finetune, head_probabilities, save_finetuned, split_validation
-from .model_dir import TrainedModel, save_trained
+from .model_dir import ENCODER_DIR, TrainedModel, save_trained
 from .probe import fit_probe, softmax_head
 
 __all__ = ["ProbeClassifier"]
@@ -145,12 +145,16 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         labels = [v.item() if hasattr(v, "item") else v for v in self.classes_]
         evaluation = None
         if eval_texts is not None:
-            ys = np.searchsorted(self.classes_, np.asarray(eval_y))
+            eval_y = np.asarray(eval_y)
+            unknown = sorted({str(v) for v in eval_y[~np.isin(eval_y, self.classes_)]})
+            if unknown:
+                raise DataError(f"evaluation labels {unknown} were not seen in fit (classes: {labels})")
+            ys = np.searchsorted(self.classes_, eval_y)
             evaluation = Dataset(_texts(eval_texts), ys.astype(np.int64), labels, "evaluation data")
         settings = {"seed": self.seed, "base_encoder": self.encoder_.name, "estimator": self.get_params()}
         trained = TrainedModel(
             method=self.method,
-            encoder=self.encoder_.name if self.method == "probe" else "encoder",
+            encoder=self.encoder_.name if self.method == "probe" else ENCODER_DIR,
             pooling=self.pooling,
             layer=self.layer,
             max_length=self.encoder_.max_length,
