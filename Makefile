@@ -22,7 +22,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv --out artifacts/$(NAME)
-	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx
+	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx --fallback-fp32
 	$(BIN)/probe-runtime classify artifacts/$(NAME).onnx data/examples.txt
 	$(BIN)/probe-runtime info artifacts/$(NAME).onnx
 

@@ -25,7 +25,9 @@ def test_minilm_probe_trains_exports_and_classifies(tmp_path, capsys):
     report = json.loads((model_dir / "report.json").read_text())
     assert report["accuracy"] > 0.80  # majority class is 0.52; a MiniLM mean-pooling probe scores ~0.87
 
-    assert main(["export", str(model_dir), "--out", str(artifact)]) == 0
+    # On 116 test texts one text is 0.86 accuracy points, above the default 0.5-point int8 gate; dynamic
+    # int8 flips ~2-3 % of predictions (docs/results.md), so allow a few texts here and check the figures.
+    assert main(["export", str(model_dir), "--out", str(artifact), "--max-int8-loss", "3"]) == 0
     assert artifact.stat().st_size < 30e6  # int8: ~23 MB instead of ~90 MB
 
     runtime = Path(sys.executable).with_name("probe-runtime")

@@ -101,3 +101,9 @@ def test_info_prints_a_readable_summary(int8_model, capsys):
     assert main(["info", str(int8_model)]) == 0
     out = capsys.readouterr().out
     assert "labels" in out and "verification" in out and "int8" in out
+
+
+def test_info_summarises_int8_quality_against_fp32(int8_model, capsys):
+    assert main(["info", str(int8_model)]) == 0
+    out = capsys.readouterr().out
+    assert "int8 quality" in out and "flipped" in out and "gate" in out

@@ -32,8 +32,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  labels        {m.labels}")
     print(f"  base encoder  {m.base_encoder}")
     print(f"  method        {m.method}, pooling {m.pooling}, layer {m.layer}, max length {m.max_length}")
-    print(f"  long texts    {m.long_text}")
+    print(f"  long texts    {clf.long_text.describe()}")
     print(f"  inputs        {', '.join(m.input_names)}")
+    v = m.verification
+    if {"accuracy", "flip_rate"} <= v.get("int8", {}).keys() and "accuracy" in v.get("fp32", {}):
+        q, gate = v["int8"], v.get("int8_gate", {})
+        print(
+            f"  int8 quality  accuracy {q['accuracy']:.4f} vs fp32 {v['fp32']['accuracy']:.4f} "
+            f"({100 * (q['accuracy'] - v['fp32']['accuracy']):+.2f} pts), F1 {q['macro_f1']:.4f} vs "
+            f"{v['fp32']['macro_f1']:.4f}, {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
+            f"mean |Δp| {q['mean_abs_diff']:.4f}; gate {'passed' if gate.get('passed') else 'failed'} "
+            f"(limit {gate.get('max_loss_points')} pts) on {v['texts']} texts"
+        )
     for section in ("training", "verification"):
         data = getattr(m, section)
         if data:
