@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import onnx
 from probe_runtime.artifact import Manifest
+from probe_runtime.atomic import atomic_path
 
 __all__ = ["write_artifact"]
 
@@ -21,12 +20,6 @@ def write_artifact(graph: Path, manifest: Manifest, tokenizer_json: str, out: Pa
     model.metadata_props.extend(kept)
     for key, value in props.items():
         model.metadata_props.add(key=key, value=value)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
-    os.close(fd)
-    try:
-        onnx.save_model(model, tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(out) as tmp:
+        onnx.save_model(model, str(tmp))
     return out

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from probe_runtime.atomic import atomic_path
 
 from .data import Dataset, align_labels, holdout_split, load_dataset
 from .encoder import DEFAULT_MODEL
@@ -159,10 +160,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     encoder = load_encoder(args.model, args.max_length)
     vectors = embed_texts(encoder, texts, args.pooling, args.layer, args.batch_size, show_progress())
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial.npy")
-    np.save(tmp, vectors)
-    tmp.replace(out)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy"
+        np.save(f, vectors)
     print(
         json.dumps(
             {
