@@ -56,6 +56,9 @@ NOTES = [
     "The prompt-injection fine-tune was stopped after epoch 4 (to restart it with one thread per process, "
     "which suffers far less from the contention) and finished with `--resume`; epochs 1-4 took 1052 s "
     "before the interruption, which the train time in the table (the resumed session's) does not include.",
+    "Threads: the prompt-injection probe, epochs 1-4 of its fine-tune and the SST-2 probe ran with torch's "
+    "default 2 threads, which the contention slowed most (the SST-2 probe's 11.7 min is that, not the "
+    "method); everything else ran with OMP_NUM_THREADS=1.",
     "Settings: for prompt injections, one exploratory run (learning rate 1e-4, 128 tokens) plateaued at "
     "validation macro-F1 0.92, so the recorded run uses 5e-5 and the encoder's 256 tokens (2.6 % of the texts "
     "are longer than 128); the best epoch is chosen on the validation split. The other datasets use the "
