@@ -189,5 +189,6 @@ def _training_summary(trained: Any) -> dict[str, Any]:
     report = trained.report
     keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
     summary = {k: report[k] for k in keep if k in report}
-    summary.update({k: v for k, v in trained.settings.items() if k in ("C", "seed", "train_source")})
+    recorded = ("C", "seed", "train_source", "epochs", "learning_rate", "batch_size", "best_epoch", "steps")
+    summary.update({k: v for k, v in trained.settings.items() if k in recorded})
     return summary

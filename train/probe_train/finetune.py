@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from probe_runtime.atomic import atomic_path
 from tqdm.auto import tqdm
 
 from .data import Dataset, holdout_split
@@ -231,15 +231,9 @@ def _optimizer(model: torch.nn.Module, settings: FinetuneSettings) -> torch.opti
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write beside the target and rename: an interruption never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    try:
+    """Written beside the target and renamed: an interruption never leaves a half-written checkpoint."""
+    with atomic_path(path) as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any]:
