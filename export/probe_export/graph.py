@@ -44,9 +44,16 @@ def export_onnx(module: ClassifierModule, sample: dict[str, torch.Tensor], path:
 
 def optimize(source: Path, target: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
     """Apply onnxruntime's transformer fusions (attention, layer norm, GELU); returns fused-op counts."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
-    optimized = optimize_model(str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
+    options = FusionOptions("bert")
+    # Same maths, but onnxruntime's CPU SkipLayerNormalization kernel is ~5x slower than Add +
+    # LayerNormalization at these shapes: +51 % texts per CPU-second (docs/benchmarks.md).
+    options.enable_skip_layer_norm = False
+    optimized = optimize_model(
+        str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, optimization_options=options
+    )
     stats = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
     if not stats.get("Attention") and not stats.get("MultiHeadAttention"):
         log.warning("the transformer optimizer fused no attention: the graph will be slower than it could be")

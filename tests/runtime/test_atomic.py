@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from probe_runtime.atomic import atomic_path
 
 
