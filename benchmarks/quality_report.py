@@ -46,17 +46,21 @@ def _quiet(argv: list[str]) -> int:
         return probe(argv)
 
 
-def build(dataset: str, max_train: int | None) -> tuple[dict[str, Path], float]:
-    """Train the probe once, export every variant; returns the files and the training time."""
+def build(dataset: str, max_train: int | None, reuse: bool) -> tuple[dict[str, Path], float]:
+    """Train the probe once (or reuse it), export every variant; returns the files and the training time."""
     work = WORK / dataset
     work.mkdir(parents=True, exist_ok=True)
     train_csv = SHARED / dataset / "train.csv"
     if max_train:
         train_csv = _subsample(train_csv, work / "train-subset.csv", max_train)
-    started = time.perf_counter()
-    argv = ["train", str(train_csv), "--test", str(SHARED / dataset / "test.csv"), "--out", str(work / "probe")]
-    assert _quiet(argv) == 0, f"training failed on {dataset}"
-    seconds = time.perf_counter() - started
+    report = work / "probe" / "report.json"
+    if reuse and report.is_file():
+        seconds = json.loads(report.read_text())["train_seconds"]
+    else:
+        started = time.perf_counter()
+        argv = ["train", str(train_csv), "--test", str(SHARED / dataset / "test.csv"), "--out", str(work / "probe")]
+        assert _quiet(argv) == 0, f"training failed on {dataset}"
+        seconds = time.perf_counter() - started
     files = {}
     for name, extra in VARIANTS.items():
         path = work / (name.replace(" ", "-").replace("(", "").replace(")", "") + ".onnx")
@@ -121,8 +125,7 @@ def markdown(results: dict) -> str:
         "file; throughput = texts/s over the test split, 2 threads, median (min–max) of interleaved",
         "repetitions in the same run. Timings on this shared 2-core machine are noisy: compare within a row.",
         "",
-        "| dataset | train / test | file | accuracy | Δ vs fp32 (pts) | macro-F1 | flips | max abs Δp "
-        "| MB | texts/s |",
+        "| dataset | train / test | file | accuracy | Δ vs fp32 (pts) | macro-F1 | flips | max abs Δp | MB | texts/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for dataset, r in results["datasets"].items():
@@ -136,6 +139,14 @@ def markdown(results: dict) -> str:
             )
     lines += ["", "Training times (embedding + cross-validated fit, this machine):", ""]
     lines += [f"- {d}: {r['train_seconds']:.0f} s" for d, r in results["datasets"].items()]
+    variants = RESULTS / "int8_variants.md"
+    if variants.is_file():
+        lines += [
+            "",
+            "## int8 recipes compared (SST-2 dev, `python benchmarks/int8_variants.py`)",
+            "",
+            variants.read_text().strip(),
+        ]
     finetune = RESULTS / "finetune.md"
     if finetune.is_file():
         lines += ["", finetune.read_text().strip()]
@@ -147,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--max-train", type=int, default=None, help="subsample training sets larger than this")
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reuse-trained", action="store_true", help="re-export probes trained by an earlier run")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -161,12 +173,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipping {dataset}: not found under {SHARED}", file=sys.stderr)
             continue
         print(f"{dataset}: training and exporting ...", file=sys.stderr)
-        files, seconds = build(dataset, args.max_train)
-        n_train = len(load_dataset(WORK / dataset / "train-subset.csv" if args.max_train and
-                                   (WORK / dataset / "train-subset.csv").is_file()
-                                   else SHARED / dataset / "train.csv"))
-        results["datasets"][dataset] = {"n_train": n_train, "train_seconds": seconds, **measure(dataset, files,
-                                                                                                 args.reps)}
+        files, seconds = build(dataset, args.max_train, args.reuse_trained)
+        n_train = len(
+            load_dataset(
+                WORK / dataset / "train-subset.csv"
+                if args.max_train and (WORK / dataset / "train-subset.csv").is_file()
+                else SHARED / dataset / "train.csv"
+            )
+        )
+        results["datasets"][dataset] = {
+            "n_train": n_train,
+            "train_seconds": seconds,
+            **measure(dataset, files, args.reps),
+        }
         print(json.dumps(results["datasets"][dataset]["variants"], indent=1), file=sys.stderr)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
