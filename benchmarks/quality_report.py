@@ -160,7 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--reuse-trained", action="store_true", help="re-export probes trained by an earlier run")
     parser.add_argument("--out", default=str(ROOT / "docs" / "results.md"))
+    parser.add_argument(
+        "--from-json", action="store_true", help="only rebuild the markdown from benchmarks/results/quality.json"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        Path(args.out).write_text(markdown(json.loads((RESULTS / "quality.json").read_text())))
+        return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     results = {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
