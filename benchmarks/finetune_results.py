@@ -40,9 +40,9 @@ DATASETS: dict[str, dict] = {
         "max_length": None,
         "finetune": ["--epochs", "10", "--learning-rate", "5e-5"],
     },
-    "sms_spam": {"subset": 2000, "max_length": 128, "finetune": ["--epochs", "2", "--learning-rate", "5e-5"]},
+    "sms_spam": {"subset": None, "max_length": 128, "finetune": ["--epochs", "2", "--learning-rate", "5e-5"]},
     "tweeteval_offensive": {
-        "subset": 2000,
+        "subset": None,
         "max_length": 128,
         "finetune": ["--epochs", "2", "--learning-rate", "5e-5"],
     },
