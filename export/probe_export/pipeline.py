@@ -106,7 +106,8 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
 
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
-        sample = next(text_encoder(encoder).batches(text_encoder(encoder).encode(texts[:2]), 2, 10**9)).feeds
+        tokens = text_encoder(encoder)
+        sample = next(tokens.batches(tokens.encode(texts[:2]), 2, 10**9)).feeds
         export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, raw)
         config = encoder.model.config
         verification["fused_ops"] = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
