@@ -155,7 +155,6 @@ def fastembed(args: argparse.Namespace) -> Predict:
 KINDS: dict[str, Callable[[argparse.Namespace], Predict]] = {
     "probe-int8": probe_runtime,
     "probe-fp32": probe_runtime,
-    "probe-int8-split-ln": probe_runtime,
     "torch-eager": lambda a: torch_eager(a, sort=False),
     "torch-eager-sorted": lambda a: torch_eager(a, sort=True),
     "st-torch": lambda a: sentence_transformers(a, "torch"),

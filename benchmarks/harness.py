@@ -47,15 +47,9 @@ def python_of(env: str) -> str:
     return str(ENVS / env / "bin" / "python")
 
 
-def contenders(int8: Path, fp32: Path, variant: Path) -> list[Contender]:
-    extra = [
-        Contender(
-            "probe-int8-split-ln", "probe-runtime int8, Add+LayerNorm graph", "runtime", ("--model", str(variant))
-        )
-    ]
+def contenders(int8: Path, fp32: Path) -> list[Contender]:
     return [
         Contender("probe-int8", "probe-runtime int8", "runtime", ("--model", str(int8))),
-        *(extra if variant.is_file() else []),
         Contender("probe-fp32", "probe-runtime fp32", "runtime", ("--model", str(fp32))),
         Contender("torch-eager", "PyTorch eager (unsorted)", "torch"),
         Contender("torch-eager-sorted", "PyTorch eager (length-sorted)", "torch"),
@@ -137,12 +131,6 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="contender names to run")
     parser.add_argument("--int8", type=Path, default=ROOT / "artifacts/bench/pi.onnx")
     parser.add_argument("--fp32", type=Path, default=ROOT / "artifacts/bench/pi-fp32.onnx")
-    parser.add_argument(
-        "--variant",
-        type=Path,
-        default=ROOT / "artifacts/bench/pi-split-ln.onnx",
-        help="the int8 graph this harness recommends (built by run.sh with graph_variants.py); skipped if absent",
-    )
     parser.add_argument("--head", type=Path, default=ROOT / "artifacts/bench/pi/head.npz")
     parser.add_argument("--encoder", type=Path, default=ENVS / "models/minilm")
     parser.add_argument("--onnx-dir", type=Path, default=ENVS / "models/minilm-int8")
@@ -160,7 +148,7 @@ def main() -> None:
         "--encoder", str(args.encoder), "--onnx-dir", str(args.onnx_dir),
         "--latency-texts", str(args.latency_texts),
     ]  # fmt: skip
-    chosen = [c for c in contenders(args.int8, args.fp32, args.variant) if not args.only or c.name in args.only]
+    chosen = [c for c in contenders(args.int8, args.fp32) if not args.only or c.name in args.only]
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "bash benchmarks/run.sh " + " ".join(sys.argv[1:]),

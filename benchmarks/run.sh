@@ -33,9 +33,6 @@ fi
 # Speed is measured here, not accuracy: always write the int8 file (the quality gate is the exporter's job).
 .venv/bin/probe export "$ART/pi" --out "$ART/pi.onnx" --max-int8-loss 100
 .venv/bin/probe export "$ART/pi" --out "$ART/pi-fp32.onnx" --quantize none
-# The graph variant this harness recommends to the exporter (Add + LayerNormalization instead of SkipLayerNorm).
-.venv/bin/python benchmarks/graph_variants.py "$ART/pi" "$ART/pi-fp32.onnx" --out "$ENVS/variants" \
-  --write-artifact int8-split-ln "$ART/pi-split-ln.onnx"
 
 # The same MiniLM for everyone, from the pip package (offline), and the competitors' int8 ONNX export of it.
 if [ ! -d "$ENVS/models/minilm" ]; then
