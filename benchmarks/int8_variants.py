@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import onnx
@@ -28,7 +29,8 @@ from probe_export.graph import export_onnx, optimize
 from probe_export.module import build_module
 from probe_runtime import Classifier
 from probe_runtime.artifact import Manifest
-from probe_train.data import load_dataset
+from probe_runtime.batching import TextEncoder
+from probe_train.data import Dataset, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained, save_trained
@@ -44,9 +46,20 @@ RESULTS = ROOT / "benchmarks" / "results"
 FLOAT = {"DefaultTensorType": onnx.TensorProto.FLOAT}
 
 
-def main() -> int:
-    logging.disable(logging.WARNING)
-    work = Path(tempfile.mkdtemp(prefix="int8-variants-"))
+class Setup(NamedTuple):
+    """The trained probe, its fused fp32 graph and the data splits every int8 study shares."""
+
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    manifest: Manifest
+    tok: str
+    tokens: TextEncoder
+    fp32: Path
+
+
+def setup(work: Path) -> Setup:
+    """Train the 2,000-phrase SST-2 probe in ``work`` and export its fused fp32 graph through the exporter."""
     full = load_dataset(SST2 / "train.csv")
     order = np.random.default_rng(0).permutation(len(full))
     train = full.subset(np.sort(order[:2000]), "sst2 train[2000]")
@@ -68,7 +81,13 @@ def main() -> int:
     sample = next(tokens.batches(tokens.encode(test.texts[:2]), 2, 10**9)).feeds
     export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, work / "raw.onnx")
     optimize(work / "raw.onnx", work / "fp32.onnx", 12, 384)
-    fp32 = work / "fp32.onnx"
+    return Setup(train, val, test, manifest, tok, tokens, work / "fp32.onnx")
+
+
+def main() -> int:
+    logging.disable(logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix="int8-variants-"))
+    train, val, test, manifest, tok, tokens, fp32 = setup(work)
 
     def run(path: Path, texts: list[str]) -> np.ndarray:
         return Classifier.from_graph(path, manifest, tok, threads=2).predict_proba(texts)
