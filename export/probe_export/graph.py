@@ -65,11 +65,21 @@ def optimize(source: Path, target: Path, num_heads: int, hidden_size: int) -> di
     return stats
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Dynamic int8 quantization with per-channel weights (half the error of per-tensor, same speed)."""
+def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
+    """Dynamic int8 quantization with per-channel weights (half the error of per-tensor, same speed).
+
+    ``per_token``: one activation scale per token instead of per batch (``probe_export.rowwise``):
+    results no longer depend on the batch, about half the flips, ~0.77x the speed.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from .rowwise import rowwise_activations, unfuse_attention
+
+    if per_token:
+        unfused = target.with_name(f"{target.stem}-unfused.onnx")
+        unfuse_attention(source, unfused)
+        source = unfused
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer logs a "run pre-processing" hint at WARNING on root
@@ -84,3 +94,5 @@ def quantize_int8(source: Path, target: Path) -> None:
         )
     finally:
         root.setLevel(level)
+    if per_token:
+        rowwise_activations(target, target, symmetric=True)

@@ -19,7 +19,7 @@ from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained
 
-from . import __version__
+from . import QUANTIZE_CHOICES, __version__
 from .graph import export_onnx, optimize, quantize_int8
 from .module import build_module, torch_probabilities
 from .verify import compare
@@ -48,8 +48,8 @@ class ExportOptions:
     fallback_fp32: bool = False
 
     def __post_init__(self) -> None:
-        if self.quantize not in ("int8", "none"):
-            raise ProbeError(f"--quantize must be int8 or none, not {self.quantize!r}")
+        if self.quantize not in QUANTIZE_CHOICES:
+            raise ProbeError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
         if self.max_int8_loss < 0:
             raise ProbeError(f"--max-int8-loss must be 0 or more accuracy points, not {self.max_int8_loss}")
         if self.long_text not in ("truncate", "window"):
@@ -124,11 +124,15 @@ def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions 
                 "Please report this with the encoder name."
             )
         final = fused
-        if options.quantize == "int8":
+        if options.quantize != "none":
             candidate = Path(tmp) / "int8.onnx"
-            quantize_int8(fused, candidate)
-            int8_probs = Classifier.from_graph(candidate, manifest, tok_json).predict_proba(texts)
-            verification["int8"] = _int8_figures(reference, fp32_probs, int8_probs, y)
+            quantize_int8(fused, candidate, per_token=options.quantize == "int8-per-token")
+            int8_runner = Classifier.from_graph(candidate, manifest, tok_json)
+            verification["int8"] = _int8_figures(reference, fp32_probs, int8_runner.predict_proba(texts), y)
+            # Dynamic int8 scales activations per batch, so a text alone can get another answer than
+            # the same text in a batch (2.6 % of SST-2 predictions differed): verify both ways of calling.
+            one_by_one = np.stack([int8_runner.predict_proba(text) for text in texts])
+            verification["int8_one_by_one"] = _int8_figures(reference, fp32_probs, one_by_one, y)
             verification["int8_gate"] = gate = _int8_gate(verification, options)
             if gate["passed"]:
                 final = candidate
@@ -151,8 +155,9 @@ def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: 
 
 
 def _int8_gate(verification: dict[str, Any], options: ExportOptions) -> dict[str, Any]:
-    """Accuracy points int8 loses against fp32 on the labelled verification texts."""
-    loss = 100.0 * (verification["fp32"]["accuracy"] - verification["int8"]["accuracy"])
+    """Accuracy points int8 loses against fp32 on the labelled texts: the worse of batched and one by one."""
+    fp32 = verification["fp32"]["accuracy"]
+    loss = 100.0 * (fp32 - min(verification["int8"]["accuracy"], verification["int8_one_by_one"]["accuracy"]))
     return {
         "loss_points": round(loss, 4),
         "max_loss_points": options.max_int8_loss,
@@ -162,11 +167,14 @@ def _int8_gate(verification: dict[str, Any], options: ExportOptions) -> dict[str
 
 def _gate_message(verification: dict[str, Any], options: ExportOptions) -> str:
     fp32, int8, n = verification["fp32"], verification["int8"], verification["texts"]
+    single = verification["int8_one_by_one"]
     return (
         f"int8 loses {verification['int8_gate']['loss_points']:.2f} accuracy points against fp32 "
-        f"({int8['accuracy']:.4f} vs {fp32['accuracy']:.4f} on {n} held-out texts, {int8['flip_rate']:.1%} of "
-        f"predictions flipped), more than --max-int8-loss {options.max_int8_loss}. Nothing was written. Try: "
-        "--fallback-fp32 to ship fp32 automatically when int8 fails, --quantize none for fp32, "
+        f"({int8['accuracy']:.4f} batched and {single['accuracy']:.4f} one text per call, vs {fp32['accuracy']:.4f}, "
+        f"on {n} held-out texts; {int8['flip_rate']:.1%} of predictions flipped), more than --max-int8-loss "
+        f"{options.max_int8_loss}. Nothing was written. Try: "
+        + ("--quantize int8-per-token (about half the flips, ~0.77x the speed), " if options.quantize == "int8" else "")
+        + "--fallback-fp32 to ship fp32 automatically when int8 fails, --quantize none for fp32, "
         "--eval with a larger labelled file (one text is "
         f"{100 / n:.2f} points here), or a higher --max-int8-loss if the loss is acceptable."
     )

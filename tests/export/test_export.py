@@ -64,6 +64,14 @@ def test_verification_figures_are_recorded_in_the_file(int8_model):
     assert v["int8_gate"]["max_loss_points"] == 0.5
 
 
+def test_int8_is_verified_batched_and_one_text_per_call_and_the_gate_counts_the_worse(int8_model):
+    v = Classifier.load(int8_model).manifest.verification
+    batched, alone = v["int8"], v["int8_one_by_one"]
+    assert {"accuracy", "macro_f1", "flip_rate", "max_abs_diff"} <= alone.keys()
+    worst = min(batched["accuracy"], alone["accuracy"])
+    assert v["int8_gate"]["loss_points"] == pytest.approx(100 * (v["fp32"]["accuracy"] - worst), abs=1e-3)
+
+
 def test_export_prints_the_verification(tiny_trained, tmp_path, capsys):
     assert main(["export", str(tiny_trained), "--out", str(tmp_path / "m.onnx")]) == 0
     out = capsys.readouterr().out

@@ -194,7 +194,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="the .onnx artifact")
     p.add_argument("--texts", help="text file (one per line), .csv, .tsv or .jsonl (default: built-in sample)")
     p.add_argument("--text-column", default="text", help="column/field holding the text (default: text)")
-    p.add_argument("--threads", type=_positive, help="CPU threads; batches run concurrently, one thread each (default: all cores)")
+    p.add_argument(
+        "--threads", type=_positive, help="CPU threads; batches run concurrently, one thread each (default: all cores)"
+    )
     p.add_argument(
         "--batch-sizes",
         type=_batch_sizes,

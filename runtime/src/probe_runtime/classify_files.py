@@ -359,6 +359,8 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.""",
         choices=["max", "mean", "auto"],
         help="with --long-text window: max (detection: the most positive window) or mean (default: the artifact's)",
     )
-    p.add_argument("--threads", type=int, help="CPU threads; batches run concurrently, one thread each (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, help="CPU threads; batches run concurrently, one thread each (default: all cores)"
+    )
     p.add_argument("--window-rows", type=int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_classify, usage_error=p.error)

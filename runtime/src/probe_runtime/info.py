@@ -44,6 +44,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             f"mean |Δp| {q['mean_abs_diff']:.4f}; gate {'passed' if gate.get('passed') else 'failed'} "
             f"(limit {gate.get('max_loss_points')} pts) on {v['texts']} texts"
         )
+    if {"accuracy", "flip_rate"} <= v.get("int8_one_by_one", {}).keys() and "accuracy" in v.get("fp32", {}):
+        q = v["int8_one_by_one"]
+        print(
+            f"  one by one    accuracy {q['accuracy']:.4f} ({100 * (q['accuracy'] - v['fp32']['accuracy']):+.2f} pts), "
+            f"{q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f} (int8, one text per call)"
+        )
     for section in ("training", "verification"):
         data = getattr(m, section)
         if data:
