@@ -107,3 +107,9 @@ def test_info_summarises_int8_quality_against_fp32(int8_model, capsys):
     assert main(["info", str(int8_model)]) == 0
     out = capsys.readouterr().out
     assert "int8 quality" in out and "flipped" in out and "gate" in out
+
+
+def test_info_also_shows_int8_quality_when_called_one_text_at_a_time(int8_model, capsys):
+    assert main(["info", str(int8_model)]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("one by one"))
+    assert "accuracy" in line and "flipped" in line and "one text per call" in line
