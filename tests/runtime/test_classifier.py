@@ -97,3 +97,15 @@ def test_embed_returns_the_pooled_vectors_the_head_reads(fp32_model, tiny_traine
         logits = vectors @ head["weight"].T + head["bias"]
     softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     np.testing.assert_allclose(softmax, clf.predict_proba(TEXTS), atol=1e-5)
+
+
+def test_one_classifier_can_serve_several_caller_threads_at_once(fp32_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    clf = Classifier.load(fp32_model, threads=2)
+    texts = [f"the movie was great {i} " * (i % 7 + 1) for i in range(120)]
+    expected = clf.predict_proba(texts)
+    with ThreadPoolExecutor(4) as callers:
+        results = list(callers.map(lambda _: clf.predict_proba(texts), range(8)))
+    for result in results:
+        np.testing.assert_allclose(result, expected, atol=1e-6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Classifier:
         self.session = session
         self.threads = threads or available_cores()
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self.manifest = manifest
         self.source = source
         declared = [i.name for i in session.get_inputs()]
@@ -177,10 +179,11 @@ class Classifier:
             for batch in itertools.chain((first,), () if second is None else (second,), pending):
                 yield batch, self.session.run([output], batch.feeds)[0]
             return
-        if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
+        with self._pool_lock:  # callers may share one Classifier across threads
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="probe-runtime")
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="probe-runtime")
         in_flight: deque[tuple[Batch, Future[list[np.ndarray]]]] = deque()
         for batch in itertools.chain((first, second), pending):
             in_flight.append((batch, self._pool.submit(self.session.run, [output], batch.feeds)))
