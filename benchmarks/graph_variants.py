@@ -225,12 +225,14 @@ def main() -> None:
         print(f"wrote {target}")
         return
     chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}
-    reference = Classifier(session(args.fp32, args.threads, [], {}), manifest, tokenizer_json, str(args.fp32))
+    reference = Classifier(
+        session(args.fp32, args.threads, [], {}), manifest, tokenizer_json, str(args.fp32), threads=1
+    )
     ref = reference.predict_proba(texts)
     results = {}
     for name, (make, disabled, config) in chosen.items():
         path = make()
-        clf = Classifier(session(path, args.threads, disabled, config), manifest, tokenizer_json, str(path))
+        clf = Classifier(session(path, args.threads, disabled, config), manifest, tokenizer_json, str(path), threads=1)
         proba = clf.predict_proba(texts)
         row = measure(clf, texts, args.reps, args.batch_size, args.max_tokens)
         row["agreement_fp32"] = float((proba.argmax(1) == ref.argmax(1)).mean())

@@ -109,3 +109,14 @@ def test_one_classifier_can_serve_several_caller_threads_at_once(fp32_model):
         results = list(callers.map(lambda _: clf.predict_proba(texts), range(8)))
     for result in results:
         np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_a_call_that_makes_one_big_batch_splits_its_matrices_over_the_threads(fp32_model):
+    clf = Classifier.load(fp32_model, threads=2)
+    short, long = "a fine film", "the movie was great and the plot was fine " * 12
+    clf.predict_proba(short)
+    assert clf._wide_session is None  # a short text runs on the one-thread session
+    one_thread = Classifier.load(fp32_model, threads=1).predict_proba(long)
+    np.testing.assert_allclose(clf.predict_proba(long), one_thread, atol=1e-6)
+    assert clf._wide_session is not None
+    assert clf._wide_session.get_session_options().intra_op_num_threads == 2

@@ -30,6 +30,11 @@ DEFAULT_BATCH_SIZE = 64
 # Measured with benchmarks/ (MiniLM int8, 1 thread): 256 beat 8192 by 1.4x on SST-2 phrases and on
 # tweets, and peak RSS fell from 220-420 MB to 115-130 MB; 512 was within a few percent of 256.
 DEFAULT_MAX_TOKENS = 256
+# A call that makes a single batch of at least this many padded tokens runs on a second session with
+# `threads` intra-op threads: there is nothing to run beside it, and its matrices are big enough to
+# split. Measured (MiniLM int8, 2 cores, p50): 1x16 tokens 1.03 vs 0.95 ms, 1x64 3.09 vs 2.42 ms,
+# 8x16 5.65 vs 4.08 ms, 1x256 17.1 vs 10.3 ms (one thread vs two).
+_SPLIT_BATCH_TOKENS = 64
 # onnxruntime would re-fuse Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel
 # measured ~5x slower than the two plain ops (ORT 1.32); graphs exported with the skip fusion keep it.
 _DISABLED_FUSIONS = ["SkipLayerNormFusion"]
@@ -52,13 +57,12 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _session(path: Path) -> ort.InferenceSession:
+def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    # One thread per run: we parallelize across batches instead (see Classifier). Measured with
-    # benchmarks/ (MiniLM int8, 2 cores): two batches at once on one thread each did 1.27x the texts/s
-    # of one batch at a time on two intra-op threads, on short and on long texts; one text alone was
-    # as fast either way (p50 1.01 vs 1.03 ms), because its matrices are too small to split.
-    options.intra_op_num_threads = 1
+    # One thread per run by default: we parallelize across batches instead (see Classifier). Measured
+    # with benchmarks/ (MiniLM int8, 2 cores): two batches at once on one thread each did 1.27x the
+    # texts/s of one batch at a time on two intra-op threads, on short and on long texts.
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Masked attention scores underflow exp() into denormals, which x86 computes ~6x slower
@@ -93,6 +97,7 @@ class Classifier:
         self.session = session
         self.threads = threads or available_cores()
         self._pool: ThreadPoolExecutor | None = None
+        self._wide_session: ort.InferenceSession | None = None  # created on first need, see _SPLIT_BATCH_TOKENS
         self._pool_lock = threading.Lock()
         self.manifest = manifest
         self.source = source
@@ -175,8 +180,11 @@ class Classifier:
         first, second = next(pending, None), next(pending, None)
         if first is None:
             return
-        if second is None or self.threads == 1:  # one batch (a single text): no hand-off to a worker
-            for batch in itertools.chain((first,), () if second is None else (second,), pending):
+        if second is None:  # one batch (e.g. a single text): no hand-off; split its matrices if big enough
+            yield first, self._session_for(first).run([output], first.feeds)[0]
+            return
+        if self.threads == 1:
+            for batch in itertools.chain((first, second), pending):
                 yield batch, self.session.run([output], batch.feeds)[0]
             return
         with self._pool_lock:  # callers may share one Classifier across threads
@@ -193,6 +201,15 @@ class Classifier:
         while in_flight:
             done, future = in_flight.popleft()
             yield done, future.result()[0]
+
+    def _session_for(self, batch: Batch) -> ort.InferenceSession:
+        """The session for a batch that runs alone: multi-threaded when it is big enough to gain."""
+        if self.threads == 1 or next(iter(batch.feeds.values())).size < _SPLIT_BATCH_TOKENS:
+            return self.session
+        with self._pool_lock:
+            if self._wide_session is None:
+                self._wide_session = _session(Path(self.source), self.threads)
+        return self._wide_session
 
     def embed(
         self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS
