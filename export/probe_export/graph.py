@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from probe_runtime import ProbeError
 from probe_runtime.artifact import EMBEDDINGS_NAME, OUTPUT_NAME
 
 from .module import ClassifierModule
@@ -94,5 +95,5 @@ def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
         )
     finally:
         root.setLevel(level)
-    if per_token:
-        rowwise_activations(target, target, symmetric=True)
+    if per_token and not rowwise_activations(target, target, symmetric=True):
+        raise ProbeError("int8-per-token found no quantized matmul to rewrite in this graph; use --quantize int8")

@@ -89,8 +89,8 @@ def rowwise_activations(
         (mul,) = consumers[cast.output[0]]
         scales = producer[next(i for i in mul.input if i != cast.output[0])]  # Mul(a_scale, w_scale)
         w_scale = next(i for i in scales.input if i in inits)
-        if len(mm.input) > 3 and mm.input[3]:
-            assert not numpy_helper.to_array(inits[mm.input[3]]).any(), "weights must be symmetric"
+        if len(mm.input) > 3 and mm.input[3] and numpy_helper.to_array(inits[mm.input[3]]).any():
+            raise ValueError(f"{mm.name}: per-token rewrite needs symmetric int8 weights (zero point 0)")
         weight = numpy_helper.to_array(inits[mm.input[1]])
         k, n_out = weight.shape
         x, y, b = dql.input[0], mul.output[0], mm.name + "_rowwise"
