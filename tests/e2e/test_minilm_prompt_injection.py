@@ -19,9 +19,15 @@ DATA = ROOT / "data" / "prompt_injections"
 pytestmark = pytest.mark.e2e
 
 
-def test_minilm_probe_trains_exports_and_classifies(tmp_path, capsys):
-    model_dir, artifact, preds = tmp_path / "pi", tmp_path / "pi.onnx", tmp_path / "preds.jsonl"
-    assert main(["train", str(DATA / "train.csv"), "--test", str(DATA / "test.csv"), "--out", str(model_dir)]) == 0
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("e2e") / "pi"
+    assert main(["train", str(DATA / "train.csv"), "--test", str(DATA / "test.csv"), "--out", str(out)]) == 0
+    return out
+
+
+def test_minilm_probe_trains_exports_and_classifies(model_dir, tmp_path, capsys):
+    artifact, preds = tmp_path / "pi.onnx", tmp_path / "preds.jsonl"
     report = json.loads((model_dir / "report.json").read_text())
     assert report["accuracy"] > 0.80  # majority class is 0.52; a MiniLM mean-pooling probe scores ~0.87
 
@@ -52,3 +58,18 @@ def test_minilm_probe_trains_exports_and_classifies(tmp_path, capsys):
         truth = [int(row["label"]) for row in csv.DictReader(f)]
     accuracy = sum(row["label"] == y for row, y in zip(rows, truth)) / len(rows)
     assert accuracy == pytest.approx(v["int8"]["accuracy"], abs=0.02)  # batch composition differs slightly
+
+
+def test_minilm_per_token_int8_answers_the_same_whether_a_text_is_batched_or_alone(model_dir, tmp_path):
+    from probe_runtime import Classifier
+
+    artifact = tmp_path / "pi-per-token.onnx"
+    args = ["export", str(model_dir), "--out", str(artifact), "--quantize", "int8-per-token", "--max-int8-loss", "3"]
+    assert main(args) == 0
+    clf = Classifier.load(artifact)
+    with open(DATA / "test.csv", newline="", encoding="utf-8") as f:
+        texts = [row["text"] for row in csv.DictReader(f)]
+    alone = [clf.predict_proba(text) for text in texts]
+    assert max(abs(a - b).max() for a, b in zip(alone, clf.predict_proba(texts))) < 1e-4
+    v = clf.manifest.verification
+    assert v["int8"]["accuracy"] == v["int8_one_by_one"]["accuracy"] > 0.80
