@@ -130,7 +130,7 @@ def markdown(results: dict) -> str:
         "file; one text per call = the same file called with one text at a time, as an app would (dynamic int8",
         "scales activations per batch, so the default int8 file can answer differently); throughput = texts/s",
         "over the test split, 2 threads, median (min–max) of interleaved",
-        "repetitions in the same run. Timings on this shared 2-core machine are noisy: compare within a row.",
+        "repetitions in the same run. Timings on a 2-core machine are noisy: compare within a row.",
         "",
         "| dataset | train / test | file | accuracy | Δ vs fp32 (pts) | one text per call: accuracy, Δ | macro-F1 "
         "| flips | max abs Δp | MB | texts/s |",
