@@ -82,7 +82,8 @@ def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
 class Classifier:
     """A loaded artifact. Thread-safe for concurrent ``predict`` calls (onnxruntime sessions are).
 
-    Batches of one call run concurrently on ``threads`` worker threads, one onnxruntime thread each.
+    Batches of one call run concurrently on ``threads`` worker threads, one onnxruntime thread each;
+    a call that makes one big batch instead splits its matrices over ``threads`` onnxruntime threads.
     """
 
     def __init__(
