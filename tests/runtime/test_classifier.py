@@ -120,3 +120,27 @@ def test_a_call_that_makes_one_big_batch_splits_its_matrices_over_the_threads(fp
     np.testing.assert_allclose(clf.predict_proba(long), one_thread, atol=1e-6)
     assert clf._wide_session is not None
     assert clf._wide_session.get_session_options().intra_op_num_threads == 2
+
+
+def _predict_in_child(clf, texts, queue):
+    queue.put(clf.predict_proba(texts).tolist())
+
+
+def test_a_forked_child_can_use_a_classifier_its_parent_already_used(fp32_model):
+    import multiprocessing
+
+    clf = Classifier.load(fp32_model, threads=2)
+    texts = [f"the movie was great {i} " * (i % 7 + 1) for i in range(120)]
+    expected = clf.predict_proba(texts)  # the parent's worker threads now exist
+    clf.predict_proba("the movie was great and the plot was fine " * 12)  # and its multi-threaded session
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_predict_in_child, args=(clf, texts, queue))
+    child.start()
+    try:
+        result = queue.get(timeout=60)  # without care for the fork this waits forever on dead threads
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+    np.testing.assert_allclose(np.array(result, dtype=np.float32), expected, atol=1e-6)

@@ -100,6 +100,7 @@ class Classifier:
         self._pool: ThreadPoolExecutor | None = None
         self._wide_session: ort.InferenceSession | None = None  # created on first need, see _SPLIT_BATCH_TOKENS
         self._pool_lock = threading.Lock()
+        self._owner_pid = os.getpid()
         self.manifest = manifest
         self.source = source
         declared = [i.name for i in session.get_inputs()]
@@ -189,6 +190,7 @@ class Classifier:
                 yield batch, self.session.run([output], batch.feeds)[0]
             return
         with self._pool_lock:  # callers may share one Classifier across threads
+            self._forget_threads_of_a_parent_process()
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
@@ -208,9 +210,16 @@ class Classifier:
         if self.threads == 1 or next(iter(batch.feeds.values())).size < _SPLIT_BATCH_TOKENS:
             return self.session
         with self._pool_lock:
+            self._forget_threads_of_a_parent_process()
             if self._wide_session is None:
                 self._wide_session = _session(Path(self.source), self.threads)
         return self._wide_session
+
+    def _forget_threads_of_a_parent_process(self) -> None:
+        """After a fork (gunicorn --preload, multiprocessing), the parent's worker threads and the
+        multi-threaded session's thread pool do not exist in the child: waiting on them would hang."""
+        if self._owner_pid != os.getpid():
+            self._owner_pid, self._pool, self._wide_session = os.getpid(), None, None
 
     def embed(
         self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS
