@@ -28,7 +28,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 from probe_runtime.artifact import manifest_from_metadata
-from probe_runtime.classifier import Classifier
+from probe_runtime.classifier import Classifier, session_options
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from texts import load_texts
@@ -132,10 +132,7 @@ def build(
 
 
 def session(path: Path, threads: int, disabled: list[str], config: dict[str, str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
+    options = session_options(threads)  # the runtime's settings; variants add or disable on top
     for key, value in config.items():
         options.add_session_config_entry(key, value)
     return ort.InferenceSession(

@@ -12,6 +12,8 @@ whether packing several short texts into one sequence (block-diagonal mask) spee
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -22,9 +24,13 @@ from onnx import TensorProto, helper, numpy_helper
 H, HEADS = 384, 12
 
 
-def cpu_us(model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int, calls: int = 100) -> float:
+def cpu_us(
+    model: onnx.ModelProto, feeds: dict[str, np.ndarray], threads: int, calls: int = 100, flush_denormals: bool = False
+) -> float:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
+    if flush_denormals:
+        options.add_session_config_entry("session.set_denormal_as_zero", "1")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # time the node as written
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     session.run(None, feeds)
@@ -45,11 +51,23 @@ def graph(
     return helper.make_model(helper.make_graph(nodes, "g", values, out, initializers), opset_imports=opsets)
 
 
+def padded_softmax_us(threads: int, flush_denormals: bool) -> float:
+    scores = np.random.default_rng(0).standard_normal((10, HEADS, 13, 13), dtype=np.float32) * 3
+    scores[..., 11:] -= 10000.0
+    softmax = graph([helper.make_node("Softmax", ["x"], ["y"], axis=-1)], {"x": scores}, {})
+    return cpu_us(softmax, {"x": scores}, threads, 300, flush_denormals=flush_denormals)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--softmax-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flush", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=896, help="tokens in a batch (64 texts x 14 tokens)")
     args = parser.parse_args()
+    if args.softmax_only:  # the child process of the denormal measurement below
+        print(padded_softmax_us(args.threads, args.flush))
+        return
     rng = np.random.default_rng(0)
     rows, th = args.rows, args.threads
     x = rng.standard_normal((rows, H), dtype=np.float32)
@@ -96,6 +114,15 @@ def main() -> None:
         packed["m"] = np.broadcast_to(packed["m"], (batch // k, k * seq, k * seq)).copy()
         us = cpu_us(graph([qattn], packed, inits), packed, th)
         print(f"  QAttention, {k} texts packed per sequence (3-D mask) {us:9.1f}")
+
+    # Attention scores of padded positions are pushed to -10000 before the softmax; exp() of them
+    # underflows into denormal floats, which x86 handles in microcode unless they are flushed to zero.
+    # onnxruntime applies session.set_denormal_as_zero once per process, from the first session
+    # created, so each setting is measured in a fresh process.
+    for flush in (False, True):
+        argv = [sys.executable, __file__, "--softmax-only", "--threads", str(th)] + (["--flush"] if flush else [])
+        us = float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+        print(f"  Softmax [10,12,13,13], 2 of 13 padded, denormals {'flushed' if flush else 'kept'}: {us:.1f}")
 
     print("u8 x s8 MatMulInteger, K=384, N=1536 (the FFN up-projection):")
     w = rng.integers(-127, 127, (H, 4 * H), dtype=np.int8)

@@ -22,7 +22,7 @@ from pathlib import Path
 import onnxruntime as ort
 from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME
-from probe_runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS
+from probe_runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, DISABLED_FUSIONS, session_options
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from texts import load_texts
@@ -48,13 +48,11 @@ def split_pass(clf: Classifier, texts: list[str], batch_size: int, max_tokens: i
 
 def op_profile(path: str, threads: int, clf: Classifier, texts: list[str], bs: int, mt: int) -> dict[str, float]:
     """onnxruntime's profiler, summed per op type (microseconds of kernel time)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
+    options = session_options(threads)  # the runtime's own settings, plus the profiler
     options.enable_profiling = True
     options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort")
     session = ort.InferenceSession(
-        path, options, providers=["CPUExecutionProvider"], disabled_optimizers=["SkipLayerNormFusion"]
+        path, options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
     )
     for batch in clf.encoder.batches(clf.encoder.encode(texts), bs, mt):
         session.run([OUTPUT_NAME], batch.feeds)

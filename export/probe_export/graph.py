@@ -53,8 +53,8 @@ def optimize(source: Path, target: Path, num_heads: int, hidden_size: int) -> di
     # LayerNormalization at these shapes: +51 % texts per CPU-second (docs/benchmarks.md).
     options.enable_skip_layer_norm = False
     # Keep the FFN bias separate from the GELU: onnxruntime then folds the bias into the int8 matmul and
-    # runs opset 20's Gelu, ~30 % faster than its BiasGelu kernel with identical outputs (~5 % of the
-    # whole graph; benchmarks/kernels.py, docs/benchmarks.md).
+    # runs opset 20's Gelu instead of its BiasGelu kernel: identical outputs, +6 % texts per CPU-second
+    # for the whole graph (benchmarks/runtime_levers.py).
     options.enable_bias_gelu = False
     optimized = optimize_model(
         str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, optimization_options=options

@@ -32,12 +32,12 @@ DEFAULT_BATCH_SIZE = 64
 DEFAULT_MAX_TOKENS = 256
 # A call that makes a single batch of at least this many padded tokens runs on a second session with
 # `threads` intra-op threads: there is nothing to run beside it, and its matrices are big enough to
-# split. Measured (MiniLM int8, 2 cores, p50): 1x16 tokens 1.03 vs 0.95 ms, 1x64 3.09 vs 2.42 ms,
-# 8x16 5.65 vs 4.08 ms, 1x256 17.1 vs 10.3 ms (one thread vs two).
+# split. Measured (benchmarks/runtime_levers.py, MiniLM int8, 2 cores, p50, one thread vs two):
+# 1x16 tokens 1.13 vs 1.07 ms, 1x64 3.35 vs 2.72 ms, 8x16 5.81 vs 4.22 ms, 1x256 16.6 vs 10.4 ms.
 _SPLIT_BATCH_TOKENS = 64
 # onnxruntime would re-fuse Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel
 # measured ~5x slower than the two plain ops (ORT 1.32); graphs exported with the skip fusion keep it.
-_DISABLED_FUSIONS = ["SkipLayerNormFusion"]
+DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 
 
 @dataclass(frozen=True)
@@ -57,20 +57,29 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
+def session_options(threads: int = 1) -> ort.SessionOptions:
+    """The runtime's onnxruntime settings; benchmarks start from these so they measure what users run."""
     options = ort.SessionOptions()
     # One thread per run by default: we parallelize across batches instead (see Classifier). Measured
-    # with benchmarks/ (MiniLM int8, 2 cores): two batches at once on one thread each did 1.27x the
-    # texts/s of one batch at a time on two intra-op threads, on short and on long texts.
+    # with benchmarks/runtime_levers.py (MiniLM int8, 2 cores): two batches at once on one thread each
+    # did 1.30x (SST-2 phrases) and 1.32x (tweets) the texts/s of one batch at a time on two threads.
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Masked attention scores underflow exp() into denormals, which x86 computes ~6x slower
-    # (measured on ORT's Softmax with padded rows); flushing them to zero changes nothing visible.
+    # (benchmarks/kernels.py: Softmax over padded rows, 166 vs 29 us); flushing them is numerically invisible.
+    # Length-sorted batches rarely pad, so the whole graph gains little (runtime_levers.py).
+    # onnxruntime honours this from the first session a process creates (for that thread, and the
+    # threads it starts later, e.g. our workers): an app that made another session first keeps denormals.
     options.add_session_config_entry("session.set_denormal_as_zero", "1")
+    return options
+
+
+def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
+    options = session_options(threads)
     try:
         return ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"], disabled_optimizers=_DISABLED_FUSIONS
+            str(path), sess_options=options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
         raise ArtifactError(
