@@ -46,7 +46,7 @@ def _sqnr(x: np.ndarray, err: np.ndarray) -> float:
     return float(10 * np.log10((x**2).sum() / (err**2).sum()))
 
 
-def _asym(x: np.ndarray, axis: int | None) -> np.ndarray:
+def fake_asym(x: np.ndarray, axis: int | None) -> np.ndarray:
     """uint8 asymmetric fake quantization like DynamicQuantizeLinear, per tensor (None) or per row (-1)."""
     lo = np.minimum(x.min(axis=axis, keepdims=True), 0)
     hi = np.maximum(x.max(axis=axis, keepdims=True), 0)
@@ -55,7 +55,7 @@ def _asym(x: np.ndarray, axis: int | None) -> np.ndarray:
     return (np.clip(np.round(x / scale) + zp, 0, 255) - zp) * scale
 
 
-def _sym(x: np.ndarray, axis: int) -> np.ndarray:
+def fake_sym(x: np.ndarray, axis: int) -> np.ndarray:
     scale = np.maximum(np.abs(x).max(axis=axis, keepdims=True) / 127, 1e-12)
     return np.round(x / scale) * scale
 
@@ -84,9 +84,9 @@ def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
             a = acc[name]
             xs = x[mask]  # real tokens only; the per-tensor range still sees the padded batch, as at run time
             a["sig"] += float((xs**2).sum())
-            a["tensor"] += float(((_asym(x, None) - x)[mask] ** 2).sum())
-            a["row"] += float(((_asym(xs, -1) - xs) ** 2).sum())
-            a["row_sym"] += float(((_sym(xs, -1) - xs) ** 2).sum())
+            a["tensor"] += float(((fake_asym(x, None) - x)[mask] ** 2).sum())
+            a["row"] += float(((fake_asym(xs, -1) - xs) ** 2).sum())
+            a["row_sym"] += float(((fake_sym(xs, -1) - xs) ** 2).sum())
             a["rows"].append(np.abs(xs).max(-1))
             a["ids"].append(feeds["input_ids"][mask])
             a["abs"].append(np.abs(xs).max(0))

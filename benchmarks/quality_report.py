@@ -158,6 +158,14 @@ def markdown(results: dict) -> str:
             "",
             variants.read_text().strip(),
         ]
+    target = RESULTS / "int8_target.md"
+    if target.is_file():
+        lines += [
+            "",
+            "## Can any int8 recipe meet the target? (all four test splits, `python benchmarks/int8_target.py`)",
+            "",
+            target.read_text().strip(),
+        ]
     finetune = RESULTS / "finetune.md"
     if finetune.is_file():
         lines += ["", finetune.read_text().strip()]
