@@ -13,7 +13,7 @@ from channel maxima measured on real texts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,40 +21,50 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 
-__all__ = ["OUTLIER_SUFFIX", "activation_maxima", "split_outliers"]
+__all__ = ["OUTLIER_SUFFIX", "activation_maxima", "split_outliers", "weight_input_values", "weight_inputs"]
 
 log = logging.getLogger(__name__)
 OUTLIER_SUFFIX = "_fp32_outliers"  # nodes named so stay fp32 when the graph is quantized
 
 
+def weight_inputs(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """Activation tensor -> the encoder's weight MatMuls / Attentions that read it (the head excluded)."""
+    inits = {i.name: i for i in model.graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        weight = inits.get(node.input[1]) if len(node.input) > 1 else None
+        is_weight = weight is not None and len(weight.dims) == 2 and not node.input[1].startswith("head")
+        if node.op_type in ("MatMul", "Attention") and is_weight and not node.name.startswith("/head"):
+            readers.setdefault(node.input[0], []).append(node)
+    return readers
+
+
 def _targets(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    weights = {init.name: init for init in model.graph.initializer}
-    return [
-        node
-        for node in model.graph.node
-        if node.op_type == "MatMul"
-        and node.input[1] in weights
-        and len(weights[node.input[1]].dims) == 2
-        and not node.name.startswith("/head")
-    ]
+    return [node for nodes in weight_inputs(model).values() for node in nodes if node.op_type == "MatMul"]
 
 
-def activation_maxima(path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Per-channel max |x| of every weight MatMul's input, over the real (unpadded) tokens."""
+def weight_input_values(path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> Iterator[dict[str, np.ndarray]]:
+    """Per batch, the real (unpadded) tokens' values of every weight input, ``[tokens, channels]``."""
     model = onnx.load(str(path))
-    names = list(dict.fromkeys(node.input[0] for node in _targets(model)))
+    names = list(weight_inputs(model))
     existing = {o.name for o in model.graph.output}
-    for name in names:
-        if name not in existing:
-            model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    model.graph.output.extend(
+        helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in names if name not in existing
+    )
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    maxima: dict[str, np.ndarray] = {}
     for batch in feeds:
         mask = batch["attention_mask"].astype(bool)
-        for name, values in zip(names, session.run(names, batch)):
-            current = np.abs(values[mask]).max(axis=0)
+        yield {name: values[mask] for name, values in zip(names, session.run(names, batch))}
+
+
+def activation_maxima(path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-channel max |x| of every weight input, over the real (unpadded) tokens."""
+    maxima: dict[str, np.ndarray] = {}
+    for batch in weight_input_values(path, feeds):
+        for name, values in batch.items():
+            current = np.abs(values).max(axis=0)
             maxima[name] = np.maximum(maxima[name], current) if name in maxima else current
     return maxima
 

@@ -35,7 +35,7 @@ from probe_runtime import Classifier
 from probe_train.data import load_dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_outliers import activation_maxima
+from int8_outliers import activation_maxima, weight_inputs
 from int8_rowwise_graph import rowwise_activations, split_channels, unfuse_attention
 from int8_variants import FLOAT, RESULTS, SST2, setup
 
@@ -63,14 +63,7 @@ def fake_sym(x: np.ndarray, axis: int) -> np.ndarray:
 def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
     """Per weight-MatMul / Attention input: SQNR of per-tensor vs per-row int8, and where the outliers are."""
     model = onnx.load(str(fp32))
-    inits = {i.name for i in model.graph.initializer}
-    names = list(
-        dict.fromkeys(
-            n.input[0]
-            for n in model.graph.node
-            if (n.op_type == "MatMul" and n.input[1] in inits) or n.op_type == "Attention"
-        )
-    )
+    names = list(weight_inputs(model))
     for name in names:
         model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     options = ort.SessionOptions()

@@ -1,7 +1,7 @@
 """Can any int8 recipe meet issue #4's target? Every shared dataset within 0.3 accuracy points of fp32,
 at no more than 10 % throughput cost against the fastest int8 file.
 
-    .venv/bin/python benchmarks/int8_target.py      # after benchmarks/quality_report.py; ~20 min
+    .venv/bin/python benchmarks/int8_target.py      # after benchmarks/quality_report.py; ~8 min on 2 cores
 
 It reuses the probes and files that benchmarks/quality_report.py trained and exported
 (benchmarks/.work/quality/<dataset>/). On each dataset's test split it measures the recipes the
@@ -35,13 +35,11 @@ import logging
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 from onnx import helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from probe_export.graph import quantize_int8
@@ -51,48 +49,24 @@ from probe_train.data import align_labels, load_dataset
 from probe_train.probe import fit_probe, softmax_head
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from int8_outliers import weight_input_values, weight_inputs
 from int8_rowwise import fake_asym, fake_sym
 from int8_variants import FLOAT
-from quality_report import DATASETS, RESULTS, SHARED, WORK
+from quality_report import DATASETS, RESULTS, SHARED, WORK, throughput
 
 ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TARGET_POINTS, TARGET_COST = 0.3, 0.10
 FLOOR = "int8 weights, fp32 activations"
 
 
-def weight_inputs(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
-    """Activation tensor -> the encoder's weight MatMuls / Attentions that read it (the head excluded)."""
-    inits = {i.name: i for i in model.graph.initializer}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        weight = inits.get(node.input[1]) if len(node.input) > 1 else None
-        is_weight = weight is not None and len(weight.dims) == 2 and not node.input[1].startswith("head")
-        if node.op_type in ("MatMul", "Attention") and is_weight:
-            readers.setdefault(node.input[0], []).append(node)
-    return readers
-
-
-def capture(path: Path, feeds: list[dict[str, np.ndarray]]) -> dict[str, list[np.ndarray]]:
-    """The real (unpadded) tokens' values of every weight input, one array per calibration batch."""
-    model = onnx.load(str(path))
-    names = list(weight_inputs(model))
-    model.graph.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    values: dict[str, list[np.ndarray]] = {n: [] for n in names}
-    for batch in feeds:
-        mask = batch["attention_mask"].astype(bool)
-        for name, x in zip(names, session.run(names, batch)):
-            values[name].append(x[mask])
-    return values
-
-
 def searched_smoothing(fp32: Path, target: Path, feeds: list[dict[str, np.ndarray]]) -> dict[str, float | None]:
     """SmoothQuant with the migration strength chosen per weight input; returns the alphas (None: left alone)."""
     model = onnx.load(str(fp32))
     inits = {i.name: i for i in model.graph.initializer}
-    acts = capture(fp32, feeds)
+    acts: dict[str, list[np.ndarray]] = {}
+    for batch in weight_input_values(fp32, feeds):
+        for name, values in batch.items():
+            acts.setdefault(name, []).append(values)
     chosen: dict[str, float | None] = {}
     for x, nodes in weight_inputs(model).items():
         weights = [numpy_helper.to_array(inits[n.input[1]]) for n in nodes]
@@ -195,13 +169,7 @@ def measure(dataset: str, work: Path, reps: int) -> dict[str, Any]:
     one_by_one = np.concatenate([int8.embed([t]) for t in test.texts])
     alone["head refit on int8 embeddings"] = _softmax(one_by_one @ weight.T + bias)
 
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(reps):  # interleaved, so load changes hit every file alike
-        for name, m in models.items():
-            started = time.perf_counter()
-            m.predict_proba(test.texts)
-            times[name].append(len(test) / (time.perf_counter() - started))
-    speed = {name: statistics.median(rates) for name, rates in times.items()}
+    speed = {name: statistics.median(rates) for name, rates in throughput(models, test.texts, reps).items()}
     speed["head refit on int8 embeddings"] = speed["int8 (default)"]  # same graph, another head
     reference = probs["fp32"]
     accuracy = float((reference.argmax(1) == y).mean())

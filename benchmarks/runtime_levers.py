@@ -65,22 +65,23 @@ def interleaved(runs: dict[str, Callable[[], float]]) -> dict[str, float]:
     return {name: round(statistics.median(values), 2) for name, values in samples.items()}
 
 
-def wall_rate(clf: Classifier, texts: list[str], **kwargs: int) -> Callable[[], float]:
+def rate(clf: Classifier, texts: list[str], clock: Callable[[], float], **kwargs: int) -> Callable[[], float]:
+    """A measurement of texts per second of ``clock``: wall (perf_counter) or CPU (process_time)."""
+
     def run() -> float:
-        start = time.perf_counter()
+        start = clock()
         clf.predict_proba(texts, **kwargs)
-        return len(texts) / (time.perf_counter() - start)
+        return len(texts) / (clock() - start)
 
     return run
+
+
+def wall_rate(clf: Classifier, texts: list[str], **kwargs: int) -> Callable[[], float]:
+    return rate(clf, texts, time.perf_counter, **kwargs)
 
 
 def cpu_rate(clf: Classifier, texts: list[str], **kwargs: int) -> Callable[[], float]:
-    def run() -> float:
-        start = time.process_time()
-        clf.predict_proba(texts, **kwargs)
-        return len(texts) / (time.process_time() - start)
-
-    return run
+    return rate(clf, texts, time.process_time, **kwargs)
 
 
 def lone_batch_ms(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> Callable[[], float]:
