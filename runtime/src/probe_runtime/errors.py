@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ArtifactError", "InputError", "ProbeError"]
+__all__ = ["ArtifactError", "InputError", "ProbeError", "UsageError"]
 
 
 class ProbeError(Exception):
@@ -10,8 +10,15 @@ class ProbeError(Exception):
 
 
 class ArtifactError(ProbeError):
-    """The model file is missing, not a probe artifact, corrupted, or of an unknown schema version."""
+    """The model file is missing, not a probe artifact, corrupted, tampered with, or of an unknown schema version."""
 
 
 class InputError(ProbeError):
     """Texts or files handed to the classifier cannot be read as asked."""
+
+
+class UsageError(ProbeError):
+    """The command was asked for something that cannot work (an output that is an input, a bad option value).
+
+    Raised before any work starts; CLIs exit 2 for it, like argparse's own usage errors.
+    """
