@@ -1,0 +1,135 @@
+"""The precision gate: does a cheaper graph answer like the fp32 graph? Measured with statistics, not a coin flip.
+
+Two questions, answered on different data because they need different things:
+
+- **Agreement** needs no labels, so it is measured on as many texts as the model directory has (training
+  texts plus the labelled evaluation texts; thousands for any real task): the share of texts whose
+  predicted label differs from fp32 ("flips", with a Wilson 95 % upper bound) and |Δprobability|.
+- **Accuracy** needs labels, so it is measured on the evaluation texts only, *paired*: both graphs
+  answer the same texts, and only the discordant texts carry information. McNemar's exact test on them
+  (one-sided: "the candidate is less accurate") is what fails a candidate. One discordant text out of
+  116 gives p = 0.5 and cannot fail an export; a real regression on 2,000 texts (say 30 texts lost,
+  10 gained) gives p < 0.001 and does.
+
+The statistics come from scipy (``binomtest`` and its Wilson interval) rather than being hand-rolled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+__all__ = ["Agreement", "GateLimits", "GateVerdict", "PairedAccuracy", "agreement", "decide", "paired_accuracy"]
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    """When a candidate precision is refused. See `decide` for how each limit is applied."""
+
+    max_flip_rate: float = 0.02
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How often and how much a candidate's answers differ from fp32's on the same texts (no labels needed)."""
+
+    texts: int
+    flips: int
+    flip_rate: float
+    flip_rate_upper: float  # Wilson 95 % upper bound
+    max_abs_diff: float
+    mean_abs_diff: float
+
+
+@dataclass(frozen=True)
+class PairedAccuracy:
+    """Accuracy of fp32 and candidate on the same labelled texts, and the paired test between them."""
+
+    texts: int
+    fp32_accuracy: float
+    accuracy: float
+    delta_points: float
+    delta_low: float  # 95 % interval of the paired difference, in points
+    delta_high: float
+    lost: int  # texts fp32 gets right and the candidate gets wrong
+    gained: int  # the reverse
+    p_worse: float  # McNemar exact, one-sided: probability of losing this many or more by chance
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    passed: bool
+    reasons: tuple[str, ...]  # why it failed (empty when it passed)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reasons": list(self.reasons)}
+
+
+def agreement(fp32: np.ndarray, candidate: np.ndarray) -> Agreement:
+    """Flips (argmax differs) and |Δp| of ``candidate`` against ``fp32`` probabilities ``[n, labels]``."""
+    n = len(fp32)
+    flips = int((fp32.argmax(1) != candidate.argmax(1)).sum())
+    upper = binomtest(flips, n).proportion_ci(0.95, method="wilson").high if n else 1.0
+    diff = np.abs(fp32.astype(np.float64) - candidate.astype(np.float64))
+    return Agreement(
+        texts=n,
+        flips=flips,
+        flip_rate=flips / n if n else 0.0,
+        flip_rate_upper=float(upper),
+        max_abs_diff=float(diff.max()) if n else 0.0,
+        mean_abs_diff=float(diff.mean()) if n else 0.0,
+    )
+
+
+def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.ndarray) -> PairedAccuracy:
+    """Accuracy of both on labels ``y``, the paired difference with a 95 % interval, and McNemar's exact test.
+
+    The interval is the normal approximation for a difference of paired proportions
+    (var = (b + c − (c − b)² / n) / n²); it is reported, the decision uses the exact test.
+    """
+    n = len(y)
+    right_fp32, right_cand = fp32_pred == y, candidate_pred == y
+    lost = int((right_fp32 & ~right_cand).sum())
+    gained = int((~right_fp32 & right_cand).sum())
+    delta = (gained - lost) / n if n else 0.0
+    variance = ((gained + lost) - (gained - lost) ** 2 / n) / n**2 if n else 0.0
+    half = 1.959964 * math.sqrt(max(variance, 0.0))
+    p_worse = binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue if lost + gained else 1.0
+    return PairedAccuracy(
+        texts=n,
+        fp32_accuracy=float(right_fp32.mean()) if n else 0.0,
+        accuracy=float(right_cand.mean()) if n else 0.0,
+        delta_points=100 * delta,
+        delta_low=100 * (delta - half),
+        delta_high=100 * (delta + half),
+        lost=lost,
+        gained=gained,
+        p_worse=float(p_worse),
+    )
+
+
+def decide(agreement_: Agreement, paired: PairedAccuracy | None, limits: GateLimits) -> GateVerdict:
+    """Refuse a candidate that flips more than ``max_flip_rate`` of the texts, or whose accuracy loss is
+    significant at ``alpha`` (McNemar, one-sided). Without labels only the flip rate decides."""
+    reasons = []
+    if agreement_.flip_rate > limits.max_flip_rate:
+        reasons.append(
+            f"{agreement_.flip_rate:.2%} of {agreement_.texts} texts change label against fp32 "
+            f"(limit {limits.max_flip_rate:.2%})"
+        )
+    if paired is not None and paired.p_worse < limits.alpha:
+        reasons.append(
+            f"accuracy {paired.accuracy:.4f} vs fp32 {paired.fp32_accuracy:.4f} on {paired.texts} labelled texts "
+            f"({paired.lost} lost, {paired.gained} gained; McNemar p = {paired.p_worse:.3g} < {limits.alpha})"
+        )
+    return GateVerdict(not reasons, tuple(reasons))
+
+
+def as_dict(value: Agreement | PairedAccuracy) -> dict[str, Any]:
+    """JSON-ready figures, rounded for the artifact's metadata."""
+    return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(value).items()}
