@@ -10,6 +10,7 @@ lives in its own module and registers itself here.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -43,10 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null: the interpreter's final flush would otherwise raise BrokenPipeError again."""
-    try:
+    with contextlib.suppress(OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout is not a real file (e.g. captured in tests)
-        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
