@@ -17,10 +17,10 @@ FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCh
 LONG = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 _ANY = st.characters(codec=None)  # every code point, surrogates included
-_NASTY = st.sampled_from(
-    ["\x00", "\t", "\n", "\r", "\x1b", "\u200b", "\u200f", "\u202e", "\u0301", "\u0338", "\ufeff", "\ud800", "\udcff"]
-    + ["😀", "👩\u200d👩\u200d👧", "🇫🇷", "שלום", "مرحبا", "ア", "𝔤", "\U0010ffff", "great", "awful", " "]
-)
+_CONTROL_AND_MARKS = ["\x00", "\t", "\n", "\r", "\x1b", "\u200b", "\u200f", "\u202e", "\u0301", "\u0338", "\ufeff"]
+_SURROGATES = ["\ud800", "\udcff"]
+_SCRIPTS = ["😀", "👩\u200d👩\u200d👧", "🇫🇷", "שלום", "مرحبا", "ア", "𝔤", "\U0010ffff", "great", "awful", " "]
+_NASTY = st.sampled_from([*_CONTROL_AND_MARKS, *_SURROGATES, *_SCRIPTS])
 _PIECES = st.one_of(_NASTY, _ANY)
 
 
