@@ -1,4 +1,9 @@
-"""Write the single-file artifact: the graph plus the runtime's manifest in ``metadata_props``."""
+"""Write the single-file artifact: the graph plus the runtime's manifest and hashes in ``metadata_props``.
+
+Sealing (hashes, metadata) and checking go through ``probe_runtime.loader.seal_artifact``: the very
+checks the runtime runs at load, on the very bytes written here, so export cannot ship a file the
+runtime would refuse (e.g. a manifest with more labels than the graph has outputs).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +12,15 @@ from pathlib import Path
 import onnx
 from probe_runtime.artifact import Manifest
 from probe_runtime.atomic import atomic_path
+from probe_runtime.loader import seal_artifact
 
 __all__ = ["write_artifact"]
 
 
 def write_artifact(graph: Path, manifest: Manifest, tokenizer_json: str, out: Path) -> Path:
-    """Attach the manifest and move the file into place only once it is complete."""
-    model = onnx.load(str(graph))
-    props = manifest.to_metadata(tokenizer_json)
-    kept = [p for p in model.metadata_props if p.key not in props]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
+    """Seal and check the artifact, then move the file into place only once it is complete."""
+    # onnx.load pulls in any external data, so the bytes below are the whole, self-contained model.
+    data = seal_artifact(onnx.load(str(graph)).SerializeToString(), manifest, tokenizer_json, str(out))
     with atomic_path(out) as tmp:
-        onnx.save_model(model, str(tmp))
+        tmp.write_bytes(data)
     return out

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import onnx
 import pytest
@@ -11,17 +14,11 @@ from probe_runtime import SCHEMA_VERSION, ArtifactError, Classifier
 from probe_runtime.artifact import KEY_MANIFEST, KEY_SCHEMA, KEY_TOKENIZER
 from probe_runtime.cli import main
 
+from tests.runtime.tampering import rewrite
+
 
 def _rewrite_metadata(src, dst, **changes):
-    model = onnx.load(str(src))
-    props = {p.key: p.value for p in model.metadata_props}
-    props.update(changes)
-    props = {k: v for k, v in props.items() if v is not None}
-    del model.metadata_props[:]
-    for key, value in props.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(dst))
-    return dst
+    return rewrite(src, dst, props=changes)
 
 
 def test_the_file_carries_tokenizer_labels_settings_and_figures(int8_model):
@@ -113,3 +110,50 @@ def test_info_also_shows_int8_quality_when_called_one_text_at_a_time(int8_model,
     assert main(["info", str(int8_model)]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("one by one"))
     assert "accuracy" in line and "flipped" in line and "one text per call" in line
+
+
+def _cli(*argv, stdout=subprocess.PIPE):
+    code = "from probe_runtime.cli import run; run()"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    argv = [sys.executable, "-c", code, *argv]
+    return subprocess.run(argv, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"]])
+def test_a_reader_that_goes_away_ends_info_quietly(int8_model, extra):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head -1` having exited: every write now fails with EPIPE
+    try:
+        done = _cli("info", str(int8_model), *extra, stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 1
+    assert done.stderr == ""
+
+
+def test_verbose_adds_the_traceback_and_plain_runs_keep_one_line(tmp_path):
+    bogus = tmp_path / "bogus.onnx"
+    bogus.write_bytes(b"\x00\x01garbage")
+    plain = _cli("info", str(bogus))
+    assert plain.returncode == 1 and "Traceback" not in plain.stderr and len(plain.stderr.splitlines()) == 1
+    for argv in (["-v", "info", str(bogus)], ["info", str(bogus), "--verbose"]):
+        verbose = _cli(*argv)
+        assert verbose.returncode == 1
+        assert "Traceback" in verbose.stderr and "not a readable ONNX model" in verbose.stderr
+
+
+def test_version(capsys):
+    from probe_runtime import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_a_usage_error_exits_2(int8_model, tmp_path, capsys):
+    texts = tmp_path / "t.txt"
+    texts.write_text("great\n")
+    argv = ["classify", str(int8_model), str(texts), "--long-text", "window", "--window-stride", "10000"]
+    assert main(argv) == 2
+    assert "window overlap must be between" in capsys.readouterr().err

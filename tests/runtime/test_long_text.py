@@ -8,7 +8,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from probe_runtime import Classifier, InputError
+from probe_runtime import Classifier, UsageError
 from probe_runtime.cli import main as runtime_main
 from probe_runtime.long_text import auto_aggregate, background_label
 
@@ -39,7 +39,7 @@ def test_texts_that_fit_one_window_get_the_same_probabilities_either_way(fp32):
 
 def test_windows_start_where_truncation_stops_looking_and_overlap_by_the_stride(fp32, long_text):
     clf = Classifier.load(fp32, long_text="window", window_stride=5)
-    windows, owners = clf._windower.encode([long_text, "short"])
+    windows, owners, _ = clf._windower.encode([long_text, "short"])
     assert windows[0].ids == clf.encoder.encode([long_text])[0].ids
     assert list(owners) == [0] * (len(windows) - 1) + [1]
     assert len(windows) > 3
@@ -50,7 +50,7 @@ def test_windows_start_where_truncation_stops_looking_and_overlap_by_the_stride(
 
 def _window_texts(clf: Classifier, text: str) -> list[str]:
     """Each window as text, checked to tokenize back to the very same window."""
-    windows, _ = clf._windower.encode([text])
+    windows, _, _ = clf._windower.encode([text])
     decoded = [clf.encoder.tokenizer.decode(w.ids) for w in windows]
     assert [e.ids for e in clf.encoder.encode(decoded)] == [w.ids for w in windows]
     return decoded
@@ -96,10 +96,40 @@ def test_auto_aggregation_is_max_only_for_binary_detection_labels(labels, aggreg
 
 
 def test_an_overlap_that_leaves_no_room_is_refused(fp32):
-    with pytest.raises(InputError, match="window-stride"):
+    with pytest.raises(UsageError, match="window-stride"):
         Classifier.load(fp32, long_text="window", window_stride=10_000)
-    with pytest.raises(InputError, match="truncate' or 'window"):
+    with pytest.raises(UsageError, match="truncate' or 'window"):
         Classifier.load(fp32, long_text="chunks")
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "8", True])
+def test_max_windows_must_be_a_whole_number_of_at_least_one(fp32, value):
+    with pytest.raises(UsageError, match="max_windows must be a whole number"):
+        Classifier.load(fp32, long_text="window", max_windows=value)
+
+
+def test_a_text_longer_than_max_windows_reads_only_its_first_windows_and_says_so(fp32, long_text):
+    uncapped = Classifier.load(fp32, long_text="window", window_aggregate="mean", max_windows=1000)
+    all_windows = uncapped.classify(long_text)
+    assert all_windows.windows > 2 and not all_windows.truncated
+    capped = Classifier.load(fp32, long_text="window", window_aggregate="mean", max_windows=2)
+    first_two = Classifier.load(fp32, long_text="truncate").predict_proba(_window_texts(uncapped, long_text)[:2])
+    result = capped.classify([long_text, "excellent"])
+    assert (result[0].windows, result[0].truncated) == (2, True)
+    assert (result[1].windows, result[1].truncated) == (1, False)
+    np.testing.assert_allclose(capped.predict_proba(long_text), first_two.mean(axis=0), atol=1e-5)
+
+
+def test_the_default_cap_bounds_a_huge_line(fp32):
+    clf = Classifier.load(fp32, long_text="window")
+    assert clf.long_text.max_windows == 64
+    result = clf.classify("the movie was great " * 20_000)  # ~80,000 tokens: ~1,700 windows uncapped
+    assert (result.windows, result.truncated) == (64, True)
+
+
+def test_truncation_is_reported_per_text(fp32, long_text):
+    results = Classifier.load(fp32).classify([long_text, "excellent"])
+    assert [(r.windows, r.truncated) for r in results] == [(1, True), (1, False)]
 
 
 def test_the_default_artifact_truncates_and_records_its_resolved_window_settings(fp32):

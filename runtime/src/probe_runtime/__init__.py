@@ -2,9 +2,11 @@
 
 from .artifact import SCHEMA_VERSION, Manifest
 from .classifier import Classifier, Prediction
-from .errors import ArtifactError, InputError, ProbeError
+from .errors import ArtifactError, InputError, ProbeError, UsageError
+from .long_text import DEFAULT_MAX_WINDOWS
 
 __all__ = [
+    "DEFAULT_MAX_WINDOWS",
     "SCHEMA_VERSION",
     "ArtifactError",
     "Classifier",
@@ -12,5 +14,6 @@ __all__ = [
     "Manifest",
     "Prediction",
     "ProbeError",
+    "UsageError",
 ]
 __version__ = "0.1.0"

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
+from .tokenizer_guard import load_tokenizer, tokenizer_panics
+
 __all__ = ["Batch", "TextEncoder"]
 
 _ONE = np.zeros(1, dtype=np.int64)
@@ -33,8 +35,12 @@ class TextEncoder:
     128); we switch those off and decide ourselves, so the runtime behaves the same for every model.
     """
 
-    def __init__(self, tokenizer_json: str, max_length: int, pad_token_id: int, input_names: Sequence[str]):
-        self.tokenizer = Tokenizer.from_str(tokenizer_json)
+    def __init__(
+        self, tokenizer: str | Tokenizer, max_length: int, pad_token_id: int, input_names: Sequence[str]
+    ) -> None:
+        # A JSON string is loaded within bounds; a Tokenizer (already checked by the loader) is taken
+        # over as is: the encoder owns it afterwards and changes its padding and truncation.
+        self.tokenizer = load_tokenizer(tokenizer) if isinstance(tokenizer, str) else tokenizer
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length)
         self.max_length = max_length
@@ -42,7 +48,8 @@ class TextEncoder:
         self.input_names = tuple(input_names)
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
-        return self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        with tokenizer_panics("encoding texts"):
+            return self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
 
     def batches(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> Iterator[Batch]:
         """Length-sorted batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens."""

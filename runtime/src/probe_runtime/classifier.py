@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
+import weakref
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 import onnxruntime as ort
-from tokenizers import Encoding
+from tokenizers import Encoding, Tokenizer
 
-from .artifact import EMBEDDINGS_NAME, OUTPUT_NAME, Label, Manifest, manifest_from_metadata
+from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
-from .errors import ArtifactError, InputError
-from .long_text import LongText, Windower, resolve_long_text
+from .errors import ArtifactError, InputError, UsageError
+from .integrity import graph_sha256
+from .loader import DISABLED_FUSIONS, new_session, open_artifact, read_model_bytes, session_options
+from .long_text import Coverage, LongText, Windower, resolve_long_text
 
 if TYPE_CHECKING:  # concurrent.futures costs ~4 ms at import; a single-text app never needs it
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["Classifier", "Prediction"]
+__all__ = ["DISABLED_FUSIONS", "Classifier", "Prediction", "available_cores", "session_options"]
 
 DEFAULT_BATCH_SIZE = 64
 # Padded tokens per batch. Small on purpose: a batch's activations then stay in the per-core L2 cache.
@@ -35,18 +39,23 @@ DEFAULT_MAX_TOKENS = 256
 # split. Measured (benchmarks/runtime_levers.py, MiniLM int8, 2 cores, p50, one thread vs two):
 # 1x16 tokens 1.13 vs 1.07 ms, 1x64 3.35 vs 2.72 ms, 8x16 5.81 vs 4.22 ms, 1x256 16.6 vs 10.4 ms.
 _SPLIT_BATCH_TOKENS = 64
-# onnxruntime would re-fuse Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel
-# measured ~5x slower than the two plain ops (ORT 1.32); graphs exported with the skip fusion keep it.
-DISABLED_FUSIONS = ["SkipLayerNormFusion"]
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result: the winning label, its probability, and every class's probability."""
+    """One text's result: the winning label, its probability, and every class's probability.
+
+    ``windows``: how many windows of the text were classified (1 unless ``long_text="window"``);
+    ``truncated``: part of the text was not read (beyond ``max_length`` tokens when truncating, or
+    beyond ``max_windows`` windows when windowing).
+    """
 
     label: Label
     score: float
     scores: dict[Label, float]
+    windows: int = 1
+    truncated: bool = False
 
 
 def available_cores() -> int:
@@ -57,35 +66,99 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def session_options(threads: int = 1) -> ort.SessionOptions:
-    """The runtime's onnxruntime settings; benchmarks start from these so they measure what users run."""
-    options = ort.SessionOptions()
-    # One thread per run by default: we parallelize across batches instead (see Classifier). Measured
-    # with benchmarks/runtime_levers.py (MiniLM int8, 2 cores): two batches at once on one thread each
-    # did 1.30x (SST-2 phrases) and 1.32x (tweets) the texts/s of one batch at a time on two threads.
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    # Masked attention scores underflow exp() into denormals, which x86 computes ~6x slower
-    # (benchmarks/kernels.py: Softmax over padded rows, 166 vs 29 us); flushing them is numerically invisible.
-    # Length-sorted batches rarely pad, so the whole graph gains little (runtime_levers.py).
-    # onnxruntime honours this from the first session a process creates (for that thread, and the
-    # threads it starts later, e.g. our workers): an app that made another session first keeps denormals.
-    options.add_session_config_entry("session.set_denormal_as_zero", "1")
-    return options
+def _whole_number(name: str, value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise UsageError(f"{name} must be a whole number of 1 or more, not {value!r}")
+    return value
 
 
-def _session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    options = session_options(threads)
-    try:
-        return ort.InferenceSession(
-            str(path), sess_options=options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
-        )
-    except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
-        raise ArtifactError(
-            f"{path} is not a readable ONNX model (corrupted, truncated, or not ONNX at all): "
-            f"{str(exc).splitlines()[0][:200]}"
-        ) from exc
+class _GraphFile:
+    """Where a classifier re-reads its graph when it needs another session (multi-threaded, or after a fork).
+
+    Every re-read is hashed and compared with the graph that was loaded: a file replaced on disk since
+    is refused, never silently mixed with the first one.
+    """
+
+    def __init__(self, path: Path, sha256: str | None) -> None:
+        self.path, self.sha256 = path, sha256
+
+    def read(self) -> bytes:
+        data = read_model_bytes(self.path)
+        actual = graph_sha256(data)
+        if self.sha256 is None:
+            self.sha256 = actual
+        elif actual != self.sha256:
+            raise ArtifactError(
+                f"{self.path} changed on disk since it was loaded (its graph hash differs); "
+                "load the classifier again to use the new file"
+            )
+        return data
+
+
+# Fork safety. A forked child has only the thread that forked: onnxruntime's thread pools and our
+# worker threads are gone, and a lock some other parent thread held stays locked forever. Destroying
+# the parent's multi-threaded session in the child joins threads that do not exist (a hang), and
+# running the parent's session may wait on an allocator lock a parent thread held. So, in the child,
+# every live classifier drops all of its parent's onnxruntime objects, thread pool and tokenizers
+# *without destroying them* (one leaked reference each: they are never freed, not even at exit) and
+# builds fresh ones on first use from the artifact file, re-verified against the loaded hash.
+_LIVE: weakref.WeakSet[Classifier] = weakref.WeakSet()
+
+
+def _keep_forever(objects: object) -> None:
+    """One reference that is never released, so no destructor runs in this process (not even at exit)."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(objects))
+
+
+def _after_fork_in_child() -> None:
+    for clf in list(_LIVE):
+        clf._leave_parent_state()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _checked(texts: Any) -> tuple[list[str], bool]:
+    """The texts as a list, and whether one string was given; anything else is an ``InputError`` naming it."""
+    if isinstance(texts, str):
+        items, single = [texts], True
+    else:
+        single = False
+        what = type(texts).__name__
+        if texts is None:
+            raise InputError("texts is None; pass a string or a list of strings")
+        if isinstance(texts, (bytes, bytearray, memoryview)):
+            raise InputError(f"texts is {what}; decode it to a string first, e.g. data.decode('utf-8')")
+        if isinstance(texts, Mapping):
+            raise InputError(f"texts is a {what}; pass a list of strings, e.g. list(d.values())")
+        if isinstance(texts, (set, frozenset)):
+            raise InputError(f"texts is a {what}, which has no order; pass a list so results line up with texts")
+        try:
+            items = list(texts)
+        except TypeError:
+            raise InputError(f"texts is {what}; pass a string or a list of strings") from None
+    for i, text in enumerate(items):
+        name = "the text" if single else f"text #{i}"
+        if not isinstance(text, str):
+            hint = "; decode it to a string first" if isinstance(text, (bytes, bytearray)) else ""
+            raise InputError(f"{name} is {type(text).__name__}, not str{hint}")
+        if not text or text.isspace():
+            raise InputError(
+                f"{name} is {'empty' if not text else 'only whitespace'}: there is nothing to classify; "
+                "drop it before calling (the CLI skips such rows and counts them as empty)"
+            )
+        if not text.isascii():
+            bad = _SURROGATE.search(text)
+            if bad:
+                raise InputError(
+                    f"{name} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, which is "
+                    "not valid Unicode (often bytes decoded with errors='surrogateescape'); decode the source "
+                    "with errors='replace' or remove it"
+                )
+    return items, single
 
 
 class Classifier:
@@ -93,6 +166,7 @@ class Classifier:
 
     Batches of one call run concurrently on ``threads`` worker threads, one onnxruntime thread each;
     a call that makes one big batch instead splits its matrices over ``threads`` onnxruntime threads.
+    Safe to use in processes forked after it was loaded, in any state (see ``_after_fork_in_child``).
     """
 
     def __init__(
@@ -103,60 +177,121 @@ class Classifier:
         source: str,
         long_text: LongText | None = None,
         threads: int | None = None,
-    ):
-        self.session = session
-        self.threads = threads or available_cores()
-        self._pool: ThreadPoolExecutor | None = None
-        self._wide_session: ort.InferenceSession | None = None  # created on first need, see _SPLIT_BATCH_TOKENS
-        self._pool_lock = threading.Lock()
-        self._owner_pid = os.getpid()
+        *,
+        tokenizer: Tokenizer | None = None,
+        sha256: Mapping[str, str] | None = None,
+    ) -> None:
+        self.threads = available_cores() if threads is None else _whole_number("threads", threads)
         self.manifest = manifest
         self.source = source
+        self.sha256 = dict(sha256 or {})  # graph, tokenizer, manifest: verified at load
+        self._graph = _GraphFile(Path(source), self.sha256.get("graph"))
+        self._tokenizer_json = tokenizer_json
+        self._lock = threading.Lock()
+        self._session: ort.InferenceSession | None = session
+        self._wide_session: ort.InferenceSession | None = None  # created on first need, see _SPLIT_BATCH_TOKENS
+        self._pool: ThreadPoolExecutor | None = None
         declared = [i.name for i in session.get_inputs()]
-        missing = [n for n in declared if n not in ("input_ids", "attention_mask", "token_type_ids")]
-        if missing:
-            raise ArtifactError(f"{source} declares graph inputs this runtime cannot feed: {missing}")
-        self.encoder = TextEncoder(tokenizer_json, manifest.max_length, manifest.pad_token_id, declared)
+        unknown = [n for n in declared if n not in INPUT_NAMES]
+        if unknown:
+            raise ArtifactError(f"{source} declares graph inputs this runtime cannot feed: {unknown}")
+        self._declared = declared
         self.long_text = long_text or resolve_long_text(manifest)
-        self._windower = (
-            Windower(self.encoder.tokenizer, manifest.max_length, manifest.labels, self.long_text)
-            if self.long_text.policy == "window"
-            else None
-        )
+        self._encoder: TextEncoder | None = None
+        self._windower: Windower | None = None
+        self._build_text_side(tokenizer)
+        _LIVE.add(self)
 
     @classmethod
     def load(
         cls,
         path: str | os.PathLike[str],
+        *,
         threads: int | None = None,
         long_text: str | None = None,
         window_stride: int | None = None,
         window_aggregate: str | None = None,
+        max_windows: int | None = None,
     ) -> Classifier:
-        """Open an artifact. ``threads``: how many batches run at once, one core each (default: all cores).
+        """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
 
+        ``threads``: how many batches run at once, one core each (default: all cores).
         ``long_text`` (``truncate``/``window``), ``window_stride`` (tokens of overlap) and
-        ``window_aggregate`` (``max``/``mean``/``auto``) override the artifact's long-text policy.
+        ``window_aggregate`` (``max``/``mean``/``auto``) override the artifact's long-text policy;
+        ``max_windows`` caps the windows read per text (default 64; see ``probe_runtime.long_text``).
+        Bad option values raise ``UsageError``; a bad file raises ``ArtifactError``.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise ArtifactError(f"model file not found: {path}")
-        session = _session(path)
-        metadata = dict(session.get_modelmeta().custom_metadata_map)
-        manifest, tokenizer_json = manifest_from_metadata(metadata, str(path))
-        settings = resolve_long_text(manifest, long_text, window_stride, window_aggregate)
-        return cls(session, manifest, tokenizer_json, str(path), settings, threads)
+        if threads is not None:
+            _whole_number("threads", threads)
+        if max_windows is not None:
+            _whole_number("max_windows", max_windows)
+        artifact = open_artifact(path)
+        settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
+        return cls(
+            artifact.session,
+            artifact.manifest,
+            artifact.tokenizer_json,
+            artifact.source,
+            settings,
+            threads,
+            tokenizer=artifact.tokenizer,
+            sha256=artifact.sha256,
+        )
 
     @classmethod
     def from_graph(
         cls, path: str | os.PathLike[str], manifest: Manifest, tokenizer_json: str, threads: int | None = None
     ) -> Classifier:
         """Run a graph that carries no manifest yet (the exporter verifies candidates this way)."""
-        return cls(_session(Path(path)), manifest, tokenizer_json, str(path), threads=threads)
+        data = read_model_bytes(path)
+        session = new_session(data, str(path))
+        return cls(session, manifest, tokenizer_json, str(path), threads=threads, sha256={"graph": graph_sha256(data)})
 
     @property
     def labels(self) -> list[Label]:
         return list(self.manifest.labels)
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        """The one-thread session (rebuilt from the verified file on first use in a forked child)."""
+        session = self._session
+        if session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = new_session(self._graph.read(), self.source)
+                session = self._session
+        return session
+
+    @property
+    def encoder(self) -> TextEncoder:
+        return self._text_side()[0]
+
+    def _build_text_side(self, tokenizer: Tokenizer | None = None) -> None:
+        encoder = TextEncoder(
+            tokenizer or self._tokenizer_json, self.manifest.max_length, self.manifest.pad_token_id, self._declared
+        )
+        windower = (
+            Windower(encoder.tokenizer, self.manifest.max_length, self.manifest.labels, self.long_text)
+            if self.long_text.policy == "window"
+            else None
+        )
+        self._encoder, self._windower = encoder, windower
+
+    def _text_side(self) -> tuple[TextEncoder, Windower | None]:
+        encoder, windower = self._encoder, self._windower
+        if encoder is None:
+            with self._lock:
+                if self._encoder is None:
+                    self._build_text_side()
+                encoder, windower = self._encoder, self._windower
+        assert encoder is not None
+        return encoder, windower
+
+    def _leave_parent_state(self) -> None:
+        """In a forked child: keep the parent's objects alive forever, untouched; fresh ones come on first use."""
+        _keep_forever((self._session, self._wide_session, self._pool, self._encoder, self._windower, self._lock))
+        self._session = self._wide_session = self._pool = self._encoder = self._windower = None
+        self._lock = threading.Lock()
 
     def predict_proba(
         self,
@@ -164,15 +299,29 @@ class Classifier:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> np.ndarray:
-        """Class probabilities ``[n_texts, n_labels]`` (``[n_labels]`` for a single string)."""
-        if isinstance(texts, str):
-            return self.predict_proba([texts], batch_size, max_tokens)[0]
-        texts = _checked(texts)
-        if not texts:
-            return np.empty((0, len(self.manifest.labels)), dtype=np.float32)
-        if self._windower is not None:
-            return self._windower.predict_proba(texts, lambda windows: self._run(windows, batch_size, max_tokens))
-        return self._run(self.encoder.encode(texts), batch_size, max_tokens)
+        """Class probabilities ``[n_texts, n_labels]`` (``[n_labels]`` for a single string).
+
+        Every text must be a non-empty, non-blank ``str`` of valid Unicode; otherwise ``InputError``
+        names the first bad one and nothing is classified.
+        """
+        proba, _, single = self._proba(texts, batch_size, max_tokens)
+        return proba[0] if single else proba
+
+    def _proba(self, texts: Any, batch_size: int, max_tokens: int) -> tuple[np.ndarray, Coverage, bool]:
+        items, single = _checked(texts)
+        _whole_number("batch_size", batch_size)
+        _whole_number("max_tokens", max_tokens)
+        if not items:
+            empty = np.empty(0, dtype=np.int64)
+            return np.empty((0, len(self.manifest.labels)), dtype=np.float32), Coverage(empty, empty > 0), single
+        encoder, windower = self._text_side()
+        if windower is not None:
+            proba, coverage = windower.predict_proba(items, lambda windows: self._run(windows, batch_size, max_tokens))
+            return proba, coverage, single
+        encodings = encoder.encode(items)
+        truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
+        coverage = Coverage(np.ones(len(items), dtype=np.int64), truncated)
+        return self._run(encodings, batch_size, max_tokens), coverage, single
 
     def _run(
         self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int, output: str = OUTPUT_NAME
@@ -194,19 +343,20 @@ class Classifier:
         if second is None:  # one batch (e.g. a single text): no hand-off; split its matrices if big enough
             yield first, self._session_for(first).run([output], first.feeds)[0]
             return
+        session = self.session
         if self.threads == 1:
             for batch in itertools.chain((first, second), pending):
-                yield batch, self.session.run([output], batch.feeds)[0]
+                yield batch, session.run([output], batch.feeds)[0]
             return
-        with self._pool_lock:  # callers may share one Classifier across threads
-            self._forget_threads_of_a_parent_process()
+        with self._lock:  # callers may share one Classifier across threads
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="probe-runtime")
+            pool = self._pool
         in_flight: deque[tuple[Batch, Future[list[np.ndarray]]]] = deque()
         for batch in itertools.chain((first, second), pending):
-            in_flight.append((batch, self._pool.submit(self.session.run, [output], batch.feeds)))
+            in_flight.append((batch, pool.submit(session.run, [output], batch.feeds)))
             if len(in_flight) > self.threads:
                 done, future = in_flight.popleft()
                 yield done, future.result()[0]
@@ -218,28 +368,29 @@ class Classifier:
         """The session for a batch that runs alone: multi-threaded when it is big enough to gain."""
         if self.threads == 1 or next(iter(batch.feeds.values())).size < _SPLIT_BATCH_TOKENS:
             return self.session
-        with self._pool_lock:
-            self._forget_threads_of_a_parent_process()
+        with self._lock:
             if self._wide_session is None:
-                self._wide_session = _session(Path(self.source), self.threads)
-        return self._wide_session
+                # From the file re-read and re-hashed: the same graph the one-thread session runs.
+                self._wide_session = new_session(self._graph.read(), self.source, self.threads)
+            return self._wide_session
 
-    def _forget_threads_of_a_parent_process(self) -> None:
-        """After a fork (gunicorn --preload, multiprocessing), the parent's worker threads and the
-        multi-threaded session's thread pool do not exist in the child: waiting on them would hang."""
-        if self._owner_pid != os.getpid():
-            self._owner_pid, self._pool, self._wide_session = os.getpid(), None, None
-
+    @overload
+    def embed(self, texts: str, batch_size: int = ..., max_tokens: int = ...) -> np.ndarray: ...
+    @overload
+    def embed(self, texts: Sequence[str], batch_size: int = ..., max_tokens: int = ...) -> np.ndarray: ...
     def embed(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS
+        self, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int = DEFAULT_MAX_TOKENS
     ) -> np.ndarray:
-        """The pooled vectors the head reads, ``[n_texts, hidden]`` (texts truncated at max length)."""
+        """The pooled vectors the head reads, ``[n_texts, hidden]`` (``[hidden]`` for one string; truncated texts)."""
         if EMBEDDINGS_NAME not in {o.name for o in self.session.get_outputs()}:
             raise ArtifactError(f"{self.source} does not expose embeddings; re-export it with a newer probe")
-        texts = _checked(texts)
-        if not texts:
+        items, single = _checked(texts)
+        _whole_number("batch_size", batch_size)
+        _whole_number("max_tokens", max_tokens)
+        if not items:
             return np.empty((0, 0), dtype=np.float32)
-        return self._run(self.encoder.encode(texts), batch_size, max_tokens, EMBEDDINGS_NAME)
+        vectors = self._run(self.encoder.encode(items), batch_size, max_tokens, EMBEDDINGS_NAME)
+        return vectors[0] if single else vectors
 
     @overload
     def predict(self, texts: str) -> Label: ...
@@ -247,32 +398,27 @@ class Classifier:
     def predict(self, texts: Sequence[str]) -> list[Label]: ...
     def predict(self, texts: Sequence[str] | str) -> list[Label] | Label:
         """The most probable label per text (one label for a single string)."""
-        proba = self.predict_proba(texts)
-        if isinstance(texts, str):
-            return self.manifest.labels[int(proba.argmax())]
-        return [self.manifest.labels[i] for i in proba.argmax(axis=1)]
+        proba, _, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
+        labels = [self.manifest.labels[i] for i in proba.argmax(axis=1)]
+        return labels[0] if single else labels
 
     @overload
     def classify(self, texts: str) -> Prediction: ...
     @overload
     def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
     def classify(self, texts: Sequence[str] | str) -> list[Prediction] | Prediction:
-        """Label, score and all class scores per text (one `Prediction` for a single string)."""
-        if isinstance(texts, str):
-            return self.classify([texts])[0]
-        return [self._prediction(row) for row in self.predict_proba(texts)]
+        """Label, score, all class scores and coverage per text (one `Prediction` for a single string)."""
+        proba, coverage, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
+        results = [
+            self._prediction(row, int(windows), bool(truncated))
+            for row, windows, truncated in zip(proba, coverage.windows, coverage.truncated)
+        ]
+        return results[0] if single else results
 
     __call__ = classify
 
-    def _prediction(self, row: np.ndarray) -> Prediction:
+    def _prediction(self, row: np.ndarray, windows: int, truncated: bool) -> Prediction:
         best = int(row.argmax())
         labels = self.manifest.labels
-        return Prediction(labels[best], float(row[best]), {lab: float(p) for lab, p in zip(labels, row)})
-
-
-def _checked(texts: Sequence[str]) -> list[str]:
-    texts = list(texts)
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise InputError(f"text #{i} is {type(text).__name__}, not str")
-    return texts
+        scores = {lab: float(p) for lab, p in zip(labels, row)}
+        return Prediction(labels[best], float(row[best]), scores, windows, truncated)

@@ -14,6 +14,11 @@ folds the window probabilities back into one row per text:
 
 The policy is chosen at export (``probe export --long-text``), stored in the artifact, and can be
 overridden per run (``Classifier.load(..., long_text=...)``, ``probe-runtime classify --long-text``).
+
+Windows are capped: a text yields at most ``max_windows`` windows (default ``DEFAULT_MAX_WINDOWS``,
+``Classifier.load(..., max_windows=N)``), the first ones; the rest of the text is not read. Without a cap
+one 10 MB line made 5,700 windows and took minutes. A capped text is reported: its ``Prediction`` has
+``truncated=True`` and says how many windows were read (``windows``).
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from .artifact import Label, LongTextPolicy, Manifest, WindowAggregate
-from .errors import InputError
+from .errors import UsageError
+from .tokenizer_guard import tokenizer_panics
 
 __all__ = [
+    "DEFAULT_MAX_WINDOWS",
+    "Coverage",
     "LongText",
     "Windower",
     "auto_aggregate",
@@ -39,6 +47,9 @@ __all__ = [
 # Label names that mean "nothing found": their presence in a binary label set marks a detection task.
 _ABSENCE_NAMES = {"0", "false", "no", "none", "benign", "ham", "safe", "clean", "normal", "legit", "legitimate", "ok"}
 _ABSENCE_PREFIXES = ("not", "non")
+# 64 windows of MiniLM's 128 tokens (a quarter overlap) read ~6,000 tokens, ~20 pages of text, in
+# about a second on one core; longer documents are rarely one label's worth of evidence anyway.
+DEFAULT_MAX_WINDOWS = 64
 
 
 @dataclass(frozen=True)
@@ -49,12 +60,21 @@ class LongText:
     stride: int = 0
     aggregate: str = WindowAggregate.MEAN.value
     background: Label | None = None
+    max_windows: int = DEFAULT_MAX_WINDOWS
 
     def describe(self) -> str:
         if self.policy == LongTextPolicy.TRUNCATE.value:
             return "truncate"
         extra = f", background {self.background!r}" if self.aggregate == WindowAggregate.MAX.value else ""
-        return f"window (overlap {self.stride} tokens, {self.aggregate}{extra})"
+        return f"window (overlap {self.stride} tokens, {self.aggregate}{extra}, at most {self.max_windows} windows)"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of each text the model read: windows classified, and whether any tokens were left unread."""
+
+    windows: np.ndarray  # int, per text
+    truncated: np.ndarray  # bool, per text
 
 
 def _is_absence(label: Label) -> bool:
@@ -89,27 +109,41 @@ def resolve_long_text(
     policy: str | None = None,
     stride: int | None = None,
     aggregate: str | None = None,
+    max_windows: int | None = None,
 ) -> LongText:
-    """Per-call choices over the artifact's (``None`` = use the artifact's; stride 0 in an artifact = default)."""
+    """Per-call choices over the artifact's (``None`` = use the artifact's; stride 0 in an artifact = default).
+
+    A bad value is a ``UsageError`` naming the option.
+    """
     policy = policy or manifest.long_text
     try:
         policy = LongTextPolicy(policy).value
-    except ValueError:
-        raise InputError(f"long_text must be 'truncate' or 'window', not {policy!r}") from None
+    except (ValueError, TypeError):
+        raise UsageError(f"long_text must be 'truncate' or 'window', not {policy!r}") from None
     if stride is None:
         stride = manifest.window_stride or default_stride(manifest.max_length)
+    if not _is_int(stride) or stride < 0:
+        raise UsageError(f"window_stride must be a whole number of tokens (0 or more), not {stride!r}")
+    if max_windows is None:
+        max_windows = DEFAULT_MAX_WINDOWS
+    if not _is_int(max_windows) or max_windows < 1:
+        raise UsageError(f"max_windows must be a whole number of 1 or more, not {max_windows!r}")
     aggregate = aggregate or manifest.window_aggregate
     try:
         aggregate = WindowAggregate(aggregate).value
-    except ValueError:
-        raise InputError(f"window aggregate must be 'max', 'mean' or 'auto', not {aggregate!r}") from None
+    except (ValueError, TypeError):
+        raise UsageError(f"window aggregate must be 'max', 'mean' or 'auto', not {aggregate!r}") from None
     if aggregate == WindowAggregate.AUTO.value:
         aggregate = auto_aggregate(manifest.labels)
     background = None
     if aggregate == WindowAggregate.MAX.value:
         found = background_label(manifest.labels)
         background = manifest.labels[0] if found is None else found
-    return LongText(policy, stride, aggregate, background)
+    return LongText(policy, stride, aggregate, background, max_windows)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Windower:
@@ -117,12 +151,13 @@ class Windower:
 
     def __init__(self, tokenizer: Tokenizer, max_length: int, labels: Sequence[Label], settings: LongText):
         # A private copy: the classifier's own tokenizer keeps plain truncation.
-        self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
-        self.tokenizer.no_padding()
-        specials = len(self.tokenizer.encode("", add_special_tokens=True).ids)
+        with tokenizer_panics("loading"):
+            self.tokenizer = Tokenizer.from_str(tokenizer.to_str())
+            self.tokenizer.no_padding()
+            specials = len(self.tokenizer.encode("", add_special_tokens=True).ids)
         room = max_length - specials
         if not 0 <= settings.stride < room:
-            raise InputError(
+            raise UsageError(
                 f"window overlap must be between 0 and {room - 1} tokens for max_length {max_length}, "
                 f"got {settings.stride}; pick a smaller --window-stride"
             )
@@ -132,15 +167,23 @@ class Windower:
             list(labels).index(settings.background) if settings.aggregate == WindowAggregate.MAX.value else None
         )
 
-    def encode(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray]:
-        """Every window of every text, and for each window the index of its text."""
+    def encode(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray, Coverage]:
+        """The first ``max_windows`` windows of every text, for each window the index of its text, and coverage."""
         windows: list[Encoding] = []
         owners: list[int] = []
-        for index, encoding in enumerate(self.tokenizer.encode_batch(list(texts), add_special_tokens=True)):
+        cap = self.settings.max_windows
+        counts = np.empty(len(texts), dtype=np.int64)
+        with tokenizer_panics("encoding texts"):
+            encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        for index, encoding in enumerate(encodings):
+            extra = encoding.overflowing
+            kept = extra[: cap - 1]
             windows.append(encoding)
-            windows.extend(encoding.overflowing)
-            owners.extend([index] * (1 + len(encoding.overflowing)))
-        return windows, np.asarray(owners, dtype=np.int64)
+            windows.extend(kept)
+            counts[index] = 1 + len(kept)
+            owners.extend([index] * counts[index])
+        total = np.fromiter((1 + len(e.overflowing) for e in encodings), dtype=np.int64, count=len(encodings))
+        return windows, np.asarray(owners, dtype=np.int64), Coverage(counts, total > counts)
 
     def aggregate(self, proba: np.ndarray, owners: np.ndarray, n_texts: int) -> np.ndarray:
         """One probability row per text from the rows of its windows."""
@@ -153,7 +196,9 @@ class Windower:
         firsts = order[np.r_[0, np.flatnonzero(np.diff(owners[order])) + 1]]
         return proba[firsts]
 
-    def predict_proba(self, texts: Sequence[str], run: Callable[[Sequence[Encoding]], np.ndarray]) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], run: Callable[[Sequence[Encoding]], np.ndarray]
+    ) -> tuple[np.ndarray, Coverage]:
         """``run`` turns encodings into probabilities (the classifier's own batched session call)."""
-        windows, owners = self.encode(texts)
-        return self.aggregate(run(windows), owners, len(texts))
+        windows, owners, coverage = self.encode(texts)
+        return self.aggregate(run(windows), owners, len(texts)), coverage

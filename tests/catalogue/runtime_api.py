@@ -1,0 +1,282 @@
+"""Catalogue: damaged or tampered artifacts (through `probe-runtime info`/`classify`) and Python API misuse."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import onnx
+
+from tests.catalogue.case import Case, Context, Outcome, api, probe_runtime
+from tests.runtime.tampering import flip, flip_weight_bytes, rewrite, write_props
+
+
+def _copy(ctx: Context) -> Path:
+    return Path(shutil.copy(ctx.model, ctx.tmp / "model.onnx"))
+
+
+def _info(build: Callable[[Context], Path]) -> Callable[[Context], Outcome]:
+    return lambda ctx: probe_runtime(["info", str(build(ctx))])
+
+
+def _classify(build: Callable[[Context], Path]) -> Callable[[Context], Outcome]:
+    def run(ctx: Context) -> Outcome:
+        texts = ctx.tmp / "texts.txt"
+        texts.write_text("the movie was great\n", encoding="utf-8")
+        return probe_runtime(["classify", str(build(ctx)), str(texts), "--out", str(ctx.tmp / "out.jsonl")])
+
+    return run
+
+
+def _nothing_written(ctx: Context) -> None:
+    assert not (ctx.tmp / "out.jsonl").exists()
+
+
+def _flipped_graph(ctx: Context) -> Path:
+    return flip_weight_bytes(_copy(ctx), ctx.tmp / "flipped.onnx", 2000)
+
+
+def _flipped_tokenizer(ctx: Context) -> Path:
+    return flip(_copy(ctx), ctx.tmp / "flipped.onnx", b'"excellent"', b'"excellenT"')
+
+
+def _flipped_manifest(ctx: Context) -> Path:
+    return flip(_copy(ctx), ctx.tmp / "flipped.onnx", b'"neg"', b'"nef"')
+
+
+def _manifest(**changes: object) -> Callable[[Context], Path]:
+    return lambda ctx: rewrite(ctx.model, ctx.tmp / "tampered.onnx", manifest=changes)
+
+
+def _props(**changes: str | None) -> Callable[[Context], Path]:
+    return lambda ctx: rewrite(ctx.model, ctx.tmp / "tampered.onnx", props=changes, restamp=False)
+
+
+def _not_onnx(ctx: Context) -> Path:
+    path = ctx.tmp / "notes.onnx"
+    path.write_text("these are my meeting notes, not a model\n", encoding="utf-8")
+    return path
+
+
+def _external(ctx: Context) -> Path:
+    path = ctx.tmp / "external.onnx"
+    onnx.save_model(
+        onnx.load(str(ctx.model)), str(path), save_as_external_data=True, location="w.bin", size_threshold=0
+    )
+    proto = onnx.load(str(path), load_external_data=False)
+    return write_props(proto, {p.key: p.value for p in proto.metadata_props}, path)
+
+
+def _huge_vocabulary(ctx: Context) -> Path:
+    def edit(spec: dict) -> None:
+        spec["model"]["vocab"] = {f"t{i}": i for i in range(1_000_001)}
+
+    return rewrite(ctx.model, ctx.tmp / "huge.onnx", tokenizer=edit)
+
+
+def _panicking_tokenizer(ctx: Context) -> Path:
+    def edit(spec: dict) -> None:
+        spec["normalizer"] = {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(b"\x00").decode()}
+
+    return rewrite(ctx.model, ctx.tmp / "panic.onnx", tokenizer=edit)
+
+
+def _call(method: str, texts: object, **load: object) -> Callable[[Context], Outcome]:
+    def run(ctx: Context) -> Outcome:
+        from probe_runtime import Classifier
+
+        return api(lambda: getattr(Classifier.load(ctx.model, **load), method)(texts))
+
+    return run
+
+
+def _load(**options: object) -> Callable[[Context], Outcome]:
+    def run(ctx: Context) -> Outcome:
+        from probe_runtime import Classifier
+
+        return api(lambda: Classifier.load(ctx.model, **options))
+
+    return run
+
+
+_HASH_FIX = "Re-download it or re-export the model."
+
+CASES: list[Case] = [
+    # --- artifacts, through the CLI ---
+    Case(
+        "info-flipped-graph",
+        "info",
+        "2,000 bytes of the model's weights were corrupted (disk, copy, download)",
+        _info(_flipped_graph),
+        "its graph does not match the SHA-256 recorded at export",
+    ),
+    Case(
+        "info-flipped-tokenizer",
+        "info",
+        "one byte of the embedded tokenizer was changed",
+        _info(_flipped_tokenizer),
+        "its tokenizer does not match the SHA-256 recorded at export",
+    ),
+    Case(
+        "info-flipped-manifest",
+        "info",
+        "one byte of the manifest (a label name) was changed",
+        _info(_flipped_manifest),
+        "its manifest does not match the SHA-256 recorded at export",
+    ),
+    Case(
+        "classify-flipped-graph",
+        "classify",
+        "classify with a corrupted model",
+        _classify(_flipped_graph),
+        _HASH_FIX,
+        check=_nothing_written,
+    ),
+    Case(
+        "info-label-count-mismatch",
+        "info",
+        "the manifest lists 3 labels for a graph with 2 outputs",
+        _info(_manifest(labels=["neg", "pos", "other"])),
+        "manifest field 'labels' names 3 classes but the graph's 'probabilities' output has 2 columns",
+    ),
+    Case(
+        "info-max-length-type",
+        "info",
+        'max_length stored as a string ("64")',
+        _info(_manifest(max_length="64")),
+        "manifest field 'max_length' must be an integer from 2 to",
+    ),
+    Case(
+        "info-window-stride-range",
+        "info",
+        "window_stride not below max_length",
+        _info(_manifest(window_stride=64)),
+        "manifest field 'window_stride' must be an integer from 0 to 63",
+    ),
+    Case(
+        "info-verification-shape",
+        "info",
+        "verification figures of the wrong type",
+        _info(_manifest(verification={"int8": {"accuracy": "high"}})),
+        "manifest field 'verification.int8.accuracy' must be a number",
+    ),
+    Case(
+        "info-unknown-schema",
+        "info",
+        "an artifact from a newer (or older) probe schema",
+        _info(_props(**{"probe.schema_version": "99"})),
+        "has artifact schema version '99'",
+    ),
+    Case(
+        "info-not-onnx",
+        "info",
+        "a text file passed as the model",
+        _info(_not_onnx),
+        "is not a readable ONNX model (corrupted, truncated, or not ONNX at all)",
+    ),
+    Case(
+        "info-external-data",
+        "info",
+        "a model whose weights live in a separate file",
+        _info(_external),
+        "in external data files",
+    ),
+    Case(
+        "info-huge-tokenizer",
+        "info",
+        "a crafted tokenizer with a million-entry vocabulary",
+        _info(_huge_vocabulary),
+        "1,000,001 vocabulary entries (limit 1,000,000)",
+    ),
+    Case(
+        "info-panicking-tokenizer",
+        "info",
+        "a tokenizer whose internals make the Rust library panic",
+        _info(_panicking_tokenizer),
+        "tokenizer crashed while loading",
+    ),
+    # --- the Python API ---
+    Case(
+        "api-threads-zero",
+        "api",
+        "Classifier.load(path, threads=0)",
+        _load(threads=0),
+        "threads must be a whole number of 1 or more",
+        exit_code=None,
+    ),
+    Case(
+        "api-max-windows-zero",
+        "api",
+        "Classifier.load(path, long_text='window', max_windows=0)",
+        _load(long_text="window", max_windows=0),
+        "max_windows must be a whole number",
+        exit_code=None,
+    ),
+    Case(
+        "api-long-text-unknown",
+        "api",
+        "Classifier.load(path, long_text='chunks')",
+        _load(long_text="chunks"),
+        "long_text must be 'truncate' or 'window'",
+        exit_code=None,
+    ),
+    Case("api-none", "api", "clf(None)", _call("classify", None), "texts is None", exit_code=None),
+    Case(
+        "api-dict",
+        "api",
+        "clf.predict({'a': 'text'})",
+        _call("predict", {"a": "great"}),
+        "texts is a dict; pass a list of strings",
+        exit_code=None,
+    ),
+    Case(
+        "api-bytes",
+        "api",
+        "clf(b'text') (undecoded bytes)",
+        _call("classify", b"great"),
+        "texts is bytes; decode it to a string first",
+        exit_code=None,
+    ),
+    Case(
+        "api-bytes-in-list",
+        "api",
+        "clf.predict_proba(['ok', b'bytes'])",
+        _call("predict_proba", ["ok", b"bytes"]),
+        "text #1 is bytes, not str",
+        exit_code=None,
+    ),
+    Case(
+        "api-surrogate",
+        "api",
+        "clf('\\udcff') (a lone surrogate from surrogateescape decoding)",
+        _call("classify", "\udcff"),
+        "the text holds a lone surrogate U+DCFF",
+        exit_code=None,
+    ),
+    Case(
+        "api-empty-text",
+        "api",
+        "clf.classify(['fine', '']) (an empty text)",
+        _call("classify", ["fine", ""]),
+        "text #1 is empty",
+        exit_code=None,
+    ),
+    Case(
+        "api-blank-text",
+        "api",
+        "clf.embed('   ') (whitespace only)",
+        _call("embed", "   "),
+        "the text is only whitespace",
+        exit_code=None,
+    ),
+    Case(
+        "api-none-in-list",
+        "api",
+        "clf.predict(['fine', None])",
+        _call("predict", ["fine", None]),
+        "text #1 is NoneType, not str",
+        exit_code=None,
+    ),
+]

@@ -1,0 +1,101 @@
+"""Build damaged and tampered artifacts from a good one, the way a corrupted download or a hand edit would.
+
+Tests may use ``onnx`` (the runtime may not). ``rewrite`` re-stamps the recorded hashes by default, so
+a test reaches the check *behind* the hashes (a deliberately edited manifest, an exporter bug);
+``flip`` changes bytes in place without re-stamping, like disk or network corruption.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import onnx
+from probe_runtime.artifact import (
+    KEY_GRAPH_SHA256,
+    KEY_MANIFEST,
+    KEY_MANIFEST_SHA256,
+    KEY_TOKENIZER,
+    KEY_TOKENIZER_SHA256,
+)
+from probe_runtime.integrity import graph_sha256, text_sha256
+
+
+def props_of(path: Path) -> dict[str, str]:
+    return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+
+
+def write_props(model: onnx.ModelProto, props: dict[str, str | None], dst: Path, restamp: bool = True) -> Path:
+    """Replace the model's metadata with ``props`` (None deletes a key); re-stamp the hashes if asked."""
+    props = {k: v for k, v in props.items() if v is not None}
+    del model.metadata_props[:]
+    for key, value in props.items():
+        model.metadata_props.add(key=key, value=value)
+    if restamp:
+        data = model.SerializeToString()
+        stamps = {KEY_GRAPH_SHA256: graph_sha256(data)}
+        if KEY_MANIFEST in props:
+            stamps[KEY_MANIFEST_SHA256] = text_sha256(props[KEY_MANIFEST])
+        if KEY_TOKENIZER in props:
+            stamps[KEY_TOKENIZER_SHA256] = text_sha256(props[KEY_TOKENIZER])
+        for entry in model.metadata_props:
+            if entry.key in stamps:
+                entry.value = stamps.pop(entry.key)
+        for key, value in stamps.items():
+            model.metadata_props.add(key=key, value=value)
+    dst.write_bytes(model.SerializeToString())
+    return dst
+
+
+def rewrite(
+    src: Path,
+    dst: Path,
+    *,
+    manifest: dict[str, Any] | Callable[[dict[str, Any]], Any] | None = None,
+    tokenizer: Callable[[dict[str, Any]], Any] | None = None,
+    props: dict[str, str | None] | None = None,
+    restamp: bool = True,
+) -> Path:
+    """A copy of ``src`` with manifest fields replaced (a dict) or edited in place (a function), the
+    tokenizer JSON edited by a function, or raw metadata entries replaced."""
+    model = onnx.load(str(src))
+    current: dict[str, str | None] = {p.key: p.value for p in model.metadata_props}
+    if manifest is not None:
+        data = json.loads(current[KEY_MANIFEST])
+        if callable(manifest):
+            manifest(data)
+        else:
+            data.update(manifest)
+        current[KEY_MANIFEST] = json.dumps(data, ensure_ascii=False, sort_keys=True)
+    if tokenizer is not None:
+        spec = json.loads(current[KEY_TOKENIZER])
+        tokenizer(spec)
+        current[KEY_TOKENIZER] = json.dumps(spec, ensure_ascii=False)
+    current.update(props or {})
+    return write_props(model, current, dst, restamp)
+
+
+def flip(src: Path, dst: Path, needle: bytes, replacement: bytes, occurrence: int = 0) -> Path:
+    """Copy ``src`` with one occurrence of ``needle`` replaced by same-length ``replacement`` (no re-stamp)."""
+    assert len(needle) == len(replacement)
+    data = bytearray(src.read_bytes())
+    at = -1
+    for _ in range(occurrence + 1):
+        at = data.index(needle, at + 1)
+    data[at : at + len(needle)] = replacement
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def flip_weight_bytes(src: Path, dst: Path, count: int = 1) -> Path:
+    """Copy ``src`` with ``count`` bytes inverted in the middle of its largest weight tensor."""
+    model = onnx.load(str(src))
+    tensor = max(model.graph.initializer, key=lambda t: len(t.raw_data))
+    data = bytearray(src.read_bytes())
+    start = data.index(tensor.raw_data) + len(tensor.raw_data) // 2 - count // 2
+    for i in range(start, start + count):
+        data[i] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
