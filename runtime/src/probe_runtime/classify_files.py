@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -194,7 +194,9 @@ def _classify_locked(clf: Classifier, inputs: Sequence[str], out: str | None, op
     fmt = output_format(out, options.out_format)
     score_columns = [f"score_{label}" for label in clf.labels] if options.all_scores else []
     fingerprint = _fingerprint(clf, inputs, options, fmt) if _to_file(out) else {}
-    output = PartialOutput(out, fingerprint, names={"model": f"the content of {clf.source}"})
+    output = PartialOutput(
+        out, fingerprint, names={"model": f"a different model (the content of {clf.source} changed)"}
+    )
     counter = ByteCounter()
     rows = _all_rows(inputs, options, counter)
     sizes = [input_size(p) for p in inputs]
@@ -208,12 +210,18 @@ def _classify_locked(clf: Classifier, inputs: Sequence[str], out: str | None, op
             counter.expect(saved.get("consumed", []))
             for _ in islice(rows, summary.read):
                 pass
+        initial = counter.n if total else summary.read
+        windows = _windows(rows, options.window_rows)
+        first = next(windows, None)  # reading one more window completes the check of every recorded prefix
+        if first is None:
+            counter.finish()
+        output.start()  # only now may a resumed partial file be cut back to its checkpoint
         writer = RowWriter(output.stream, fmt, [*PREDICTION_COLUMNS, *score_columns], header=saved is None)
         if saved is None:
             output.checkpoint(_progress(summary, counter))
-        with _progress_bar(options.progress, total, counter.n if total else summary.read) as bar:
+        with _progress_bar(options.progress, total, initial) as bar:
             started, done_before = time.perf_counter(), summary.read
-            for window in _windows(rows, options.window_rows):
+            for window in chain([first] if first else [], windows):
                 _classify_window(clf, window, writer, summary, options.all_scores)
                 output.checkpoint(_progress(summary, counter))
                 bar.update((counter.n if total else summary.read) - bar.n)

@@ -90,30 +90,43 @@ class PartialOutput:
     """The output of one run: stdout, or a partial file that becomes ``target`` on `commit`."""
 
     def __init__(self, target: str | None, fingerprint: dict[str, Any], names: dict[str, str] | None = None):
-        """``names``: how to name a fingerprint entry in an error (``{"model": "the model m.onnx"}``)."""
+        """``names``: how an error says that a fingerprint entry differs (default: "different KEY")."""
         self.target = Path(target) if target and target != "-" else None
         self.fingerprint = fingerprint
         self.names = names or {}
         self.stream: IO[str] = sys.stdout
+        self._resume_at: int | None = None
         if self.target is not None:
             self.partial = self.target.parent / f".{self.target.name}.partial"
             self.state_path = self.target.parent / f".{self.target.name}.partial.json"
             self.state_tmp = self.target.parent / f".{self.target.name}.partial.json.tmp"
 
     def open(self, resume: bool) -> dict[str, Any] | None:
-        """Start writing; with ``resume``, return the last checkpoint's progress (None: starting afresh)."""
+        """Start writing; with ``resume``, return the last checkpoint's progress (None: starting afresh).
+
+        A resumed partial file is not touched until `start`: the caller first checks that the inputs
+        still begin with the bytes already classified, and a refused resume must leave the work as it was.
+        """
         if self.target is None:
             return None
         self.target.parent.mkdir(parents=True, exist_ok=True)
         saved = self._saved_state() if resume else None
         if saved is not None:
-            with open(self.partial, "r+b") as f:
-                f.truncate(saved["bytes"])
-            self.stream = open(self.partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+            self._resume_at = saved["bytes"]
             return saved["progress"]
+        self._resume_at = None
         self.state_path.unlink(missing_ok=True)
         self.stream = open(self.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         return None
+
+    def start(self) -> None:
+        """Resuming: cut the partial file back to the last checkpoint and append from there (idempotent)."""
+        if self.target is None or self._resume_at is None:
+            return
+        with open(self.partial, "r+b") as f:
+            f.truncate(self._resume_at)
+        self.stream = open(self.partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._resume_at = None
 
     def _saved_state(self) -> dict[str, Any] | None:
         if not (self.partial.is_file() and self.state_path.is_file()):
@@ -131,9 +144,9 @@ class PartialOutput:
             )
         if state["fingerprint"] != self.fingerprint:
             changed = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
-            named = [f"{k} ({self.names[k]} changed)" if k in self.names else k for k in changed]
+            named = [self.names.get(k, f"different {k.replace('_', '-')}") for k in changed]
             raise InputError(
-                f"cannot resume {self.target}: the partial output was made with a different {', '.join(named)}. "
+                f"cannot resume {self.target}: the partial output was made with {', '.join(named)}. "
                 "Resume with the same model, inputs and options, or run without --resume to start over."
             )
         return state
@@ -174,7 +187,8 @@ class PartialOutput:
         """After a failure: keep the partial file for ``--resume`` or remove it."""
         if self.target is None:
             return
-        self.stream.close()
+        if self.stream is not sys.stdout:  # a refused resume never opened the partial file
+            self.stream.close()
         if not keep:
             self.partial.unlink(missing_ok=True)
             self._forget_state()
