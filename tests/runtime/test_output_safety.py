@@ -7,6 +7,7 @@ model is loaded, so they cost nothing.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -194,6 +195,7 @@ def test_the_output_gets_the_users_umask(project, umask, mode):
         ("--threads", "-3", "argument --threads: must be at least 1, got -3"),
         ("--threads", "two", "argument --threads: expected a whole number, got 'two'"),
         ("--window-rows", "0", "argument --window-rows: must be at least 1, got 0"),
+        ("--max-windows", "0", "argument --max-windows: must be at least 1, got 0"),
     ],
 )
 def test_counts_below_one_are_usage_errors(project, capsys, option, value, message):
@@ -221,3 +223,20 @@ def test_the_python_api_guards_its_output_too(project, int8_model):
         classify_files(clf, [str(project / "in.txt")], str(out))
     classify_files(clf, [str(project / "in.txt")], str(out), ClassifyOptions(overwrite=True))
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.skipif(
+    "max_windows" not in inspect.signature(Classifier.load).parameters, reason="Classifier.load has no max_windows"
+)
+def test_max_windows_reaches_the_classifier(project, capsys):
+    long_text = "the movie was great and lovely " * 10 + "the plot was awful and dull " * 400  # turns later
+    (project / "long.txt").write_text(long_text + "\n", encoding="utf-8")
+    outs = {}
+    for cap in ("1", "50"):
+        out = project / f"cap{cap}.jsonl"
+        args = ["--long-text", "window", "--max-windows", cap, "-o", out]
+        assert classify(project / "model.onnx", project / "long.txt", *args) == 0
+        outs[cap] = json.loads(out.read_text())
+    clf = Classifier.load(project / "model.onnx", threads=1, long_text="window", max_windows=1)
+    assert outs["1"]["score"] == round(clf.classify([long_text])[0].score, 6)
+    assert (outs["1"]["label"], outs["1"]["score"]) != (outs["50"]["label"], outs["50"]["score"])

@@ -334,12 +334,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # Passed only when given, so the classifier's own default cap applies otherwise.
+    cap = {} if args.max_windows is None else {"max_windows": args.max_windows}
     clf = Classifier.load(
         args.model,
         threads=args.threads,
         long_text=args.long_text,
         window_stride=args.window_stride,
         window_aggregate=args.window_aggregate,
+        **cap,
     )
     options = ClassifyOptions(
         text_column=args.text_column,
@@ -446,6 +449,12 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.""",
         "--window-aggregate",
         choices=["max", "mean", "auto"],
         help="with --long-text window: max (detection: the most positive window) or mean (default: the artifact's)",
+    )
+    p.add_argument(
+        "--max-windows",
+        type=_positive_int,
+        help="with --long-text window: at most this many windows per text; the rest of a longer text is not read "
+        "(default: the runtime's cap)",
     )
     p.add_argument(
         "--threads",
