@@ -148,7 +148,7 @@ def test_errors_skip_and_replace(int8_model, tmp_path, capsys):
     assert classify(int8_model, src, "-o", out, "--errors", "skip") == 0
     assert [r["id"] for r in jsonl(out)] == [1]
     assert "read 2 rows, classified 1, skipped 1 (undecodable 1)" in capsys.readouterr().err
-    assert classify(int8_model, src, "-o", out, "--errors", "replace") == 0
+    assert classify(int8_model, src, "-o", out, "--errors", "replace", "--overwrite") == 0
     assert [r["id"] for r in jsonl(out)] == [1, 2]
 
 

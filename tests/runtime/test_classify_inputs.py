@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from probe_runtime.errors import InputError
-from probe_runtime.files import ByteCounter, Row, input_size, read_rows
+from probe_runtime.files import ByteCounter, InputChanged, Row, input_size, read_rows
 
 
 def rows(path, **kwargs) -> list[Row]:
@@ -128,7 +128,7 @@ def test_a_one_megabyte_line_is_one_row(tmp_path):
     [
         ("data.csv", b"body\nx\n", {}, r"no column 'text'.*--text-column"),
         ("data.csv", b"", {}, r"is empty"),
-        ("data.jsonl", b'{"body": "x"}\n', {}, r"line 1: no field 'text'.*--text-field"),
+        ("data.jsonl", b'{"body": "x"}\n', {}, r"line 1: no field 'text'.*--text-column"),
         ("data.jsonl", b"[1, 2]\n", {}, r"line 1: expected a JSON object"),
         ("data.jsonl", b"{oops\n", {}, r"line 1: not valid JSON"),
         ("data.jsonl", b'{"text": 3}\n', {}, r"line 1: field 'text' is int, not a string"),
@@ -156,3 +156,91 @@ def test_the_byte_counter_reaches_the_input_size(tmp_path):
         counter = ByteCounter()
         list(read_rows(str(source), counter=counter))
         assert counter.n == input_size(str(source)) > 0
+
+
+def test_a_row_with_more_fields_than_the_header_names_its_line_instead_of_dropping_text(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("text,score\nfine,1\nhello, world,2\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"data\.csv, line 3: the row has 3 fields, the header has 2\. Quote a text"):
+        rows(path)
+
+
+def test_line_separators_and_form_feeds_stay_inside_their_line_or_field(tmp_path):
+    text = tmp_path / "lines.txt"
+    text.write_text("one\u2028still one\x0cand one\ntwo\n", encoding="utf-8")
+    assert rows(text) == [Row(1, "one\u2028still one\x0cand one"), Row(2, "two")]
+    table = tmp_path / "data.tsv"
+    table.write_text("text\na\u2029b\x1cc\n", encoding="utf-8")
+    assert rows(table) == [Row(2, "a\u2029b\x1cc")]
+
+
+def test_a_json_file_is_read_as_json_lines(tmp_path):
+    path = tmp_path / "data.json"
+    path.write_text('{"text": "hi"}\n{"text": "yo"}\n', encoding="utf-8")
+    assert rows(path) == [Row(1, "hi"), Row(2, "yo")]
+
+
+def test_labels_are_read_on_request_and_refused_where_there_are_none(tmp_path):
+    table = tmp_path / "data.csv"
+    table.write_text("label,text\n 7 ,a\nspam,b\n", encoding="utf-8")
+    assert rows(table, label_column="label") == [Row(2, "a", label="7"), Row(3, "b", label="spam")]
+    lines = tmp_path / "data.txt"
+    lines.write_text("a\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"data\.txt: no labels: .*plain text.*Use a \.csv, \.tsv or \.jsonl file"):
+        rows(lines, label_column="label")
+
+
+def _consume(path, n_rows, counter):
+    reader = read_rows(str(path), counter=counter)
+    for _ in range(n_rows):
+        next(reader)
+    return reader
+
+
+def test_the_counter_hashes_what_was_consumed_and_notices_a_changed_prefix(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"alpha\nbeta\ngamma\n")
+    first = ByteCounter()
+    _consume(path, 2, first)
+    record = first.consumed()
+    assert record == [{"path": str(path), "bytes": 11, "sha256": record[0]["sha256"]}]
+
+    again = ByteCounter()
+    again.expect(record)
+    assert again.verifying
+    list(read_rows(str(path), counter=again))  # same bytes: verified on the way, no error
+    assert not again.verifying
+
+    path.write_bytes(b"alphA\nbeta\ngamma\n")  # same size, one byte changed inside the prefix
+    changed = ByteCounter()
+    changed.expect(record)
+    with pytest.raises(InputChanged, match=r"in\.txt changed since the interrupted run \(its first 11 bytes"):
+        _consume(path, 2, changed)
+
+
+def test_appending_after_the_consumed_prefix_is_not_a_change_but_shrinking_is(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"alpha\nbeta\n")
+    first = ByteCounter()
+    _consume(path, 2, first)
+    path.write_bytes(b"alpha\nbeta\nmore\n")
+    grown = ByteCounter()
+    grown.expect(first.consumed())
+    assert [r.text for r in read_rows(str(path), counter=grown)] == ["alpha", "beta", "more"]
+    grown.finish()
+    path.write_bytes(b"alpha\n")
+    shrunk = ByteCounter()
+    shrunk.expect(first.consumed())
+    list(read_rows(str(path), counter=shrunk))
+    with pytest.raises(InputChanged):
+        shrunk.finish()
+
+
+def test_a_renamed_file_in_a_directory_changes_its_digest(tmp_path):
+    (tmp_path / "a.txt").write_text("same", encoding="utf-8")
+    before = ByteCounter()
+    list(read_rows(str(tmp_path), counter=before))
+    (tmp_path / "a.txt").rename(tmp_path / "b.txt")
+    after = ByteCounter()
+    list(read_rows(str(tmp_path), counter=after))
+    assert before.n == after.n and before.consumed()[0]["sha256"] != after.consumed()[0]["sha256"]

@@ -1,13 +1,14 @@
 """Labelled datasets: read CSV/TSV/JSONL, check them, fix a stable label order, split them.
 
-Every check raises `DataError` with the file, the row and what to do, because a traceback for a
-typo in a column name is the worst first experience a tool can give.
+Files are read by `probe_runtime.files.read_rows`, the same reader `probe-runtime classify` and
+`probe embed` use, so a file means the same thing to every command (its module docstring has the
+rules: .csv/.tsv with a header, .jsonl/.ndjson/.json as JSON Lines, anything else is plain text and has
+no labels). Every check raises `DataError` with the file, the row and what to do, because a traceback
+for a typo in a column name is the worst first experience a tool can give.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from probe_runtime.errors import InputError
+from probe_runtime.files import input_format, read_rows
 from sklearn.model_selection import train_test_split
 
 from .errors import DataError
@@ -44,60 +47,34 @@ class Dataset:
         return [self.labels[i] for i in self.y]
 
 
-def _read_records(path: Path, text_column: str, label_column: str) -> list[tuple[int, str, object]]:
-    """(line number, text, raw label) per record."""
+def _read_records(path: Path, text_column: str, label_column: str) -> list[tuple[int, str, Label]]:
+    """(line number, text, label) per record, through the shared reader; its errors become `DataError`."""
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a .csv, .tsv or .jsonl file")
+    kind = input_format(str(path))
+    if kind == "text" and path.suffix.lower() not in ("", ".txt"):
+        raise DataError(f"{path}: unsupported file type {path.suffix!r}; use .csv, .tsv or .jsonl")
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"data file not found: {path}") from None
-    except IsADirectoryError:
-        raise DataError(f"{path} is a directory; give a .csv, .tsv or .jsonl file") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: bytes that are not UTF-8. Re-save the file as UTF-8.") from None
-    if not content.strip():
-        raise DataError(f"{path} is empty: expected a header row and labelled examples")
+        if _is_blank(path):
+            raise DataError(f"{path} is empty: expected a header row and labelled examples")
+        rows = read_rows(str(path), text_column, label_column=label_column)
+        return [(row.id, row.text, row.label) for row in rows if row.label is not None]
+    except InputError as exc:
+        message = str(exc)
+        if message.startswith("input file not found"):
+            message = f"data file not found: {path}"
+        raise DataError(message) from None
 
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        records = []
-        for number, line in enumerate(content.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                item = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}, line {number}: not valid JSON ({exc.msg}); one object per line") from None
-            if not isinstance(item, dict):
-                raise DataError(f"{path}, line {number}: expected a JSON object, got {type(item).__name__}")
-            for column in (text_column, label_column):
-                if column not in item:
-                    raise DataError(
-                        f"{path}, line {number}: no field {column!r} (fields: {sorted(item)}). "
-                        f"Name the right one with --{'text' if column == text_column else 'label'}-column."
-                    )
-            records.append((number, item[text_column], item[label_column]))
-        return records
-    if suffix not in (".csv", ".tsv", ".txt"):
-        raise DataError(f"{path}: unsupported file type {suffix!r}; use .csv, .tsv or .jsonl")
-    reader = csv.reader(content.splitlines(keepends=True), delimiter="\t" if suffix == ".tsv" else ",")
-    header = next(reader)
-    for column, flag in ((text_column, "text"), (label_column, "label")):
-        if column not in header:
-            raise DataError(
-                f"{path}: no column {column!r} in the header {header}. Name the right one with --{flag}-column."
-            )
-    t, lab = header.index(text_column), header.index(label_column)
-    records = []
-    for row in reader:
-        if not row:
-            continue
-        if len(row) <= max(t, lab):
-            raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields, but the header has {len(header)}")
-        records.append((reader.line_num, row[t], row[lab]))
-    return records
+
+def _is_blank(path: Path) -> bool:
+    """Nothing but whitespace (and a BOM)? Reads only until the first other byte, so a big file costs nothing."""
+    if not path.is_file():
+        return False
+    with open(path, "rb") as stream:
+        while chunk := stream.read(65536):
+            if chunk.replace(b"\xef\xbb\xbf", b"").strip():
+                return False
+    return True
 
 
 def load_dataset(
@@ -113,16 +90,12 @@ def load_dataset(
         raise DataError(f"{path} has a header but no examples")
     texts, raw_labels = [], []
     for line, text, label in records:
-        if not isinstance(text, str) or not text.strip():
+        if not text.strip():
             raise DataError(
                 f"{path}, line {line}: the text is empty. Remove the row or fill in its {text_column!r} value."
             )
-        if label is None or (isinstance(label, str) and not label.strip()):
-            raise DataError(f"{path}, line {line}: the label is empty. Every example needs a label.")
-        if not isinstance(label, str | int) or isinstance(label, bool):
-            raise DataError(f"{path}, line {line}: label {label!r} must be a string or an integer")
         texts.append(text)
-        raw_labels.append(label.strip() if isinstance(label, str) else label)
+        raw_labels.append(label)
     labels_in_file = _normalise_labels(raw_labels)
     labels = sorted(set(labels_in_file), key=lambda v: (isinstance(v, str), v))
     if len(labels) < min_classes:

@@ -64,14 +64,16 @@ def atomic_dir(target: str | os.PathLike[str]) -> Iterator[Path]:
 
     A previous ``target`` is moved aside first and removed only once the new one is in place, so a
     crash at any point leaves either the old directory (possibly under its ``.NAME.old-*`` name) or the
-    new one, never neither. Callers decide beforehand whether ``target`` may be replaced at all.
+    new one, never neither. Callers decide beforehand whether ``target`` may be replaced at all. The
+    result has the mode of the directory it replaces, or the umask's default for a new one.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
         yield staging
-        os.chmod(staging, user_mode(directory=True))
+        mode = target.stat().st_mode & 0o7777 if target.is_dir() else user_mode(directory=True)
+        os.chmod(staging, mode)
         old = None
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))

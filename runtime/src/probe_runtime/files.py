@@ -1,14 +1,35 @@
-"""Reading texts from files, one row at a time.
+"""Reading texts (and, for training data, labels) from files, one row at a time: ONE reader for every command.
+
+`probe-runtime classify`, `probe embed` and `probe train` all read through `read_rows`, so a file means
+the same thing to each of them. The format comes from the extension (``fmt`` overrides it):
+
+- ``.csv`` / ``.tsv``: a header row, then one record per row, read by the `csv` module as designed (quoted
+  fields may hold the delimiter, newlines, U+2028 or form feeds; fields up to `MAX_FIELD_CHARS`). A
+  record with more fields than the header is an error naming its line: an unquoted delimiter in a text
+  would otherwise silently shift part of the text into the next column (the label, for training data).
+- ``.jsonl`` / ``.ndjson`` / ``.json``: one JSON object per line (JSON Lines). A ``.json`` file is read
+  as JSON Lines everywhere; a pretty-printed JSON document is refused with the line that is not an object.
+- anything else (``.txt``, no extension, stdin ``-``): plain text, one text per line. Plain text has no
+  label column, so training data in it is refused ("no labels: use .csv, .tsv or .jsonl").
+- a directory: one text per ``.txt`` file under it (recursively, in path order).
+
+Labels (``label_column``) are strings or integers: a JSON integer stays an integer; CSV cells stay strings
+here and the dataset decides whether all of them look like integers. A missing value is never a class:
+an empty label, ``NaN``/``nan``/``null``/``None`` (any case), JSON ``null``, a float (``1.0``, ``NaN``),
+a bool, a list or an object is an error naming the file and line.
 
 Inputs are streamed (a line, a CSV record or a JSONL object at a time), so memory stays flat however
-long the file is. Every row keeps an id a person can find again: the line number, the file path for
-a directory of ``.txt`` files, or a named id column. Rows that cannot be read under ``errors="skip"``
-are still yielded, marked with why, so callers can count them instead of losing them silently.
+long the file is. Every row keeps an id a person can find again: the line number (for CSV, the line the
+record starts on), the file path for a directory of ``.txt`` files, or a named id column. Rows that
+cannot be decoded under ``errors="skip"`` are still yielded, marked with why, so callers can count them
+instead of losing them silently. A `ByteCounter` sees every byte read: it measures progress and keeps a
+sha256 of each input's consumed bytes, which is how ``classify --resume`` knows an input did not change.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -22,7 +43,9 @@ from .errors import InputError
 __all__ = [
     "ERROR_MODES",
     "INPUT_FORMATS",
+    "MAX_FIELD_CHARS",
     "ByteCounter",
+    "InputChanged",
     "Row",
     "detect_format",
     "input_format",
@@ -31,31 +54,128 @@ __all__ = [
 ]
 
 TABLE_FORMATS = {".csv": ",", ".tsv": "\t"}
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 INPUT_FORMATS = ("text", "csv", "tsv", "jsonl")
 ERROR_MODES = ("strict", "replace", "skip")
 UNDECODABLE = "undecodable"
 BOM = b"\xef\xbb\xbf"
+# The csv module refuses fields over 128 KiB by default; a long document is a legitimate text, so we
+# read records up to this bound (16 Mi characters, at most ~64 MB of memory for one record) and refuse a
+# longer one with its line: beyond it the likely cause is an unclosed quote swallowing the rest of the file.
+MAX_FIELD_CHARS = 16 * 1024 * 1024
+# Spellings of "no value" that data tools write into label columns; none of them is ever a real class.
+MISSING_LABELS = {"nan", "null", "none"}
 
 
 @dataclass(frozen=True)
 class Row:
-    """One text and the id it is reported under; ``skip`` says why it cannot be classified (else None)."""
+    """One text and the id it is reported under; ``skip`` says why it cannot be classified (else None).
+
+    ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer).
+    """
 
     id: Any
     text: str
     skip: str | None = None
+    label: str | int | None = None
+
+
+class InputChanged(InputError):
+    """An input no longer starts with the bytes an interrupted run already classified."""
+
+
+class _Consumed:
+    """One input's consumed bytes: how many were hashed and their running sha256."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.length = 0
+        self.sha256 = hashlib.sha256()
+        self.verified = False
 
 
 class ByteCounter:
-    """Bytes consumed so far across inputs: progress against file sizes gives an honest ETA."""
+    """Every byte the reader consumes: ``n`` (progress against file sizes gives an honest ETA) and a sha256
+    per input of its bytes consumed so far.
+
+    `consumed` records, at a checkpoint, "the first B bytes of input i have digest H". A resumed run calls
+    `expect` with that record and reads the inputs again from the start (hashing while it skips the rows
+    already done): the moment input i's consumed length reaches B its digest must be H, else
+    `InputChanged` is raised naming the file. Content, not size and mtime, is what identifies an input.
+    """
 
     def __init__(self) -> None:
         self.n = 0
+        self._inputs: list[_Consumed] = []
+        self._expected: list[dict[str, Any]] = []
+
+    def begin(self, path: str) -> None:
+        """``read_rows`` starts reading ``path`` (inputs are numbered in the order they begin)."""
+        self._check_complete(len(self._inputs))
+        self._inputs.append(_Consumed(path))
+        self._check(len(self._inputs) - 1)
+
+    def add(self, raw: bytes, name: bytes = b"") -> None:
+        """``raw`` was read from the current input; ``name`` (a directory's file name) is hashed, not counted."""
+        self.n += len(raw)
+        current = self._inputs[-1] if self._inputs else None
+        if current is None:  # a counter used without begin(): progress only
+            return
+        current.sha256.update(name)
+        current.sha256.update(raw)
+        current.length += len(name) + len(raw)
+        self._check(len(self._inputs) - 1)
+
+    def consumed(self) -> list[dict[str, Any]]:
+        """JSON-safe record of every input begun so far: path, bytes hashed, sha256 of those bytes."""
+        return [{"path": c.path, "bytes": c.length, "sha256": c.sha256.hexdigest()} for c in self._inputs]
+
+    def expect(self, consumed: list[dict[str, Any]]) -> None:
+        """Verify, while reading, that the inputs start with the bytes recorded by `consumed` earlier."""
+        self._expected = list(consumed)
+
+    @property
+    def verifying(self) -> bool:
+        """True while some expected prefix has not been read and checked yet."""
+        return any(not self._verified(i) for i in range(len(self._expected)))
+
+    def finish(self) -> None:
+        """Every input was read to its end: an expected prefix never reached means an input shrank."""
+        self._check_complete(len(self._expected))
+
+    def _verified(self, index: int) -> bool:
+        return index < len(self._inputs) and self._inputs[index].verified
+
+    def _check(self, index: int) -> None:
+        if index >= len(self._expected):
+            return
+        current, want = self._inputs[index], self._expected[index]
+        if current.verified:
+            return
+        if current.length == want["bytes"]:
+            if current.sha256.hexdigest() != want["sha256"]:
+                raise self._changed(index)
+            current.verified = True
+        elif current.length > want["bytes"]:
+            raise self._changed(index)
+
+    def _check_complete(self, upto: int) -> None:
+        """Inputs before ``upto`` are finished: each must have been verified."""
+        for index in range(min(upto, len(self._expected))):
+            if not self._verified(index):
+                raise self._changed(index)
+
+    def _changed(self, index: int) -> InputChanged:
+        path = self._expected[index]["path"]
+        size = self._expected[index]["bytes"]
+        return InputChanged(
+            f"cannot resume: {path} changed since the interrupted run (its first {size:,} bytes are not the "
+            "ones already classified). Resume with the same inputs, or run without --resume to start over."
+        )
 
 
 def detect_format(path: str) -> str:
-    """``csv``, ``tsv``, ``jsonl`` or ``text``, by file extension."""
+    """``csv``, ``tsv``, ``jsonl`` or ``text``, by file extension (see the module docstring)."""
     suffix = Path(path).suffix.lower()
     if suffix in TABLE_FORMATS:
         return suffix[1:]
@@ -99,10 +219,14 @@ def _decode(raw: bytes, where: str, errors: str) -> tuple[str, bool]:
 def _decoded_lines(
     path: str, stream: IO[bytes], errors: str, counter: ByteCounter | None
 ) -> Iterator[tuple[int, str, bool]]:
-    """(1-based line number, text, keep) per line; a leading BOM is dropped."""
+    """(1-based line number, text, keep) per line; a leading BOM is dropped.
+
+    Lines end at b"\n" only (iterating a binary stream), never at U+2028, form feed or other characters
+    `str.splitlines` would break on: those are text, and the csv module sees quoted ``\r\n`` intact.
+    """
     for number, raw in enumerate(stream, start=1):
         if counter is not None:
-            counter.n += len(raw)
+            counter.add(raw)
         if number == 1 and raw.startswith(BOM):
             raw = raw[len(BOM) :]
         text, keep = _decode(raw, f"{path}, line {number}", errors)
@@ -119,6 +243,8 @@ def _open_binary(path: str) -> Iterator[IO[bytes]]:
             yield stream
     except FileNotFoundError:
         raise InputError(f"input file not found: {path}") from None
+    except IsADirectoryError:  # only when `fmt` forces a format onto a directory
+        raise InputError(f"{path} is a directory; give a file") from None
 
 
 def read_rows(
@@ -129,16 +255,26 @@ def read_rows(
     errors: str = "strict",
     fmt: str | None = None,
     counter: ByteCounter | None = None,
+    label_column: str | None = None,
 ) -> Iterator[Row]:
     """Stream the rows of a plain-text, CSV/TSV or JSONL file, a directory of ``.txt`` files, or stdin (``-``).
 
     ``errors``: ``strict`` raises `InputError` naming the file and line of bytes that are not UTF-8;
     ``replace`` substitutes U+FFFD; ``skip`` yields the row with ``skip="undecodable"``.
     ``fmt`` overrides detection by extension (needed for CSV/JSONL on stdin).
+    ``label_column``: also read a label per row (CSV/TSV/JSONL only; see the module docstring).
     """
     if errors not in ERROR_MODES:
         raise InputError(f"errors must be one of {ERROR_MODES}, not {errors!r}")
     kind = input_format(path, fmt)
+    if label_column is not None and kind in ("text", "dir"):
+        what = "a directory" if kind == "dir" else "plain text (one text per line)"
+        raise InputError(
+            f"{path}: no labels: it is read as {what}, which has no label column. "
+            f"Use a .csv, .tsv or .jsonl file with a {label_column!r} column."
+        )
+    if counter is not None:
+        counter.begin(path)
     if kind == "dir":
         yield from _directory_rows(Path(path), errors, counter)
         return
@@ -148,9 +284,10 @@ def read_rows(
             for number, line, keep in lines:
                 yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
-            yield from _jsonl_rows(path, lines, text_column, id_column)
+            yield from _jsonl_rows(path, lines, text_column, id_column, label_column)
         else:
-            yield from _table_rows(path, lines, "\t" if kind == "tsv" else ",", text_column, id_column)
+            delimiter = "\t" if kind == "tsv" else ","
+            yield from _table_rows(path, lines, delimiter, text_column, id_column, label_column)
 
 
 def _text_files(root: Path) -> list[Path]:
@@ -162,8 +299,8 @@ def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Ite
     """One row per file: a file is one item, so it is read whole (that is the unit being classified)."""
     for file in _text_files(root):
         raw = file.read_bytes()
-        if counter is not None:
-            counter.n += len(raw)
+        if counter is not None:  # the name is hashed too: a renamed file changes the row ids
+            counter.add(raw, name=file.relative_to(root).as_posix().encode("utf-8", "surrogateescape") + b"\0")
         raw = raw.removeprefix(BOM)
         try:
             text, keep = raw.decode("utf-8"), True
@@ -173,7 +310,37 @@ def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Ite
         yield Row(str(file), text, None if keep else UNDECODABLE)
 
 
-def _jsonl_rows(path: str, lines: Iterable[tuple[int, str, bool]], field: str, id_field: str | None) -> Iterator[Row]:
+def _label(value: object, where: str) -> str | int:
+    """A label as read from a cell or a JSON value; anything that means "no value" is refused, not a class."""
+    if isinstance(value, str):
+        label = value.strip()
+        if not label:
+            raise InputError(f"{where}: the label is empty. Every example needs a label: fill it in or remove the row.")
+        if label.lower() in MISSING_LABELS:
+            raise InputError(
+                f"{where}: the label is {label!r}, a missing value, not a class. Fill it in or remove the row."
+            )
+        return label
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if value is None:
+        raise InputError(f"{where}: the label is null, a missing value, not a class. Fill it in or remove the row.")
+    described = {bool: "a boolean", float: "a number with a fraction part", list: "a list", dict: "an object"}
+    hint = ' (write 1, or "1.0" as a string)' if isinstance(value, float) else ""
+    raise InputError(
+        f"{where}: the label {json.dumps(value)} is {described.get(type(value), type(value).__name__)}; "
+        f"labels are strings or integers{hint}."
+    )
+
+
+def _jsonl_rows(
+    path: str,
+    lines: Iterable[tuple[int, str, bool]],
+    field: str,
+    id_field: str | None,
+    label_field: str | None,
+) -> Iterator[Row]:
+    options = {field: "--text-column", id_field: "--id-column", label_field: "--label-column"}
     for number, line, keep in lines:
         if not line.strip():
             continue
@@ -185,21 +352,31 @@ def _jsonl_rows(path: str, lines: Iterable[tuple[int, str, bool]], field: str, i
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg}); one object per line") from None
         if not isinstance(record, dict):
-            raise InputError(f"{path}, line {number}: expected a JSON object, got {type(record).__name__}")
-        for wanted in filter(None, (field, id_field)):
+            raise InputError(
+                f"{path}, line {number}: expected a JSON object, got {type(record).__name__}; "
+                "one object per line (JSON Lines)"
+            )
+        for wanted in filter(None, (field, id_field, label_field)):
             if wanted not in record:
-                option = "--text-field" if wanted == field else "--id-column"
-                raise InputError(f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {option}")
+                raise InputError(
+                    f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {options[wanted]}"
+                )
         if not isinstance(record[field], str):
             raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
-        yield Row(record[id_field] if id_field else number, record[field])
+        label = _label(record[label_field], f"{path}, line {number}") if label_field else None
+        yield Row(record[id_field] if id_field else number, record[field], label=label)
 
 
 def _table_rows(
-    path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str, column: str, id_column: str | None
+    path: str,
+    lines: Iterable[tuple[int, str, bool]],
+    delimiter: str,
+    column: str,
+    id_column: str | None,
+    label_column: str | None,
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
-    state = {"line": 0, "start": 0, "keep": True}
+    state = {"line": 0, "start": 0, "keep": True, "chars": 0}
 
     def text_lines() -> Iterator[str]:
         for number, line, keep in lines:
@@ -207,10 +384,16 @@ def _table_rows(
                 state["start"] = number
             state["line"] = number
             state["keep"] = state["keep"] and keep
+            state["chars"] += len(line)
+            if state["chars"] > MAX_FIELD_CHARS:
+                raise InputError(
+                    f"{path}, line {state['start']}: a record longer than {MAX_FIELD_CHARS:,} characters "
+                    f"(through line {number}). Check for an unclosed quote, or split the text."
+                )
             yield line
 
     def next_record(reader: Iterator[list[str]]) -> tuple[list[str] | None, int, bool]:
-        state.update(start=0, keep=True)
+        state.update(start=0, keep=True, chars=0)
         try:
             record = next(reader)
         except csv.Error as exc:
@@ -219,16 +402,20 @@ def _table_rows(
             return None, 0, True
         return record, state["start"], state["keep"]
 
+    # Process-wide setting of the csv module, only ever raised: our own bound above fails first, with a line.
+    if csv.field_size_limit() <= MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS + 1)
     reader = csv.reader(text_lines(), delimiter=delimiter)
     header, _, _ = next_record(reader)
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
-    for wanted in filter(None, (column, id_column)):
+    options = {column: "--text-column", id_column: "--id-column", label_column: "--label-column"}
+    for wanted in filter(None, (column, id_column, label_column)):
         if wanted not in header:
-            option = "--text-column" if wanted == column else "--id-column"
-            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
+            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {options[wanted]}.")
     text_at = header.index(column)
     id_at = header.index(id_column) if id_column else None
+    label_at = header.index(label_column) if label_column else None
     while True:
         record, start, keep = next_record(reader)
         if record is None:
@@ -238,6 +425,17 @@ def _table_rows(
         if not keep:
             yield Row(record[id_at] if id_at is not None and id_at < len(record) else start, "", UNDECODABLE)
             continue
-        if len(record) <= max(text_at, id_at or 0):
-            raise InputError(f"{path}, line {start}: row has {len(record)} fields, the header has {len(header)}")
-        yield Row(record[id_at] if id_at is not None else start, record[text_at])
+        if len(record) != len(header):
+            raise InputError(_field_count_error(path, start, state["line"], len(record), header, delimiter))
+        label = _label(record[label_at], f"{path}, line {start}") if label_at is not None else None
+        yield Row(record[id_at] if id_at is not None else start, record[text_at], label=label)
+
+
+def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:
+    where = f"{path}, line {start}: the row has {fields} fields, the header has {len(header)}"
+    if fields > len(header):
+        name = "tab" if delimiter == "\t" else "comma"
+        return f'{where}. Quote a text that contains a {name} ("a{delimiter} b"), or fix the row.'
+    if end > start:
+        return f"{where} (the record runs to line {end}: check for an unclosed quote)."
+    return f"{where}. Fill in the missing fields or fix the row."

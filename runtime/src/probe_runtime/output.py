@@ -4,13 +4,20 @@ Rows go to ``.NAME.partial`` next to the output ``NAME``; at every checkpoint (a
 the file is flushed to disk and a small state record ``.NAME.partial.json`` notes how many input rows
 and output bytes are complete. Only a finished run renames the partial file to ``NAME``, so a reader
 never sees half an output. After a crash, Ctrl-C or ``kill -9``, ``--resume`` checks that the state
-belongs to the same inputs, model and options, cuts the partial file back to the last checkpoint and
-carries on; the result is byte-for-byte what an uninterrupted run writes.
+belongs to the same model (by its sha256), inputs and options, cuts the partial file back to the last
+checkpoint and carries on; the caller checks, while it skips the rows already done, that each input
+still starts with the bytes already classified (`probe_runtime.files.ByteCounter`). The result is
+byte-for-byte what an uninterrupted run writes.
+
+The partial file is created by ``open()``, so the output gets the user's umask like any file they
+create; when ``--overwrite`` replaces a previous output, the new one keeps the old one's mode.
+`is_classify_output` recognises a previous output, the only kind of file ``--overwrite`` may replace.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import sys
@@ -19,16 +26,45 @@ from typing import IO, Any
 
 from .errors import InputError
 
-__all__ = ["PartialOutput", "RowWriter", "file_identity"]
+__all__ = ["PREDICTION_COLUMNS", "PartialOutput", "RowWriter", "file_sha256", "is_classify_output"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the model and inputs are identified by content (sha256), not size and mtime
+PREDICTION_COLUMNS = ["id", "label", "score"]
+_FIRST_LINE_LIMIT = 1 << 20  # a header or first record longer than this is not one of ours
 
 
-def file_identity(path: str) -> dict[str, Any]:
-    """Enough to notice that a file changed between a run and its resumption (path, size, mtime)."""
-    p = Path(path).resolve()
-    stat = p.stat()
-    return {"path": str(p), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (the model: what a resumed run must match)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_classify_output(path: Path) -> bool:
+    """Is ``path`` a previous `classify` output (the only kind ``--overwrite`` may replace)?
+
+    Recognised by its first line: a JSON object whose first keys are id, label, score, or a CSV/TSV
+    header starting id,label,score. An empty file holds no byte to lose, so it counts as one too.
+    """
+    if not path.is_file():
+        return False
+    with open(path, "rb") as stream:
+        first = stream.readline(_FIRST_LINE_LIMIT)
+    if not first:
+        return True
+    try:
+        line = first.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return False
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        return isinstance(record, dict) and list(record)[:3] == PREDICTION_COLUMNS
+    return any(line.split(sep)[:3] == PREDICTION_COLUMNS for sep in (",", "\t"))
 
 
 class RowWriter:
@@ -53,29 +89,44 @@ class RowWriter:
 class PartialOutput:
     """The output of one run: stdout, or a partial file that becomes ``target`` on `commit`."""
 
-    def __init__(self, target: str | None, fingerprint: dict[str, Any]):
+    def __init__(self, target: str | None, fingerprint: dict[str, Any], names: dict[str, str] | None = None):
+        """``names``: how an error says that a fingerprint entry differs (default: "different KEY")."""
         self.target = Path(target) if target and target != "-" else None
         self.fingerprint = fingerprint
+        self.names = names or {}
         self.stream: IO[str] = sys.stdout
+        self._resume_at: int | None = None
         if self.target is not None:
             self.partial = self.target.parent / f".{self.target.name}.partial"
             self.state_path = self.target.parent / f".{self.target.name}.partial.json"
             self.state_tmp = self.target.parent / f".{self.target.name}.partial.json.tmp"
 
     def open(self, resume: bool) -> dict[str, Any] | None:
-        """Start writing; with ``resume``, return the last checkpoint's progress (None: starting afresh)."""
+        """Start writing; with ``resume``, return the last checkpoint's progress (None: starting afresh).
+
+        A resumed partial file is not touched until `start`: the caller first checks that the inputs
+        still begin with the bytes already classified, and a refused resume must leave the work as it was.
+        """
         if self.target is None:
             return None
         self.target.parent.mkdir(parents=True, exist_ok=True)
         saved = self._saved_state() if resume else None
         if saved is not None:
-            with open(self.partial, "r+b") as f:
-                f.truncate(saved["bytes"])
-            self.stream = open(self.partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+            self._resume_at = saved["bytes"]
             return saved["progress"]
+        self._resume_at = None
         self.state_path.unlink(missing_ok=True)
         self.stream = open(self.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
         return None
+
+    def start(self) -> None:
+        """Resuming: cut the partial file back to the last checkpoint and append from there (idempotent)."""
+        if self.target is None or self._resume_at is None:
+            return
+        with open(self.partial, "r+b") as f:
+            f.truncate(self._resume_at)
+        self.stream = open(self.partial, "a", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
+        self._resume_at = None
 
     def _saved_state(self) -> dict[str, Any] | None:
         if not (self.partial.is_file() and self.state_path.is_file()):
@@ -93,8 +144,9 @@ class PartialOutput:
             )
         if state["fingerprint"] != self.fingerprint:
             changed = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
+            named = [self.names.get(k, f"different {k.replace('_', '-')}") for k in changed]
             raise InputError(
-                f"cannot resume {self.target}: the partial output was made with a different {', '.join(changed)}. "
+                f"cannot resume {self.target}: the partial output was made with {', '.join(named)}. "
                 "Resume with the same model, inputs and options, or run without --resume to start over."
             )
         return state
@@ -126,6 +178,8 @@ class PartialOutput:
         self.stream.flush()
         os.fsync(self.stream.fileno())
         self.stream.close()
+        if self.target.is_file():  # --overwrite: the new output keeps the mode the user gave the old one
+            os.chmod(self.partial, self.target.stat().st_mode & 0o7777)
         os.replace(self.partial, self.target)
         self._forget_state()
 
@@ -133,7 +187,8 @@ class PartialOutput:
         """After a failure: keep the partial file for ``--resume`` or remove it."""
         if self.target is None:
             return
-        self.stream.close()
+        if self.stream is not sys.stdout:  # a refused resume never opened the partial file
+            self.stream.close()
         if not keep:
             self.partial.unlink(missing_ok=True)
             self._forget_state()
