@@ -88,14 +88,15 @@ def test_export_can_verify_on_another_labelled_file(tiny_trained, tiny_data, tmp
 
 
 def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_path, capsys):
-    assert main(["export", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 1
+    (tmp_path / "not-a-model").mkdir()
+    assert main(["export", str(tmp_path / "not-a-model"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "not a trained probe model" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
 
 
 def _disagreement_file(tmp_path, fp32_model, int8_model):
     """Labelled texts on which int8 and fp32 disagree, labelled with fp32's answer: int8 must lose."""
-    from conftest import synthetic_rows, write_csv
+    from tests.conftest import synthetic_rows, write_csv
 
     texts = [t for t, _ in synthetic_rows(600, seed=11)] + [f"the plot was {w}" for w in ("fine", "ok", "so so")]
     fp32, int8 = Classifier.load(fp32_model), Classifier.load(int8_model)

@@ -53,7 +53,7 @@ def test_user_mistakes_exit_1_with_a_message_and_no_traceback(tiny_encoder, tmp_
 
 def test_a_layer_the_encoder_does_not_have_is_refused(tiny_encoder, tiny_data, tmp_path, capsys):
     train, test = tiny_data
-    assert probe("train", train, "--test", test, "-m", tiny_encoder, "-o", tmp_path / "m", "--layer", 7) == 1
+    assert probe("train", train, "--test", test, "-m", tiny_encoder, "-o", tmp_path / "m", "--layer", 7) == 2
     assert "layers 0..2" in capsys.readouterr().err
 
 
