@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from probe_runtime.atomic import atomic_path
+from probe_runtime.errors import UsageError
 from probe_runtime.guard import (
     output_lock,
     refuse_existing_output,
@@ -25,7 +28,7 @@ from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
 
-__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive"]
+__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive", "refuse_unwritable"]
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -89,6 +92,26 @@ def is_npy_file(path: Path) -> bool:
         return False
 
 
+def refuse_unwritable(out: Path, flag: str = "--out") -> None:
+    """`refuse_unwritable_output`, then proof: create (and at once remove) a file of our own where ``out`` goes.
+
+    Permission bits are not the whole story: root passes them everywhere, and read-only mounts or
+    virtual file systems (/proc) refuse anyway; only trying says for sure, before the work starts.
+    """
+    refuse_unwritable_output(out, flag)
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".probe-write-test-", dir=parent)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {out}: cannot write in {parent} ({exc.strerror or exc}). Choose another {flag}."
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
 def _local_encoder(model: str | None) -> str | None:
     """The encoder's directory when it is one on this machine (an input --out must not touch), else None."""
     path = resolve_model(model)
@@ -145,7 +168,7 @@ def _guard_train_output(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     inputs = {"training data": args.data, "test data": args.test, "encoder": _local_encoder(args.model)}
     refuse_output_over_inputs(out, inputs)
-    refuse_unwritable_output(out)
+    refuse_unwritable(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     if args.method == "finetune":
         checkpoints = checkpoint_dir_for(out)
@@ -250,7 +273,7 @@ def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[
 def cmd_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
     refuse_output_over_inputs(out, {"data": args.data, "encoder": _local_encoder(args.model)})
-    refuse_unwritable_output(out)
+    refuse_unwritable(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
     with output_lock(out):
         return _embed(args, out)
