@@ -10,6 +10,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from probe_runtime import ProbeError
 from probe_runtime.errors import UsageError
@@ -99,8 +100,15 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the option and the fix), like every other error of probe."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="probe",
         description="Turn a pretrained transformer encoder into a small, fast text classifier: "
         "train, then export ONE int8 .onnx file that `probe-runtime` runs without PyTorch.",
@@ -209,7 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Every error the user can fix is one line on stderr; ``-v`` adds the traceback.
     """
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
