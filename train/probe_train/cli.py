@@ -21,7 +21,7 @@ from probe_runtime.guard import (
 )
 
 from .data import Dataset, align_labels, holdout_split, load_dataset
-from .encoder import DEFAULT_MODEL, check_layer, resolve_model
+from .encoder import DEFAULT_MODEL, Encoder, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
 from .finetune import FinetuneSettings
 from .metrics import format_report
@@ -192,17 +192,21 @@ def _train(args: argparse.Namespace) -> int:
         test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
     else:
         train, test = holdout_split(data, args.test_size, args.seed)
+    # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
+    # encoder or option is the one line the user sees.
+    encoder = load_encoder(args.model, args.max_length)
+    check_layer(encoder, args.layer)
     print(
         f"training ({args.method}) on {len(train)} examples ({len(train.labels)} labels: "
         f"{train.labels}); evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )
     if args.method == "finetune":
-        trained, out = _finetune(args, train, test)
+        trained, out = _finetune(args, train, test, encoder)
     else:
         batch_size = args.batch_size or 32
         settings = ProbeSettings(args.model, args.pooling, args.layer, args.max_length, batch_size, args.seed)
-        trained = train_probe(train, test, settings, show_progress=show_progress())
+        trained = train_probe(train, test, settings, show_progress=show_progress(), encoder=encoder)
         out = save_trained(trained, args.out, test, overwrite=args.overwrite)
     print(format_report(trained.report, f"held-out evaluation ({test.source})"))
     print(
@@ -227,7 +231,7 @@ def _print_epoch(result: object) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[TrainedModel, Path]:
+def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset, encoder: Encoder) -> tuple[TrainedModel, Path]:
     from .finetune import checkpoint_dir_for, remove_checkpoints, save_finetuned, train_finetune
 
     settings = FinetuneSettings(
@@ -260,6 +264,7 @@ def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[
             resume=args.resume,
             show_progress=show_progress(),
             on_epoch=_print_epoch,
+            encoder=encoder,
         )
     except KeyboardInterrupt:
         if checkpoints.is_dir():

@@ -513,10 +513,15 @@ def train_finetune(
     resume: bool = False,
     show_progress: bool = False,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    encoder: Encoder | None = None,
 ) -> tuple[TrainedModel, Encoder]:
-    """`probe train --method finetune`: fine-tune, then report on ``test`` exactly as the probe does."""
+    """`probe train --method finetune`: fine-tune, then report on ``test`` exactly as the probe does.
+
+    ``encoder``: the one ``settings`` names, already loaded (it is trained in place).
+    """
     started = time.perf_counter()
-    encoder = load_encoder(settings.model, settings.max_length)
+    if encoder is None:
+        encoder = load_encoder(settings.model, settings.max_length)
     check_layer(encoder, settings.layer)
     fit, validation = split_validation(train, settings)
     result = finetune(

@@ -10,7 +10,7 @@ from probe_runtime.errors import UsageError
 
 from .data import Dataset
 from .embeddings import embed_texts
-from .encoder import DEFAULT_MODEL, check_layer, check_max_length, load_encoder
+from .encoder import DEFAULT_MODEL, Encoder, check_layer, check_max_length, load_encoder
 from .metrics import evaluate
 from .model_dir import TrainedModel
 from .pooling import Pooling
@@ -44,10 +44,21 @@ class ProbeSettings:
             check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
 
 
-def train_probe(train: Dataset, test: Dataset, settings: ProbeSettings, show_progress: bool = True) -> TrainedModel:
-    """Embed with the frozen encoder, fit the logistic-regression head, evaluate on ``test``."""
+def train_probe(
+    train: Dataset,
+    test: Dataset,
+    settings: ProbeSettings,
+    show_progress: bool = True,
+    *,
+    encoder: Encoder | None = None,
+) -> TrainedModel:
+    """Embed with the frozen encoder, fit the logistic-regression head, evaluate on ``test``.
+
+    ``encoder``: the one ``settings`` names, already loaded (the CLI loads it first to check options).
+    """
     started = time.perf_counter()
-    encoder = load_encoder(settings.model, settings.max_length)
+    if encoder is None:
+        encoder = load_encoder(settings.model, settings.max_length)
     check_layer(encoder, settings.layer)
 
     def features(data: Dataset):  # noqa: ANN202 - numpy array
