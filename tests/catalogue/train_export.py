@@ -145,6 +145,13 @@ def train_encoder_without_config(ctx: Context) -> Outcome:
     return _train(ctx, "--out", ctx.tmp / "m", "--model", folder)
 
 
+def train_encoder_without_tokenizer(ctx: Context) -> Outcome:
+    encoder = shutil.copytree(ctx.encoder, ctx.tmp / "encoder")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"):
+        (encoder / name).unlink(missing_ok=True)
+    return _train(ctx, "--out", ctx.tmp / "m", "--model", encoder)
+
+
 def _nothing_written(ctx: Context) -> None:
     assert not (ctx.tmp / "m").exists() and not (ctx.tmp / "v.npy").exists() and not (ctx.tmp / "m.onnx").exists()
 
@@ -208,6 +215,29 @@ def _damaged(piece: str, damage: str | bytes | None) -> callable:
         return _export(ctx, model, "--out", ctx.tmp / "m.onnx")
 
     return run
+
+
+def _edited_config(**changes: object) -> callable:
+    def run(ctx: Context) -> Outcome:
+        model = _model(ctx)
+        config = json.loads((model / "config.json").read_text())
+        config.update(changes)
+        (model / "config.json").write_text(json.dumps(config))
+        return _export(ctx, model, "--out", ctx.tmp / "m.onnx")
+
+    return run
+
+
+def export_wide_head(ctx: Context) -> Outcome:
+    import numpy as np
+
+    model = _model(ctx)
+    np.savez(model / "head.npz", weight=np.zeros((2, 64), np.float32), bias=np.zeros(2, np.float32))
+    return _export(ctx, model, "--out", ctx.tmp / "m.onnx")
+
+
+def export_finetuned_without_encoder(ctx: Context) -> Outcome:
+    return _edited_config(method="finetune")(ctx)
 
 
 def export_model_is_file(ctx: Context) -> Outcome:
@@ -349,6 +379,15 @@ CASES = [
         _nothing_written,
     ),
     Case(
+        "train-encoder-without-tokenizer",
+        "train",
+        "--model is a folder whose tokenizer files are missing (transformers would build an empty one)",
+        train_encoder_without_tokenizer,
+        "has no vocabulary beyond its special tokens",
+        1,
+        _nothing_written,
+    ),
+    Case(
         "embed-out-is-the-csv",
         "embed",
         "`probe embed DATA.csv --out DATA.csv`",
@@ -444,6 +483,51 @@ CASES = [
         "the model directory's head.npz is not a NumPy archive",
         _damaged("head.npz", b"PK\x03\x04 truncated"),
         "head.npz: cannot be read",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-layer-encoder-lacks",
+        "export",
+        "the model's config.json names layer 7 of a 2-layer encoder",
+        _edited_config(layer=7),
+        "field 'layer' is 7 but encoder",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-unknown-pooling",
+        "export",
+        "the model's config.json names a pooling probe does not have",
+        _edited_config(pooling="median"),
+        "field 'pooling' is 'median', not one of ['cls', 'max', 'mean']",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-max-length-beyond-encoder",
+        "export",
+        "the model's config.json has max_length 100000 for an encoder with 128 positions",
+        _edited_config(max_length=100000),
+        "field 'max_length' is 100000 but encoder",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-head-wider-than-encoder",
+        "export",
+        "head.npz is 64 wide, the encoder 32",
+        export_wide_head,
+        "the head is 64 wide but encoder",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-finetuned-without-encoder",
+        "export",
+        "a fine-tuned model directory lost its encoder/ folder",
+        export_finetuned_without_encoder,
+        "encoder: missing (a fine-tuned model keeps its encoder there)",
         1,
         _nothing_written,
     ),

@@ -190,6 +190,13 @@ def load_encoder(name: str | None = None, max_length: int | None = None) -> Enco
         raise ProbeError(f"could not load encoder {label!r} from {path}: {first}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ProbeError(f"{path} has no fast tokenizer (tokenizer.json); probe needs one to export")
+    if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
+        # transformers builds an empty tokenizer when the folder has no tokenizer files: every word
+        # would become [UNK] and training would "succeed" on nothing.
+        raise ProbeError(
+            f"encoder {label!r} ({path}) has no vocabulary beyond its special tokens: its tokenizer files "
+            "(tokenizer.json, vocab.txt, ...) are missing. Copy the complete model folder."
+        )
     model.eval()
     limit = position_limit(model)
     if max_length is not None:

@@ -197,10 +197,52 @@ def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
     return texts, ys
 
 
+def _check_settings(config_path: Path, config: dict[str, Any]) -> None:
+    from .pooling import Pooling
+
+    pooling = {p.value for p in Pooling}
+    if config["pooling"] not in pooling:
+        raise _damaged(config_path, f"field 'pooling' is {config['pooling']!r}, not one of {sorted(pooling)}")
+    if config["layer"] < -1:
+        raise _damaged(config_path, f"field 'layer' is {config['layer']}, not -1 or more")
+    if config["max_length"] < 2:
+        raise _damaged(config_path, f"field 'max_length' is {config['max_length']}, not 2 or more")
+
+
+def _check_against_encoder(config_path: Path, config: dict[str, Any], weight: np.ndarray, encoder: str) -> None:
+    """The head must fit the encoder it sits on: its width is the hidden size, its layer must exist.
+
+    Read from the encoder's own config.json when it is on this machine (cheap, before torch loads
+    anything); a mismatch would otherwise surface as a shape error deep inside torch.
+    """
+    try:
+        encoder_config = json.loads((Path(encoder) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a Hub id, or no readable config: loading the encoder reports it
+    if not isinstance(encoder_config, dict):
+        return
+    hidden = encoder_config.get("hidden_size")
+    if isinstance(hidden, int) and weight.shape[1] != hidden:
+        raise _damaged(
+            config_path.parent / HEAD,
+            f"the head is {weight.shape[1]} wide but encoder {encoder} has hidden size {hidden}",
+        )
+    positions = encoder_config.get("max_position_embeddings")
+    if isinstance(positions, int) and config["max_length"] > positions:
+        raise _damaged(
+            config_path,
+            f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
+        )
+    layers = encoder_config.get("num_hidden_layers")
+    if isinstance(layers, int) and config["layer"] > layers:
+        raise _damaged(config_path, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}")
+
+
 def load_trained(path: str | Path) -> TrainedModel:
     """Read a model directory, checking every piece: a damaged one is one clear error, not a traceback."""
     path = Path(path)
     config = _read_config(path)
+    _check_settings(path / CONFIG, config)
     weight, bias = _read_head(path, len(config["labels"]))
     report_path = path / REPORT
     report: dict[str, Any] = {}
@@ -219,4 +261,5 @@ def load_trained(path: str | Path) -> TrainedModel:
         fields["encoder"] = str(path / ENCODER_DIR)
     elif config["method"] == "finetune":
         raise _damaged(path / ENCODER_DIR, "missing (a fine-tuned model keeps its encoder there)")
+    _check_against_encoder(path / CONFIG, config, weight, fields["encoder"])
     return TrainedModel(**fields, weight=weight, bias=bias, report=report, eval_texts=texts, eval_y=ys)
