@@ -96,7 +96,7 @@ def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_pat
 
 def _disagreement_file(tmp_path, fp32_model, int8_model):
     """Labelled texts on which int8 and fp32 disagree, labelled with fp32's answer: int8 must lose."""
-    from tests.conftest import synthetic_rows, write_csv
+    from conftest import synthetic_rows, write_csv
 
     texts = [t for t, _ in synthetic_rows(600, seed=11)] + [f"the plot was {w}" for w in ("fine", "ok", "so so")]
     fp32, int8 = Classifier.load(fp32_model), Classifier.load(int8_model)

@@ -14,7 +14,7 @@ from probe_export.cli import main
 from probe_runtime import Classifier
 from probe_runtime.guard import output_lock
 
-from tests.train.test_output_safety import snapshot
+from tests.train.test_train_output_safety import snapshot
 
 
 def probe(*args) -> int:

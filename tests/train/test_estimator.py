@@ -100,7 +100,7 @@ def test_saving_with_evaluation_labels_fit_never_saw_is_refused(fitted, tmp_path
 def test_save_never_replaces_what_it_did_not_write(fitted, data, tmp_path):
     from probe_runtime.errors import UsageError
 
-    from tests.train.test_output_safety import snapshot
+    from tests.train.test_train_output_safety import snapshot
 
     _, _, test_texts, test_y = data
     hf = tmp_path / "hf-model"
