@@ -7,10 +7,16 @@ import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from probe_runtime import ProbeError
+from probe_runtime.errors import UsageError
+from probe_runtime.guard import output_lock
 from probe_train.cli import add_commands as add_train_commands
+from probe_train.cli import at_least
 
 from . import QUANTIZE_CHOICES
 
@@ -45,7 +51,26 @@ def print_verification(v: dict) -> None:
         print(f"  int8 gate: loses {g['loss_points']:.2f} accuracy points (limit {g['max_loss_points']}): {verdict}")
 
 
+def non_negative(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, not {text}")
+    return value
+
+
 def cmd_export(args: argparse.Namespace) -> int:
+    from .output import guard_export_output
+
+    guard_export_output(args.model_dir, args.out, args.eval, overwrite=args.overwrite)
+    with output_lock(Path(args.out)):
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     from .pipeline import ExportOptions, export_model
 
     options = ExportOptions(
@@ -59,7 +84,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         max_int8_loss=args.max_int8_loss,
         fallback_fp32=args.fallback_fp32,
     )
-    result = export_model(args.model_dir, args.out, options)
+    result = export_model(args.model_dir, args.out, options, overwrite=args.overwrite)
     v = result.manifest.verification
     size = os.path.getsize(result.path) / 1e6
     print(f"wrote {result.path} ({size:.1f} MB, {result.manifest.quantization}) in {result.seconds:.0f} s")
@@ -75,8 +100,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the option and the fix), like every other error of probe."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="probe",
         description="Turn a pretrained transformer encoder into a small, fast text classifier: "
         "train, then export ONE int8 .onnx file that `probe-runtime` runs without PyTorch.",
@@ -96,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir", help="directory written by `probe train`")
     p.add_argument("--out", "-o", required=True, help="the .onnx file to write")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out if it is a probe artifact from an earlier export (never anything else)",
+    )
+    p.add_argument(
         "--quantize",
         choices=QUANTIZE_CHOICES,
         default="int8",
@@ -105,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-int8-loss",
-        type=float,
+        type=non_negative,
         default=0.5,
         metavar="POINTS",
         help="fail the export when int8 loses more accuracy points than this against fp32 on the labelled "
@@ -127,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
         "windows and aggregate; stored in the artifact, overridable at run time",
     )
     p.add_argument(
-        "--window-stride", type=int, default=0, help="tokens shared by neighbouring windows (default: max length / 4)"
+        "--window-stride",
+        type=at_least(0),
+        default=0,
+        help="tokens shared by neighbouring windows (default: max length / 4)",
     )
     p.add_argument(
         "--window-aggregate",
@@ -138,11 +178,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
     p.set_defaults(func=cmd_export)
+    for command in sub.choices.values():
+        # `probe train ... -v` works as well as `probe -v train ...`; SUPPRESS keeps the top-level value
+        # when the flag is not repeated after the command.
+        command.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens; tracebacks"
+        )
     return parser
 
 
+def _one_line(text: str) -> str:
+    """Messages are one line: a library's multi-line text is joined, so the user sees all of it at once."""
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _fail(exc: BaseException, verbose: bool, message: str, code: int) -> int:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    print(f"probe: error: {_one_line(message)}", file=sys.stderr)
+    return code
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`probe ... | head -1`): stop quietly, like any Unix tool.
+
+    stdout is pointed at /dev/null so Python's own flush at exit does not raise a second time.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests): nothing left to flush
+        pass
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Exit codes: 0 success, 1 failure, 2 usage error (argparse's own and `UsageError`), 130 interrupted.
+
+    Every error the user can fix is one line on stderr; ``-v`` adds the traceback.
+    """
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -153,9 +231,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
         return args.func(args)
+    except UsageError as exc:
+        return _fail(exc, args.verbose, str(exc), 2)
     except ProbeError as exc:
-        print(f"probe: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(exc, args.verbose, str(exc), 1)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except OSError as exc:
+        # The machine refused (disk full, permission changed mid-run): the OS's words and the file suffice.
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(exc, args.verbose, f"{exc.strerror or exc}{where}", 1)
     except KeyboardInterrupt:
         print("probe: interrupted", file=sys.stderr)
         return 130

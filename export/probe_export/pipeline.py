@@ -22,6 +22,7 @@ from probe_train.model_dir import load_trained
 from . import QUANTIZE_CHOICES, __version__
 from .graph import export_onnx, optimize, quantize_int8
 from .module import build_module, torch_probabilities
+from .output import guard_export_output
 from .verify import compare
 from .writer import write_artifact
 
@@ -77,9 +78,16 @@ def _verification_texts(trained: Any, options: ExportOptions) -> tuple[list[str]
     raise ProbeError("the model directory holds no evaluation texts; pass a labelled file with --eval FILE")
 
 
-def export_model(model_dir: str | Path, out: str | Path, options: ExportOptions = ExportOptions()) -> ExportResult:
-    """Export, fuse, (quantize,) verify against PyTorch, and write the artifact."""
+def export_model(
+    model_dir: str | Path, out: str | Path, options: ExportOptions = ExportOptions(), *, overwrite: bool = False
+) -> ExportResult:
+    """Export, fuse, (quantize,) verify against PyTorch, and write the artifact.
+
+    ``out`` is checked first (see `guard_export_output`): it replaces only an earlier probe artifact,
+    and only with ``overwrite``.
+    """
     started = time.perf_counter()
+    guard_export_output(model_dir, out, options.eval_file, overwrite=overwrite)
     trained = load_trained(model_dir)
     module, encoder = build_module(trained)
     texts, y, source = _verification_texts(trained, options)

@@ -88,7 +88,8 @@ def test_export_can_verify_on_another_labelled_file(tiny_trained, tiny_data, tmp
 
 
 def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_path, capsys):
-    assert main(["export", str(tmp_path), "--out", str(tmp_path / "m.onnx")]) == 1
+    (tmp_path / "not-a-model").mkdir()
+    assert main(["export", str(tmp_path / "not-a-model"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "not a trained probe model" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
 

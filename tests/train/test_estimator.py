@@ -95,3 +95,38 @@ def test_saving_with_evaluation_labels_fit_never_saw_is_refused(fitted, tmp_path
     with pytest.raises(DataError, match="not seen in fit"):
         fitted.save(tmp_path / "m", ["the movie was good"], ["neutral"])
     assert not (tmp_path / "m").exists()
+
+
+def test_save_never_replaces_what_it_did_not_write(fitted, data, tmp_path):
+    from probe_runtime.errors import UsageError
+
+    from tests.train.test_train_output_safety import snapshot
+
+    _, _, test_texts, test_y = data
+    hf = tmp_path / "hf-model"
+    hf.mkdir()
+    (hf / "config.json").write_text('{"model_type": "bert"}\n')
+    (hf / "model.safetensors").write_bytes(b"weights")
+    before = snapshot(hf)
+    with pytest.raises(UsageError, match="not a probe model directory written by probe"):
+        fitted.save(hf, test_texts, test_y, overwrite=True)
+    assert snapshot(hf) == before
+    with pytest.raises(UsageError, match=r"is the encoder|inside the encoder"):
+        fitted.save(fitted.encoder_.path)
+
+    first = fitted.save(tmp_path / "m", test_texts, test_y)
+    saved = snapshot(first)
+    with pytest.raises(UsageError, match="--overwrite"):
+        fitted.save(tmp_path / "m")
+    assert snapshot(first) == saved
+    fitted.save(tmp_path / "m", overwrite=True)
+    assert not (tmp_path / "m" / "eval.jsonl").exists()  # replaced: the second save had no evaluation texts
+
+
+def test_invalid_settings_are_usage_errors(tiny_encoder, data):
+    from probe_runtime.errors import UsageError
+
+    texts, y, _, _ = data
+    for bad in ({"batch_size": 0}, {"max_length": 1}, {"layer": -3}, {"pooling": "median"}, {"max_length": 10**5}):
+        with pytest.raises(UsageError):
+            ProbeClassifier(model=str(tiny_encoder), **bad).fit(texts, y)

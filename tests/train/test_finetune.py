@@ -11,6 +11,7 @@ import torch
 from probe_export.cli import main
 from probe_export.module import build_module, torch_probabilities
 from probe_runtime import Classifier
+from probe_runtime.atomic import current_umask
 from probe_train import finetune as ft
 from probe_train.data import load_dataset
 from probe_train.embeddings import embed_texts
@@ -121,6 +122,17 @@ def test_an_interrupted_run_resumes_mid_epoch_and_ends_where_an_uninterrupted_on
     assert resumed.history == straight.history
 
 
+def test_finetune_never_writes_into_a_directory_it_did_not_create(tiny_encoder, datasets, tmp_path):
+    from probe_runtime.errors import UsageError
+
+    train, _ = datasets
+    (tmp_path / "last.pt").write_bytes(b"the user's own checkpoint")
+    settings = FinetuneSettings(model=str(tiny_encoder), **{**TINY, "epochs": 1})
+    with pytest.raises(UsageError, match="not a checkpoint directory written by probe"):
+        finetune(load_encoder(str(tiny_encoder)), train, None, settings, checkpoint_dir=tmp_path)
+    assert (tmp_path / "last.pt").read_bytes() == b"the user's own checkpoint"
+
+
 def test_resume_refuses_a_checkpoint_made_with_other_settings(tiny_encoder, datasets, tmp_path):
     train, _ = datasets
     settings = FinetuneSettings(model=str(tiny_encoder), **{**TINY, "epochs": 1})
@@ -152,6 +164,9 @@ def test_train_finetune_writes_a_model_directory_with_its_own_encoder(finetuned_
     assert report["n"] == 40 and report["n_train"] == 108
     assert report["accuracy"] > report["majority_baseline"]
     assert not checkpoint_dir_for(finetuned_dir).exists()  # removed once training succeeded
+    mode = 0o777 & ~current_umask()  # the copied encoder/ gets the user's umask, not its temp dir's 0700
+    assert (finetuned_dir / "encoder").stat().st_mode & 0o777 == mode
+    assert finetuned_dir.stat().st_mode & 0o777 == mode
 
 
 def test_the_saved_encoder_is_the_fine_tuned_one(finetuned_dir, tiny_encoder):

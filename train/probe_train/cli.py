@@ -4,21 +4,118 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from probe_runtime.atomic import atomic_path
+from probe_runtime.errors import UsageError
+from probe_runtime.guard import (
+    output_lock,
+    refuse_existing_output,
+    refuse_output_over_inputs,
+    refuse_unwritable_output,
+)
 
 from .data import Dataset, align_labels, holdout_split, load_dataset
-from .encoder import DEFAULT_MODEL
+from .encoder import DEFAULT_MODEL, Encoder, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
 from .finetune import FinetuneSettings
 from .metrics import format_report
-from .model_dir import TrainedModel, save_trained
+from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive", "refuse_unwritable"]
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= ``low`` (a bad value is a usage error before any work)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    parse.__name__ = f"whole number >= {low}"
+    return parse
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
+    return value
+
+
+def fraction_or_zero(text: str) -> float:
+    """An argparse type: 0 (none), or a number strictly between 0 and 1."""
+    value = _number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be 0, or between 0 and 1 (exclusive), not {text}")
+    return value
+
+
+def positive(text: str) -> float:
+    """An argparse type: a finite number above 0."""
+    value = _number(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def is_npy_file(path: Path) -> bool:
+    """What `probe embed` writes, recognised by the .npy magic bytes (not by the name)."""
+    try:
+        with open(path, "rb") as f:
+            return path.is_file() and not path.is_symlink() and f.read(len(NPY_MAGIC)) == NPY_MAGIC
+    except OSError:
+        return False
+
+
+def refuse_unwritable(out: Path, flag: str = "--out") -> None:
+    """`refuse_unwritable_output`, then proof: create (and at once remove) a file of our own where ``out`` goes.
+
+    Permission bits are not the whole story: root passes them everywhere, and read-only mounts or
+    virtual file systems (/proc) refuse anyway; only trying says for sure, before the work starts.
+    """
+    refuse_unwritable_output(out, flag)
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    try:
+        fd, name = tempfile.mkstemp(prefix=".probe-write-test-", dir=parent)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {out}: cannot write in {parent} ({exc.strerror or exc}). Choose another {flag}."
+        ) from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def _local_encoder(model: str | None) -> str | None:
+    """The encoder's directory when it is one on this machine (an input --out must not touch), else None."""
+    path = resolve_model(model)
+    return path if Path(path).exists() else None
 
 
 def show_progress() -> bool:
@@ -40,17 +137,20 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
         help="how token vectors become one text vector (default: attention-masked mean)",
     )
     p.add_argument(
-        "--layer", type=int, default=-1, help="hidden layer to read: -1 last (default), 0 embeddings, k after block k"
+        "--layer",
+        type=at_least(-1),
+        default=-1,
+        help="hidden layer to read: -1 last (default), 0 embeddings, k after block k",
     )
     p.add_argument(
         "--max-length",
-        type=int,
+        type=at_least(2),
         default=None,
         help="tokens per text; longer texts are truncated (default: the encoder's own)",
     )
     p.add_argument(
         "--batch-size",
-        type=int,
+        type=at_least(1),
         default=32,
         help=f"texts per batch (default: 32; {FinetuneSettings.batch_size} for --method finetune)",
     )
@@ -61,7 +161,29 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label-column", default="label", help="column/field with the label (default: label)")
 
 
+def _guard_train_output(args: argparse.Namespace) -> Path:
+    """Every check on --out, before any data is read or any model loaded: nothing of the user's is at risk."""
+    from .finetune import checkpoint_dir_for, refuse_foreign_checkpoint_dir
+
+    out = Path(args.out)
+    inputs = {"training data": args.data, "test data": args.test, "encoder": _local_encoder(args.model)}
+    refuse_output_over_inputs(out, inputs)
+    refuse_unwritable(out)
+    refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
+    if args.method == "finetune":
+        checkpoints = checkpoint_dir_for(out)
+        refuse_output_over_inputs(checkpoints, inputs, flag="the checkpoint directory")
+        refuse_foreign_checkpoint_dir(checkpoints)
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    out = _guard_train_output(args)
+    with output_lock(out):
+        return _train(args)
+
+
+def _train(args: argparse.Namespace) -> int:
     from .training import ProbeSettings, train_probe
 
     data = load_dataset(args.data, args.text_column, args.label_column)
@@ -70,18 +192,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
     else:
         train, test = holdout_split(data, args.test_size, args.seed)
+    # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
+    # encoder or option is the one line the user sees.
+    encoder = load_encoder(args.model, args.max_length)
+    check_layer(encoder, args.layer)
     print(
         f"training ({args.method}) on {len(train)} examples ({len(train.labels)} labels: "
         f"{train.labels}); evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )
     if args.method == "finetune":
-        trained, out = _finetune(args, train, test)
+        trained, out = _finetune(args, train, test, encoder)
     else:
         batch_size = args.batch_size or 32
         settings = ProbeSettings(args.model, args.pooling, args.layer, args.max_length, batch_size, args.seed)
-        trained = train_probe(train, test, settings, show_progress=show_progress())
-        out = save_trained(trained, args.out, test)
+        trained = train_probe(train, test, settings, show_progress=show_progress(), encoder=encoder)
+        out = save_trained(trained, args.out, test, overwrite=args.overwrite)
     print(format_report(trained.report, f"held-out evaluation ({test.source})"))
     print(
         f"\nsaved the trained model to {out}/ (report: {out}/report.json); "
@@ -105,7 +231,7 @@ def _print_epoch(result: object) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[TrainedModel, Path]:
+def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset, encoder: Encoder) -> tuple[TrainedModel, Path]:
     from .finetune import checkpoint_dir_for, remove_checkpoints, save_finetuned, train_finetune
 
     settings = FinetuneSettings(
@@ -138,17 +264,27 @@ def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset) -> tuple[
             resume=args.resume,
             show_progress=show_progress(),
             on_epoch=_print_epoch,
+            encoder=encoder,
         )
     except KeyboardInterrupt:
         if checkpoints.is_dir():
             print(f"the same command with --resume continues from the checkpoint in {checkpoints}/", file=sys.stderr)
         raise
-    out = save_finetuned(trained, encoder, args.out, test)
+    out = save_finetuned(trained, encoder, args.out, test, overwrite=args.overwrite)
     remove_checkpoints(checkpoints)
     return trained, out
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    refuse_output_over_inputs(out, {"data": args.data, "encoder": _local_encoder(args.model)})
+    refuse_unwritable(out)
+    refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
+    with output_lock(out):
+        return _embed(args, out)
+
+
+def _embed(args: argparse.Namespace, out: Path) -> int:
     from probe_runtime.files import read_rows
 
     from .embeddings import embed_texts
@@ -158,8 +294,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if not texts:
         raise ProbeError(f"{args.data} holds no texts")
     encoder = load_encoder(args.model, args.max_length)
+    check_layer(encoder, args.layer)
     vectors = embed_texts(encoder, texts, args.pooling, args.layer, args.batch_size, show_progress())
-    out = Path(args.out)
+    # Re-checked now: another run may have written `out` while this one embedded.
+    refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
     with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy"
         np.save(f, vectors)
     print(
@@ -186,8 +324,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("data", help="labelled training data (.csv, .tsv or .jsonl)")
     p.add_argument("--out", "-o", required=True, help="directory to write the trained model to")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out if it is a model directory from an earlier `probe train` (never anything else)",
+    )
     p.add_argument("--test", help="separate labelled test file; default: hold out --test-size of DATA")
-    p.add_argument("--test-size", type=float, default=0.2, help="held-out fraction without --test (default 0.2)")
+    p.add_argument("--test-size", type=fraction, default=0.2, help="held-out fraction without --test (default 0.2)")
     p.add_argument(
         "--method",
         choices=["probe", "finetune"],
@@ -206,29 +349,32 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     d = FinetuneSettings
     ft.add_argument(
-        "--epochs", type=int, default=d.epochs, help=f"at most this many passes over the data (default {d.epochs})"
+        "--epochs",
+        type=at_least(1),
+        default=d.epochs,
+        help=f"at most this many passes over the data (default {d.epochs})",
     )
     ft.add_argument(
         "--learning-rate",
-        type=float,
+        type=positive,
         default=d.learning_rate,
         help=f"peak AdamW learning rate (default {d.learning_rate:g})",
     )
     ft.add_argument(
         "--validation-size",
-        type=float,
+        type=fraction_or_zero,
         default=d.validation_size,
         help=f"fraction of DATA held out for early stopping (default {d.validation_size}; 0: no early stopping)",
     )
     ft.add_argument(
         "--patience",
-        type=int,
+        type=at_least(1),
         default=d.patience,
         help=f"epochs without improvement before stopping (default {d.patience})",
     )
     ft.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=at_least(0),
         default=d.checkpoint_every,
         help=f"also checkpoint every N steps (default {d.checkpoint_every}; 0: epochs only)",
     )
@@ -241,6 +387,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("data", help="texts: plain text (one per line), .csv, .tsv or .jsonl")
     p.add_argument("--out", "-o", required=True, help="the .npy file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it is a .npy file (never anything else)")
     p.add_argument("--text-column", default="text", help="column/field with the text (default: text)")
     _encoder_options(p)
     p.set_defaults(func=cmd_embed)

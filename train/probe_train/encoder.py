@@ -7,9 +7,21 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from probe_runtime.errors import UsageError
+
 from .errors import ProbeError
 
-__all__ = ["DEFAULT_MODEL", "Encoder", "load_encoder", "pad_token_id", "resolve_model", "tokenizer_json"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Encoder",
+    "check_layer",
+    "check_max_length",
+    "load_encoder",
+    "pad_token_id",
+    "position_limit",
+    "resolve_model",
+    "tokenizer_json",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,37 +79,134 @@ def _default_max_length(path: str, tokenizer: object) -> int:
     if config.is_file():
         import json
 
-        value = json.loads(config.read_text()).get("max_seq_length")
-        if value:
-            return int(value)
+        try:
+            value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+        except (ValueError, AttributeError):
+            value = None
+        if isinstance(value, int) and value > 0:
+            return value
     limit = getattr(tokenizer, "model_max_length", 512)
     return int(min(limit, 512))
 
 
+def position_limit(model: object) -> int | None:
+    """The longest input (in tokens) the encoder's position table can embed, or None when unbounded.
+
+    RoBERTa-style embeddings (RoBERTa, XLM-R, MPNet, ...) number positions from ``padding_idx + 1``,
+    so ``padding_idx + 1`` rows of the table are never usable: a 514-row table holds 512 tokens.
+    """
+    size = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not isinstance(size, int) or size <= 0:
+        return None
+    padding_idx = getattr(getattr(model, "embeddings", None), "padding_idx", None)
+    return size - (int(padding_idx) + 1 if isinstance(padding_idx, int) else 0)
+
+
+def check_max_length(max_length: int, limit: int | None, name: str) -> None:
+    """``--max-length`` must fit the position table, or the first long text crashes deep inside torch."""
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise UsageError(f"--max-length must be at least 2 (one token plus the special ones), not {max_length!r}")
+    if limit is not None and max_length > limit:
+        raise UsageError(
+            f"--max-length {max_length} is more than encoder {name!r} can read: its position table holds "
+            f"{limit} tokens. Use --max-length {limit} or less."
+        )
+
+
+def check_layer(encoder: Encoder, layer: int) -> None:
+    """``--layer`` must name a hidden state the encoder has: -1 (last), 0 (embeddings) .. its block count."""
+    n_layers = getattr(encoder.model.config, "num_hidden_layers", None)
+    if layer < -1 or (isinstance(n_layers, int) and layer > n_layers):
+        top = f"0..{n_layers}" if isinstance(n_layers, int) else "0 and up"
+        raise UsageError(f"--layer {layer} is out of range: this encoder has layers {top} (-1: the last)")
+
+
+def _names(auto_map: object) -> str:
+    """The classes an ``auto_map`` points at (values may be strings or [slow, fast] pairs)."""
+    values = auto_map.values() if isinstance(auto_map, dict) else [auto_map]
+    flat = [v for value in values for v in (value if isinstance(value, list | tuple) else [value]) if v]
+    return ", ".join(sorted({str(v) for v in flat}))
+
+
+def _refuse_remote_code(name: str, path: str, kwargs: dict[str, object]) -> None:
+    """probe never runs Python code shipped with a model: refuse a model that needs it, and say so.
+
+    ``trust_remote_code=False`` alone is not enough: for a known ``model_type`` transformers then
+    silently loads its own class instead of the one the author wrote, which may compute something else.
+    """
+    from transformers import AutoConfig
+    from transformers.models.auto.tokenization_auto import get_tokenizer_config
+
+    shown = path if name == path else f"{name!r} ({path})"
+
+    def refuse(where: str, what: object) -> ProbeError:
+        return ProbeError(
+            f"encoder {shown} asks to run its own Python code ({where}: {what}); probe never runs "
+            "code shipped with a model. Use an encoder whose architecture transformers supports natively."
+        )
+
+    try:
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False, **kwargs)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc) or "custom code" in str(exc):
+            raise refuse("config.json", "a model type transformers does not know") from None
+        raise ProbeError(f"could not load encoder {name!r} from {path}: {str(exc).splitlines()[0]}") from None
+    auto_map = getattr(config, "auto_map", None)
+    if auto_map:
+        raise refuse("auto_map in config.json", _names(auto_map))
+    tokenizer_config = get_tokenizer_config(path, **kwargs)
+    if isinstance(tokenizer_config, dict) and tokenizer_config.get("auto_map"):
+        raise refuse("auto_map in tokenizer_config.json", _names(tokenizer_config["auto_map"]))
+
+
 def load_encoder(name: str | None = None, max_length: int | None = None) -> Encoder:
-    """Load any Hugging Face encoder through ``AutoModel`` + a fast tokenizer.
+    """Load any Hugging Face encoder through ``AutoModel`` + a fast tokenizer, never running its own code.
 
     Eager attention on purpose: it is what onnxruntime's transformer optimizer recognises and fuses
     (sdpa attention exports to a graph the fusions do not match).
     """
     from transformers import AutoModel, AutoTokenizer
 
+    if max_length is not None:
+        check_max_length(max_length, None, name or DEFAULT_MODEL)
     path = resolve_model(name)
     local = Path(path).is_dir()
     if not local and (Path(path).exists() or path.startswith((".", "/"))):
         raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it")
-    kwargs = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+    if local and not (Path(path) / "config.json").is_file():
+        raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it (no config.json)")
+    kwargs: dict[str, object] = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+    label = name or DEFAULT_MODEL
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, **kwargs)
-        model = AutoModel.from_pretrained(path, attn_implementation="eager", **kwargs)
-    except OSError as exc:
-        raise ProbeError(f"could not load encoder {name or DEFAULT_MODEL!r} from {path}: {exc}") from exc
+        _refuse_remote_code(label, path, kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False, **kwargs)
+        model = AutoModel.from_pretrained(path, attn_implementation="eager", trust_remote_code=False, **kwargs)
+    except ProbeError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # transformers reports a damaged model folder (bad JSON, missing weights, mismatched shapes)
+        # with these; its first line names the problem.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ProbeError(f"could not load encoder {label!r} from {path}: {first}") from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ProbeError(f"{path} has no fast tokenizer (tokenizer.json); probe needs one to export")
+    if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
+        # transformers builds an empty tokenizer when the folder has no tokenizer files: every word
+        # would become [UNK] and training would "succeed" on nothing.
+        raise ProbeError(
+            f"encoder {label!r} ({path}) has no vocabulary beyond its special tokens: its tokenizer files "
+            "(tokenizer.json, vocab.txt, ...) are missing. Copy the complete model folder."
+        )
     model.eval()
-    length = max_length or _default_max_length(path, tokenizer)
-    log.info("loaded encoder %s from %s (max length %d)", name or DEFAULT_MODEL, path, length)
-    return Encoder(name or DEFAULT_MODEL, path, model, tokenizer, length)
+    limit = position_limit(model)
+    if max_length is not None:
+        check_max_length(max_length, limit, label)
+        length = max_length
+    else:
+        length = _default_max_length(path, tokenizer)
+        length = min(length, limit) if limit is not None else length
+    log.info("loaded encoder %s from %s (max length %d)", label, path, length)
+    return Encoder(label, path, model, tokenizer, length)
 
 
 def tokenizer_json(encoder: Encoder) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -20,7 +21,7 @@ from .embeddings import embed_texts
 from .encoder import load_encoder
 from .errors import DataError
 from .finetune import FinetuneSettings, finetune, head_probabilities, save_finetuned, split_validation
-from .model_dir import ENCODER_DIR, TrainedModel, save_trained
+from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, save_trained
 from .probe import fit_probe, softmax_head
 
 __all__ = ["ProbeClassifier"]
@@ -135,13 +136,23 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[best]
 
     def save(
-        self, out: str | Path, eval_texts: Iterable[str] | None = None, eval_y: Iterable[Any] | None = None
+        self,
+        out: str | Path,
+        eval_texts: Iterable[str] | None = None,
+        eval_y: Iterable[Any] | None = None,
+        *,
+        overwrite: bool = False,
     ) -> Path:
         """Write a model directory that ``probe export`` turns into the one-file artifact.
 
         ``eval_texts``/``eval_y`` (labelled held-out data) are what export verifies the file on.
+        Like ``probe train --out``: ``out`` may not be or hold the encoder, and an existing ``out`` is
+        replaced only if it is a model directory saved by probe and ``overwrite=True``; anything else
+        raises `UsageError` and is left untouched.
         """
         check_is_fitted(self, "coef_")
+        refuse_output_over_inputs(out, {"encoder": self.encoder_.path}, flag="out")
+        refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND, flag="out")
         labels = [v.item() if hasattr(v, "item") else v for v in self.classes_]
         evaluation = None
         if eval_texts is not None:
@@ -166,5 +177,5 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             eval_y=evaluation.y.tolist() if evaluation else [],
         )
         if self.method == "probe":
-            return save_trained(trained, out, evaluation)
-        return save_finetuned(trained, self.encoder_, out, evaluation)
+            return save_trained(trained, out, evaluation, overwrite=overwrite)
+        return save_finetuned(trained, self.encoder_, out, evaluation, overwrite=overwrite)

@@ -15,15 +15,17 @@ The parts worth not writing ourselves come from the libraries: ``torch.optim.Ada
 Checkpoints for ``--resume`` live in one file, ``<checkpoint dir>/last.pt`` (by default the model
 directory's sibling ``<out>.checkpoint/``), replaced atomically. It holds the model, optimizer,
 scheduler and RNG states, the position (epoch, batch, step), the best weights so far and the
-early-stopping state, so an interrupted run continues exactly where it stopped.
+early-stopping state, so an interrupted run continues exactly where it stopped. A marker file beside
+it says probe made the directory: probe writes into, and removes, only a checkpoint directory it
+recognises as its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -34,25 +36,31 @@ from typing import Any
 import numpy as np
 import torch
 from probe_runtime.atomic import atomic_path
+from probe_runtime.errors import UsageError
+from probe_runtime.guard import refuse_existing_output
 from tqdm.auto import tqdm
 
 from .data import Dataset, holdout_split
 from .embeddings import embed_texts, text_encoder
-from .encoder import Encoder, load_encoder
+from .encoder import Encoder, check_layer, load_encoder
 from .errors import DataError, ProbeError
 from .metrics import evaluate
-from .model_dir import ENCODER_DIR, TrainedModel, save_trained
+from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import pool, select_hidden
 from .training import ProbeSettings
 
 __all__ = [
     "CHECKPOINT_FILE",
+    "CHECKPOINT_MARKER",
     "EpochResult",
     "FinetuneResult",
     "FinetuneSettings",
     "checkpoint_dir_for",
+    "claim_checkpoint_dir",
     "finetune",
     "head_probabilities",
+    "is_checkpoint_dir",
+    "refuse_foreign_checkpoint_dir",
     "remove_checkpoints",
     "save_finetuned",
     "split_validation",
@@ -63,6 +71,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "last.pt"
 CHECKPOINT_FORMAT = 1
+CHECKPOINT_MARKER = "probe-checkpoint.json"
+_MARKER = {"format": "probe-finetune-checkpoint", "version": 1}
 # Texts are shuffled, then sorted by length within windows of this many batches: batches of similar
 # length waste little on padding, while every epoch still sees a different mix.
 SORT_WINDOW_BATCHES = 32
@@ -85,15 +95,15 @@ class FinetuneSettings(ProbeSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.epochs < 1:
-            raise ProbeError(f"--epochs must be at least 1, not {self.epochs}")
+            raise UsageError(f"--epochs must be at least 1, not {self.epochs}")
         if not self.learning_rate > 0:
-            raise ProbeError(f"--learning-rate must be positive, not {self.learning_rate}")
+            raise UsageError(f"--learning-rate must be positive, not {self.learning_rate}")
         if not 0 <= self.validation_size < 1:
-            raise ProbeError(f"--validation-size must be in [0, 1), not {self.validation_size}")
+            raise UsageError(f"--validation-size must be in [0, 1), not {self.validation_size}")
         if not 0 <= self.warmup_ratio < 1:
-            raise ProbeError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
+            raise UsageError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
         if self.patience < 1:
-            raise ProbeError(f"--patience must be at least 1, not {self.patience}")
+            raise UsageError(f"--patience must be at least 1, not {self.patience}")
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,49 @@ def checkpoint_dir_for(out: str | Path) -> Path:
     """
     out = Path(out)
     return out.with_name(out.name + ".checkpoint")
+
+
+def _ours(name: str) -> bool:
+    """A file probe writes in a checkpoint directory: the checkpoint, its marker, their atomic-write leftovers."""
+    return name in (CHECKPOINT_FILE, CHECKPOINT_MARKER) or (
+        name.startswith((f".{CHECKPOINT_FILE}.", f".{CHECKPOINT_MARKER}.")) and name.endswith(".partial")
+    )
+
+
+def is_checkpoint_dir(path: str | Path) -> bool:
+    """A directory probe made for checkpoints: our marker inside, and nothing but files probe writes."""
+    path = Path(path)
+    if not path.is_dir() or path.is_symlink():
+        return False
+    try:
+        marker = json.loads((path / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return marker == _MARKER and all(_ours(entry.name) and entry.is_file() for entry in path.iterdir())
+
+
+def refuse_foreign_checkpoint_dir(path: str | Path) -> None:
+    """`UsageError` when ``path`` exists and is neither empty nor a checkpoint directory of ours."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    empty = path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    if not empty and not is_checkpoint_dir(path):
+        raise UsageError(
+            f"{path} already exists and is not a checkpoint directory written by probe; probe never "
+            "writes into what it did not create. Move it away or choose another --out."
+        )
+
+
+def claim_checkpoint_dir(path: str | Path) -> Path:
+    """Make ``path`` our checkpoint directory (marker inside), or refuse one holding what probe did not write."""
+    path = Path(path)
+    refuse_foreign_checkpoint_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if not (path / CHECKPOINT_MARKER).is_file():
+        with atomic_path(path / CHECKPOINT_MARKER) as tmp:
+            tmp.write_text(json.dumps(_MARKER) + "\n", encoding="utf-8")
+    return path
 
 
 def _fingerprint(train: Dataset, validation: Dataset | None, settings: FinetuneSettings, base: str) -> str:
@@ -282,7 +335,14 @@ def finetune(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
 
     fingerprint = _fingerprint(train, validation, settings, encoder.name)
-    ckpt = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
+    ckpt = None
+    if checkpoint_dir is not None:
+        if resume and not is_checkpoint_dir(checkpoint_dir):
+            raise ProbeError(
+                f"--resume: no checkpoint at {Path(checkpoint_dir) / CHECKPOINT_FILE}. "
+                "Run the same command without --resume to start training."
+            )
+        ckpt = claim_checkpoint_dir(checkpoint_dir) / CHECKPOINT_FILE
     progress: dict[str, Any] = {
         "epoch": 0,
         "batch": 0,
@@ -425,12 +485,23 @@ def split_validation(train: Dataset, settings: FinetuneSettings) -> tuple[Datase
     )
 
 
-def save_finetuned(trained: TrainedModel, encoder: Encoder, out: str | Path, evaluation: Dataset | None) -> Path:
-    """Write the model directory with the fine-tuned encoder (and its tokenizer) as ``encoder/``."""
+def save_finetuned(
+    trained: TrainedModel,
+    encoder: Encoder,
+    out: str | Path,
+    evaluation: Dataset | None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the model directory with the fine-tuned encoder (and its tokenizer) as ``encoder/``.
+
+    ``out`` is checked before the encoder is saved, so a refusal costs nothing (see `save_trained`).
+    """
+    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     with tempfile.TemporaryDirectory(prefix="probe-finetuned-") as tmp:
         encoder.model.save_pretrained(tmp)
         encoder.tokenizer.save_pretrained(tmp)
-        return save_trained(trained, out, evaluation, encoder_dir=tmp)
+        return save_trained(trained, out, evaluation, encoder_dir=tmp, overwrite=overwrite)
 
 
 def train_finetune(
@@ -442,10 +513,16 @@ def train_finetune(
     resume: bool = False,
     show_progress: bool = False,
     on_epoch: Callable[[EpochResult], None] | None = None,
+    encoder: Encoder | None = None,
 ) -> tuple[TrainedModel, Encoder]:
-    """`probe train --method finetune`: fine-tune, then report on ``test`` exactly as the probe does."""
+    """`probe train --method finetune`: fine-tune, then report on ``test`` exactly as the probe does.
+
+    ``encoder``: the one ``settings`` names, already loaded (it is trained in place).
+    """
     started = time.perf_counter()
-    encoder = load_encoder(settings.model, settings.max_length)
+    if encoder is None:
+        encoder = load_encoder(settings.model, settings.max_length)
+    check_layer(encoder, settings.layer)
     fit, validation = split_validation(train, settings)
     result = finetune(
         encoder,
@@ -489,7 +566,22 @@ def train_finetune(
 
 
 def remove_checkpoints(checkpoint_dir: str | Path) -> None:
-    """After a successful run the checkpoint has served its purpose (it is several times the model size)."""
+    """After a successful run the checkpoint has served its purpose (it is several times the model size).
+
+    Removes only the files probe wrote, then the directory if that left it empty: a file someone
+    else put there since (or a directory that was never ours) stays where it is.
+    """
     path = Path(checkpoint_dir)
-    if (path / CHECKPOINT_FILE).is_file():
-        shutil.rmtree(path, ignore_errors=True)
+    if not path.is_dir() or path.is_symlink():
+        return
+    try:
+        marker = json.loads((path / CHECKPOINT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if marker != _MARKER:
+        return
+    for entry in path.iterdir():
+        if _ours(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty: something that is not ours is in there, and stays
+        path.rmdir()

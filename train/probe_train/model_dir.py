@@ -8,22 +8,26 @@ as a NumPy archive loaded with ``allow_pickle=False`` (no pickles anywhere in th
 from __future__ import annotations
 
 import json
+import os
 import shutil
-import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from probe_runtime.atomic import atomic_dir, user_mode
+from probe_runtime.guard import refuse_existing_output
 
 from .data import Dataset
 from .errors import ProbeError
 
-__all__ = ["TrainedModel", "load_trained", "save_trained"]
+__all__ = ["KIND", "TrainedModel", "is_trained_model_dir", "load_trained", "save_trained"]
 
 FORMAT = "probe-trained-model"
 FORMAT_VERSION = 1
 CONFIG, HEAD, REPORT, EVAL, ENCODER_DIR = "config.json", "head.npz", "report.json", "eval.jsonl", "encoder"
+KIND = "probe model directory"  # how refusals name what `probe train` writes
 
 
 @dataclass
@@ -50,16 +54,41 @@ class TrainedModel:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
 
 
-def save_trained(
-    model: TrainedModel, out: str | Path, evaluation: Dataset | None, encoder_dir: str | Path | None = None
-) -> Path:
-    """Write the directory atomically: build it beside the target, then swap it in."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+def is_trained_model_dir(path: str | Path) -> bool:
+    """Whether ``path`` is a directory ``probe train`` wrote, recognised by its own marker.
+
+    The marker is ``"format": "probe-trained-model"`` in its config.json: the mere presence of a
+    config.json proves nothing (every Hugging Face model folder and many projects have one), and
+    ``--overwrite`` must never replace those.
+    """
+    config = Path(path) / CONFIG
     try:
-        (staging / CONFIG).write_text(json.dumps(model.config(), indent=2, ensure_ascii=False) + "\n")
-        (staging / REPORT).write_text(json.dumps(model.report, indent=2, ensure_ascii=False) + "\n")
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        Path(path).is_dir() and not Path(path).is_symlink() and isinstance(data, dict) and data.get("format") == FORMAT
+    )
+
+
+def save_trained(
+    model: TrainedModel,
+    out: str | Path,
+    evaluation: Dataset | None,
+    encoder_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write the directory atomically: build it beside the target, then swap it in.
+
+    An existing ``out`` is replaced only when it is a model directory of ours and ``overwrite`` is
+    true; anything else (a Hugging Face model folder, a project root) is refused, never touched.
+    """
+    out = Path(out)
+    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
+    with atomic_dir(out) as staging:
+        (staging / CONFIG).write_text(json.dumps(model.config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / REPORT).write_text(json.dumps(model.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         np.savez(staging / HEAD, weight=model.weight, bias=model.bias)
         if evaluation is not None:
             with open(staging / EVAL, "w", encoding="utf-8") as f:
@@ -67,35 +96,170 @@ def save_trained(
                     f.write(json.dumps({"text": text, "label": model.labels[y]}, ensure_ascii=False) + "\n")
         if encoder_dir is not None:
             shutil.copytree(encoder_dir, staging / ENCODER_DIR)
-        if out.exists():
-            if not (out / CONFIG).is_file():
-                raise ProbeError(f"{out} exists and is not a probe model directory; choose another --out")
-            shutil.rmtree(out)
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            # copytree copies the source's mode: a TemporaryDirectory is 0700, the user's umask decides here.
+            os.chmod(staging / ENCODER_DIR, user_mode(directory=True))
+        # Re-checked at the last moment: another run may have written `out` while this one trained.
+        refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     return out
 
 
-def load_trained(path: str | Path) -> TrainedModel:
-    path = Path(path)
+def _damaged(path: Path, what: str) -> ProbeError:
+    return ProbeError(f"{path}: {what}. The model directory is damaged; train it again with `probe train`.")
+
+
+def _read_config(path: Path) -> dict[str, Any]:
     config_path = path / CONFIG
+    if not path.exists():
+        raise ProbeError(f"model directory not found: {path}; create one with `probe train`")
+    if not path.is_dir():
+        raise ProbeError(f"{path} is a file, not a model directory; give the directory `probe train --out` wrote")
     if not config_path.is_file():
         raise ProbeError(f"{path} is not a trained probe model (no {CONFIG}); create one with `probe train`")
-    config = json.loads(config_path.read_text())
-    if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise ProbeError(f"{config_path} is not a probe model directory of version {FORMAT_VERSION}")
-    with np.load(path / HEAD, allow_pickle=False) as head:
-        weight, bias = head["weight"], head["bias"]
-    report = json.loads((path / REPORT).read_text()) if (path / REPORT).is_file() else {}
-    texts, ys = [], []
-    if (path / EVAL).is_file():
-        index = {label: i for i, label in enumerate(config["labels"])}
-        for line in (path / EVAL).read_text(encoding="utf-8").splitlines():
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(config_path, f"not valid JSON ({exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ProbeError(f'{config_path} is not a probe model directory\'s config (no "format": "{FORMAT}")')
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ProbeError(
+            f"{config_path} has format_version {config.get('format_version')!r}; this probe reads version "
+            f"{FORMAT_VERSION}. Train the model again with this version of probe."
+        )
+    expected = {
+        "method": str,
+        "encoder": str,
+        "pooling": str,
+        "layer": int,
+        "max_length": int,
+        "labels": list,
+    }
+    for key, kind in expected.items():
+        value = config.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise _damaged(config_path, f"field {key!r} is {value!r}, not a {kind.__name__}")
+    if len(config["labels"]) < 2 or len(set(map(repr, config["labels"]))) != len(config["labels"]):
+        raise _damaged(config_path, f"field 'labels' must list two or more distinct labels, not {config['labels']!r}")
+    return config
+
+
+def _read_head(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
+    head_path = path / HEAD
+    if not head_path.is_file():
+        raise _damaged(head_path, "missing (it holds the classifier's weights)")
+    try:
+        with np.load(head_path, allow_pickle=False) as head:
+            weight, bias = head["weight"], head["bias"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise _damaged(head_path, f"cannot be read ({exc})") from None
+    if weight.ndim != 2 or bias.shape != (weight.shape[0],) or weight.shape[0] != n_labels:
+        raise _damaged(
+            head_path,
+            f"weight {weight.shape} and bias {bias.shape} do not fit {n_labels} labels "
+            f"(expected [{n_labels}, hidden] and [{n_labels}])",
+        )
+    if (
+        weight.dtype.kind != "f"
+        or bias.dtype.kind != "f"
+        or not (np.isfinite(weight).all() and np.isfinite(bias).all())
+    ):
+        raise _damaged(head_path, "weight and bias must be finite floating-point numbers")
+    return weight, bias
+
+
+def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
+    eval_path = path / EVAL
+    texts: list[str] = []
+    ys: list[int] = []
+    if not eval_path.is_file():
+        return texts, ys
+    index = {json.dumps(label): i for i, label in enumerate(labels)}
+    try:
+        lines = eval_path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise _damaged(eval_path, f"not UTF-8 ({exc})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
             item = json.loads(line)
-            texts.append(item["text"])
-            ys.append(index[item["label"]])
+        except json.JSONDecodeError:
+            raise _damaged(eval_path, f"line {number} is not valid JSON") from None
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or "label" not in item:
+            raise _damaged(eval_path, f"line {number} is not an object with a string 'text' and a 'label'")
+        key = json.dumps(item["label"])
+        if key not in index:
+            raise _damaged(
+                eval_path, f"line {number} has the label {item['label']!r}, which the model lacks ({labels})"
+            )
+        texts.append(item["text"])
+        ys.append(index[key])
+    return texts, ys
+
+
+def _check_settings(config_path: Path, config: dict[str, Any]) -> None:
+    from .pooling import Pooling
+
+    pooling = {p.value for p in Pooling}
+    if config["pooling"] not in pooling:
+        raise _damaged(config_path, f"field 'pooling' is {config['pooling']!r}, not one of {sorted(pooling)}")
+    if config["layer"] < -1:
+        raise _damaged(config_path, f"field 'layer' is {config['layer']}, not -1 or more")
+    if config["max_length"] < 2:
+        raise _damaged(config_path, f"field 'max_length' is {config['max_length']}, not 2 or more")
+
+
+def _check_against_encoder(config_path: Path, config: dict[str, Any], weight: np.ndarray, encoder: str) -> None:
+    """The head must fit the encoder it sits on: its width is the hidden size, its layer must exist.
+
+    Read from the encoder's own config.json when it is on this machine (cheap, before torch loads
+    anything); a mismatch would otherwise surface as a shape error deep inside torch.
+    """
+    try:
+        encoder_config = json.loads((Path(encoder) / CONFIG).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # a Hub id, or no readable config: loading the encoder reports it
+    if not isinstance(encoder_config, dict):
+        return
+    hidden = encoder_config.get("hidden_size")
+    if isinstance(hidden, int) and weight.shape[1] != hidden:
+        raise _damaged(
+            config_path.parent / HEAD,
+            f"the head is {weight.shape[1]} wide but encoder {encoder} has hidden size {hidden}",
+        )
+    positions = encoder_config.get("max_position_embeddings")
+    if isinstance(positions, int) and config["max_length"] > positions:
+        raise _damaged(
+            config_path,
+            f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
+        )
+    layers = encoder_config.get("num_hidden_layers")
+    if isinstance(layers, int) and config["layer"] > layers:
+        raise _damaged(config_path, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}")
+
+
+def load_trained(path: str | Path) -> TrainedModel:
+    """Read a model directory, checking every piece: a damaged one is one clear error, not a traceback."""
+    path = Path(path)
+    config = _read_config(path)
+    _check_settings(path / CONFIG, config)
+    weight, bias = _read_head(path, len(config["labels"]))
+    report_path = path / REPORT
+    report: dict[str, Any] = {}
+    if report_path.is_file():
+        try:
+            report = json.loads(report_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise _damaged(report_path, f"not valid JSON ({exc})") from None
+        if not isinstance(report, dict):
+            raise _damaged(report_path, "not a JSON object")
+    texts, ys = _read_eval(path, config["labels"])
     fields = {k: v for k, v in config.items() if k in TrainedModel.__dataclass_fields__}
+    if not isinstance(fields.get("settings", {}), dict):
+        raise _damaged(path / CONFIG, "field 'settings' is not an object")
     if (path / ENCODER_DIR).is_dir():
         fields["encoder"] = str(path / ENCODER_DIR)
+    elif config["method"] == "finetune":
+        raise _damaged(path / ENCODER_DIR, "missing (a fine-tuned model keeps its encoder there)")
+    _check_against_encoder(path / CONFIG, config, weight, fields["encoder"])
     return TrainedModel(**fields, weight=weight, bias=bias, report=report, eval_texts=texts, eval_y=ys)

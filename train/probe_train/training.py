@@ -6,9 +6,11 @@ import logging
 import time
 from dataclasses import dataclass
 
+from probe_runtime.errors import UsageError
+
 from .data import Dataset
 from .embeddings import embed_texts
-from .encoder import load_encoder
+from .encoder import DEFAULT_MODEL, Encoder, check_layer, check_max_length, load_encoder
 from .metrics import evaluate
 from .model_dir import TrainedModel
 from .pooling import Pooling
@@ -31,20 +33,33 @@ class ProbeSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        Pooling(self.pooling)
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be positive")
+        if self.pooling not in {p.value for p in Pooling}:
+            choices = ", ".join(p.value for p in Pooling)
+            raise UsageError(f"--pooling must be one of {choices}, not {self.pooling!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"--batch-size must be a whole number of at least 1, not {self.batch_size!r}")
+        if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < -1:
+            raise UsageError(f"--layer must be -1 (the last), 0 (the embeddings) or a block number, not {self.layer!r}")
+        if self.max_length is not None:
+            check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
 
 
-def train_probe(train: Dataset, test: Dataset, settings: ProbeSettings, show_progress: bool = True) -> TrainedModel:
-    """Embed with the frozen encoder, fit the logistic-regression head, evaluate on ``test``."""
+def train_probe(
+    train: Dataset,
+    test: Dataset,
+    settings: ProbeSettings,
+    show_progress: bool = True,
+    *,
+    encoder: Encoder | None = None,
+) -> TrainedModel:
+    """Embed with the frozen encoder, fit the logistic-regression head, evaluate on ``test``.
+
+    ``encoder``: the one ``settings`` names, already loaded (the CLI loads it first to check options).
+    """
     started = time.perf_counter()
-    encoder = load_encoder(settings.model, settings.max_length)
-    n_layers = getattr(encoder.model.config, "num_hidden_layers", None)
-    if n_layers is not None and not -1 <= settings.layer <= n_layers:
-        from .errors import ProbeError
-
-        raise ProbeError(f"--layer {settings.layer} is out of range: this encoder has layers 0..{n_layers}")
+    if encoder is None:
+        encoder = load_encoder(settings.model, settings.max_length)
+    check_layer(encoder, settings.layer)
 
     def features(data: Dataset):  # noqa: ANN202 - numpy array
         return embed_texts(encoder, data.texts, settings.pooling, settings.layer, settings.batch_size, show_progress)
