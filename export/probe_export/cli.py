@@ -7,13 +7,10 @@ import json
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-from probe_runtime import ProbeError
-from probe_runtime.errors import UsageError
+from probe_runtime.cli_support import OneLineParser, add_verbose_to_commands, run_cli
 from probe_runtime.guard import output_lock
 from probe_train.cli import add_commands as add_train_commands
 from probe_train.cli import at_least
@@ -100,15 +97,8 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the option and the fix), like every other error of probe."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = OneLineParser(
         prog="probe",
         description="Turn a pretrained transformer encoder into a small, fast text classifier: "
         "train, then export ONE int8 .onnx file that `probe-runtime` runs without PyTorch.",
@@ -178,38 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
     p.set_defaults(func=cmd_export)
-    for command in sub.choices.values():
-        # `probe train ... -v` works as well as `probe -v train ...`; SUPPRESS keeps the top-level value
-        # when the flag is not repeated after the command.
-        command.add_argument(
-            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log what happens; tracebacks"
-        )
+    add_verbose_to_commands(sub)
     return parser
-
-
-def _one_line(text: str) -> str:
-    """Messages are one line: a library's multi-line text is joined, so the user sees all of it at once."""
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def _fail(exc: BaseException, verbose: bool, message: str, code: int) -> int:
-    if verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    print(f"probe: error: {_one_line(message)}", file=sys.stderr)
-    return code
-
-
-def _quiet_broken_pipe() -> int:
-    """The reader of stdout went away (`probe ... | head -1`): stop quietly, like any Unix tool.
-
-    stdout is pointed at /dev/null so Python's own flush at exit does not raise a second time.
-    """
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout is not a real file (captured in tests): nothing left to flush
-        pass
-    return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -217,33 +177,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Every error the user can fix is one line on stderr; ``-v`` adds the traceback.
     """
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
-        return exc.code if isinstance(exc.code, int) else 2
+    return run_cli("probe", build_parser(), argv, prepare=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import transformers
+    import transformers
 
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-        return args.func(args)
-    except UsageError as exc:
-        return _fail(exc, args.verbose, str(exc), 2)
-    except ProbeError as exc:
-        return _fail(exc, args.verbose, str(exc), 1)
-    except BrokenPipeError:
-        return _quiet_broken_pipe()
-    except OSError as exc:
-        # The machine refused (disk full, permission changed mid-run): the OS's words and the file suffice.
-        where = f": {exc.filename}" if exc.filename else ""
-        return _fail(exc, args.verbose, f"{exc.strerror or exc}{where}", 1)
-    except KeyboardInterrupt:
-        print("probe: interrupted", file=sys.stderr)
-        return 130
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
 
 
 def run() -> None:

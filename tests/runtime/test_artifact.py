@@ -127,7 +127,7 @@ def test_a_reader_that_goes_away_ends_info_quietly(int8_model, extra):
         done = _cli("info", str(int8_model), *extra, stdout=write_end)
     finally:
         os.close(write_end)
-    assert done.returncode == 1
+    assert done.returncode == 141  # like a Unix tool ended by SIGPIPE, and quietly
     assert done.stderr == ""
 
 
@@ -145,9 +145,7 @@ def test_verbose_adds_the_traceback_and_plain_runs_keep_one_line(tmp_path):
 def test_version(capsys):
     from probe_runtime import __version__
 
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--version"])
-    assert exit_info.value.code == 0
+    assert main(["--version"]) == 0
     assert __version__ in capsys.readouterr().out
 
 

@@ -287,8 +287,11 @@ def _progress_bar(enabled: bool, total: int | None, initial: int) -> tqdm:
 
 
 def _check_usage(args: argparse.Namespace) -> None:
-    """Mistakes in how the command was called: exit 2 with the usage line, like argparse itself."""
-    fail = args.usage_error
+    """Mistakes in how the command was called: `UsageError` (exit 2, one line), before any work."""
+
+    def fail(message: str) -> None:
+        raise UsageError(message)
+
     to_file = _to_file(args.out)
     if args.inputs.count("-") > 1:
         fail("stdin (-) can be read only once")
@@ -323,14 +326,10 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     _check_usage(args)
-    try:
-        if _to_file(args.out):
-            check_output(args.out, args.model, args.inputs, args.overwrite)
-        with _lock(args.out):  # held from before the model loads until the output is in place
-            return _run(args)
-    except UsageError as exc:
-        args.usage_error(str(exc))  # exits 2, like every other usage mistake of this command
-        raise  # not reached: argparse exits
+    if _to_file(args.out):
+        check_output(args.out, args.model, args.inputs, args.overwrite)
+    with _lock(args.out):  # held from before the model loads until the output is in place
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -462,4 +461,4 @@ Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.""",
         help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
     )
     p.add_argument("--window-rows", type=_positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_classify, usage_error=p.error)
+    p.set_defaults(func=cmd_classify)
