@@ -1,0 +1,174 @@
+"""Why is MatMulNBits 8-bit (accuracy level 4) slow here? One matmul, every kernel, side by side.
+
+    PYTHONPATH=... .venv/bin/python benchmarks/nbits_kernel.py      # ~3 min, one core
+
+MiniLM's weight matmuls at the token counts a classifier sees (M = 16, 64, 256 tokens per batch):
+QKV 384x1152, attention output 384x384, FFN up 384x1536, FFN down 1536x384. Each variant is a
+one-node (or one-chain) graph built from the same random weight and run by onnxruntime with the
+runtime's own session options (1 intra-op thread). Times are microseconds per call, median of
+interleaved repetitions in one process, so they are comparable with each other, not across runs.
+
+Variants:
+- fp32 MatMul (MLAS sgemm);
+- dynamic int8 (``quantize_dynamic``, per-channel weights; onnxruntime fuses it into
+  DynamicQuantizeMatMul: u8s8 QGEMM, which uses AMX/VNNI on this CPU);
+- per-token int8 (``probe_export.rowwise``: ReduceMax/Min + QuantizeLinear + MatMulIntegerToFloat + Mul);
+- MatMulNBits 8-bit symmetric, accuracy level 4 (int8 compute) with block 16..256, and level 0
+  (fp32 compute); with and without ``session.disable_prepacking``: if disabling prepacking changes
+  nothing, the kernel was not prepacking (then it dequantizes the whole weight on every call).
+
+Writes benchmarks/results/nbits_kernel.{json,md}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from onnxruntime.quantization import QuantType, quantize_dynamic
+from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+from probe_export.rowwise import rowwise_activations
+from probe_runtime.classifier import DISABLED_FUSIONS, session_options
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SHAPES = {"QKV 384x1152": (384, 1152), "attn out 384x384": (384, 384), "FFN up 384x1536": (384, 1536),
+          "FFN down 1536x384": (1536, 384)}
+TOKENS = (16, 64, 256)
+BLOCKS = (16, 32, 64, 128, 256)
+REPS, CALLS = 5, 40
+
+
+def cpu_name() -> str:
+    """``lscpu`` model name and whether the CPU has AMX int8 / AVX-512 VNNI (they decide the int8 kernels)."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown CPU"
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    model = fields.get("Model name", "unknown CPU").strip()
+    flags = fields.get("Flags", "").split()
+    extras = [name for flag, name in (("amx_int8", "AMX-INT8"), ("avx512_vnni", "AVX-512 VNNI")) if flag in flags]
+    return f"{model} ({', '.join(extras) if extras else 'no AMX, no AVX-512 VNNI'})"
+
+
+def matmul_graph(k: int, n: int, path: Path, seed: int = 0) -> Path:
+    rng = np.random.default_rng(seed)
+    weight = (rng.standard_normal((k, n)) * 0.05).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")],
+        "one_matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["m", n])],
+        [numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    onnx.save(model, str(path))
+    return path
+
+
+def nbits(source: Path, target: Path, block: int, level: int) -> Path:
+    quantizer = MatMulNBitsQuantizer(
+        onnx.load(str(source)), bits=8, block_size=block, is_symmetric=True, accuracy_level=level
+    )
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
+    return target
+
+
+def session(path: Path, prepack: bool = True) -> ort.InferenceSession:
+    options = session_options(1)
+    if not prepack:
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    return ort.InferenceSession(
+        str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
+    )
+
+
+def variants(k: int, n: int, work: Path) -> dict[str, ort.InferenceSession]:
+    fp32 = matmul_graph(k, n, work / f"fp32-{k}x{n}.onnx")
+    dyn = work / f"dyn-{k}x{n}.onnx"
+    quantize_dynamic(str(fp32), str(dyn), weight_type=QuantType.QInt8, per_channel=True)
+    tok = work / f"tok-{k}x{n}.onnx"
+    rowwise_activations(dyn, tok, symmetric=True)
+    out = {"fp32": session(fp32), "dynamic int8": session(dyn), "per-token int8": session(tok)}
+    for block in BLOCKS:
+        path = nbits(fp32, work / f"nb{block}-{k}x{n}.onnx", block, 4)
+        out[f"NBits8 L4 b{block}"] = session(path)
+        if block == 32:
+            out[f"NBits8 L4 b{block} no-prepack"] = session(path, prepack=False)
+    out["NBits8 L0 b32 (fp32 compute)"] = session(nbits(fp32, work / f"nb32l0-{k}x{n}.onnx", 32, 0))
+    return out
+
+
+def measure() -> dict:
+    work = Path(tempfile.mkdtemp(prefix="nbits-kernel-"))
+    rng = np.random.default_rng(1)
+    results: dict = {}
+    for shape, (k, n) in SHAPES.items():
+        sessions = variants(k, n, work)
+        for m in TOKENS:
+            x = rng.standard_normal((m, k)).astype(np.float32)
+            x[0] *= 8  # a [CLS]-like outlier row, as in MiniLM
+            ref = sessions["fp32"].run(None, {"x": x})[0]
+            times: dict[str, list[float]] = {name: [] for name in sessions}
+            for _ in range(REPS):
+                for name, sess in sessions.items():
+                    sess.run(None, {"x": x})
+                    start = time.perf_counter()
+                    for _ in range(CALLS):
+                        sess.run(None, {"x": x})
+                    times[name].append((time.perf_counter() - start) / CALLS * 1e6)
+            row = {}
+            for name, sess in sessions.items():
+                y = sess.run(None, {"x": x})[0]
+                row[name] = {
+                    "us": statistics.median(times[name]),
+                    "rel_err": float(np.linalg.norm(y - ref) / np.linalg.norm(ref)),
+                }
+            results[f"{shape}, M={m}"] = row
+            print(shape, m, {k_: round(v["us"]) for k_, v in row.items()}, flush=True)
+    return results
+
+
+def markdown(results: dict, cpu: str) -> str:
+    names = list(next(iter(results.values())))
+    lines = [
+        f"One matmul, µs per call (1 thread), {cpu}, onnxruntime {ort.__version__}; median of {REPS} interleaved "
+        "repetitions in one run (ratios, not absolute times, carry over). Relative output error vs fp32 in brackets "
+        "(row 0 of the input is a 8x outlier row, like MiniLM's [CLS]).",
+        "",
+        "| matmul, tokens | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
+    for key, row in results.items():
+        lines.append(
+            f"| {key} | " + " | ".join(f"{row[nm]['us']:.0f} ({row[nm]['rel_err']:.1e})" for nm in names) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    logging.disable(logging.WARNING)
+    cpu = cpu_name()
+    results = measure()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"cpu": cpu, "onnxruntime": ort.__version__, "threads": 1, "results": results}
+    (RESULTS / "nbits_kernel.json").write_text(json.dumps(payload, indent=1))
+    (RESULTS / "nbits_kernel.md").write_text(markdown(results, cpu))
+    print(markdown(results, cpu))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
