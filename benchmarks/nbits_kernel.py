@@ -42,8 +42,12 @@ from probe_export.rowwise import rowwise_activations
 from probe_runtime.classifier import DISABLED_FUSIONS, session_options
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SHAPES = {"QKV 384x1152": (384, 1152), "attn out 384x384": (384, 384), "FFN up 384x1536": (384, 1536),
-          "FFN down 1536x384": (1536, 384)}
+SHAPES = {
+    "QKV 384x1152": (384, 1152),
+    "attn out 384x384": (384, 384),
+    "FFN up 384x1536": (384, 1536),
+    "FFN down 1536x384": (1536, 384),
+}
 TOKENS = (16, 64, 256)
 BLOCKS = (16, 32, 64, 128, 256)
 REPS, CALLS = 5, 40
