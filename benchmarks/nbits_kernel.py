@@ -162,9 +162,50 @@ def markdown(results: dict, cpu: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def profile(paths: list[Path], texts: list[str], calls: int = 3) -> dict[str, dict[str, float]]:
+    """Whole graphs: share of onnxruntime's profiled kernel time per op type (``enable_profiling``)."""
+    from probe_runtime.artifact import manifest_from_metadata
+    from probe_runtime.batching import TextEncoder
+
+    meta = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"]).get_modelmeta()
+    manifest, tok = manifest_from_metadata(dict(meta.custom_metadata_map), str(paths[0]))
+    encoder = TextEncoder(tok, manifest.max_length, manifest.pad_token_id, manifest.input_names)
+    batches = [b.feeds for b in encoder.batches(encoder.encode(texts), 64, 256)]
+    out = {}
+    for path in paths:
+        options = session_options(1)
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "profile")
+        sess = ort.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_FUSIONS
+        )
+        for _ in range(calls):
+            for feeds in batches:
+                sess.run(None, feeds)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+        per_op: dict[str, float] = {}
+        for event in events:
+            if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+                op = event["args"]["op_name"]
+                per_op[op] = per_op.get(op, 0.0) + event["dur"]
+        total = sum(per_op.values())
+        out[path.name] = {"total_ms_per_pass": total / calls / 1e3} | {
+            op: round(t / total, 3) for op, t in sorted(per_op.items(), key=lambda kv: -kv[1]) if t / total >= 0.01
+        }
+    return out
+
+
 def main() -> int:
     logging.disable(logging.WARNING)
     cpu = cpu_name()
+    if len(sys.argv) > 2 and sys.argv[1] == "--profile":  # --profile TEXTS.csv GRAPH...: op-type shares
+        from probe_train.data import load_dataset
+
+        texts = load_dataset(sys.argv[2], min_classes=1).texts[:512]
+        shares = profile([Path(p) for p in sys.argv[3:]], texts)
+        (RESULTS / "nbits_profile.json").write_text(json.dumps({"cpu": cpu, "graphs": shares}, indent=1))
+        print(json.dumps(shares, indent=1))
+        return 0
     results = measure()
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"cpu": cpu, "onnxruntime": ort.__version__, "threads": 1, "results": results}
