@@ -328,19 +328,23 @@ def main() -> int:
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--mpnet", default="", help="also run the real all-mpnet-base-v2 on this dataset")
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--name", default="int8_candidates", help="results file stem in benchmarks/results/")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
-    out = RESULTS / "int8_candidates.json"
-    results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
-    results.update({"cpu": cpu_name(), "onnxruntime": ort.__version__})
+    out = RESULTS / f"{args.name}.json"
     jobs = [(d, DATASETS[d], None, d) for d in args.datasets]
     if args.mpnet:
         jobs.append((args.mpnet, DATASETS.get(args.mpnet), str(MPNET), f"{args.mpnet}-mpnet"))
     for dataset, max_train, model_dir, tag in jobs:
-        results["runs"][tag] = measure(dataset, max_train, model_dir, tag, args.reps)
+        run = measure(dataset, max_train, model_dir, tag, args.reps)
+        # re-read before writing: runs of other datasets, from earlier invocations, are kept
+        results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
+        results.update({"cpu": cpu_name(), "onnxruntime": ort.__version__})
+        results["runs"][tag] = run
         RESULTS.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=1))
-        (RESULTS / "int8_candidates.md").write_text(markdown(results))
+        out.with_suffix(".md").write_text(markdown(results))
+    results = json.loads(out.read_text())
     print(markdown(results))
     return 0
 
