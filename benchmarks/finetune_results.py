@@ -128,7 +128,8 @@ def one(name: str, spec: dict, reuse: bool) -> dict:
         if method == "finetune":
             entry["best_epoch"] = config["settings"]["best_epoch"]
             entry["history"] = config["settings"]["history"]
-        for precision, flags in (("fp32", ["--quantize", "none"]), ("int8", ["--max-int8-loss", "100"])):
+        open_gate = ["--max-flip-rate", "100", "--significance", "0"]
+        for precision, flags in (("fp32", ["--quantize", "none"]), ("int8", ["--quantize", "int8", *open_gate])):
             artifact = WORK / f"{name}-{method}-{precision}.onnx"
             export_cmd = [PROBE, "export", str(model_dir), "--out", str(artifact), *flags]
             entry["commands"].append(display(export_cmd))

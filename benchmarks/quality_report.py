@@ -37,7 +37,9 @@ DATASETS = ["prompt_injections", "sms_spam", "tweeteval_offensive", "sst2"]
 # Each int8 variant is one `probe export` invocation; the first is the default a user gets.
 VARIANTS = {
     "fp32": ["--quantize", "none"],
-    "int8 (default)": [],
+    # Per-batch int8 was the default when docs/results.md was measured (`auto` is now): kept by name so
+    # `--from-json` still reads the recorded results.
+    "int8 (default)": ["--quantize", "int8"],
     "int8-per-token": ["--quantize", "int8-per-token"],
 }
 
@@ -65,7 +67,9 @@ def build(dataset: str, max_train: int | None, reuse: bool) -> tuple[dict[str, P
     files = {}
     for name, extra in VARIANTS.items():
         path = work / (name.replace(" ", "-").replace("(", "").replace(")", "") + ".onnx")
-        argv = ["export", str(work / "probe"), "--out", str(path), "--max-int8-loss", "100", *extra]
+        # The gate opened: the report measures each precision, whatever the exporter would choose.
+        open_gate = ["--max-flip-rate", "100", "--significance", "0"]
+        argv = ["export", str(work / "probe"), "--out", str(path), *open_gate, *extra]
         assert _quiet(argv) == 0, f"export {name} failed on {dataset}"
         files[name] = path
     return files, seconds

@@ -31,8 +31,8 @@ if [ ! -f "$ART/pi/head.npz" ]; then
   .venv/bin/probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv --out "$ART/pi"
 fi
 # Speed is measured here, not accuracy: always write the int8 file (the quality gate is the exporter's job).
-.venv/bin/probe export "$ART/pi" --out "$ART/pi.onnx" --max-int8-loss 100
-.venv/bin/probe export "$ART/pi" --out "$ART/pi-fp32.onnx" --quantize none
+.venv/bin/probe export "$ART/pi" --out "$ART/pi.onnx" --overwrite --quantize int8 --max-flip-rate 100 --significance 0
+.venv/bin/probe export "$ART/pi" --out "$ART/pi-fp32.onnx" --overwrite --quantize none
 
 # The same MiniLM for everyone, from the pip package (offline), and the competitors' int8 ONNX export of it.
 if [ ! -d "$ENVS/models/minilm" ]; then

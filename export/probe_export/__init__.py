@@ -2,7 +2,9 @@
 
 __version__ = "0.1.0"
 
-# How `probe export` stores weights and activations. int8: activations scaled per batch (fastest);
-# int8-per-token: per token (batch-independent results, fewer flips, ~0.77x the speed;
-# benchmarks/results/int8_rowwise.md); none: fp32. Here so the CLI can offer them without importing torch.
-QUANTIZE_CHOICES = ("int8", "int8-per-token", "none")
+from probe_runtime.artifact import QUANTIZATIONS
+
+# How `probe export` stores weights and activations (`probe_export.precision` says how `auto` chooses).
+# Here, derived from the runtime's contract, so the CLI can offer them without importing torch.
+AUTO = "auto"
+QUANTIZE_CHOICES = (AUTO, *QUANTIZATIONS)

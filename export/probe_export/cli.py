@@ -12,6 +12,7 @@ from pathlib import Path
 
 from probe_runtime.cli_support import OneLineParser, add_verbose_to_commands, run_cli
 from probe_runtime.guard import output_lock
+from probe_runtime.info import precision_lines
 from probe_train.cli import add_commands as add_train_commands
 from probe_train.cli import at_least
 
@@ -34,18 +35,13 @@ def print_verification(v: dict) -> None:
     f = v["fp32"]
     print(f"  fp32     {_quality(f)}vs pytorch: agreement {f['agreement']:.4f}, max |Δp| {f['max_abs_diff']:.1e}")
     if "int8" in v:
-        q = v["int8"]
+        q, name = v["int8"], v.get("precision", {}).get("chosen") or "int8"
         print(
-            f"  int8     {_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
+            f"  {name:<9}{_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
             f"mean |Δp| {q['mean_abs_diff']:.4f}"
         )
-    if "int8_one_by_one" in v:
-        q = v["int8_one_by_one"]
-        print(f"  int8 one text per call: {_quality(q)}{q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}")
-    if "int8_gate" in v:
-        g = v["int8_gate"]
-        verdict = "passed" if g["passed"] else "FAILED: shipping fp32 instead"
-        print(f"  int8 gate: loses {g['loss_points']:.2f} accuracy points (limit {g['max_loss_points']}): {verdict}")
+    for line in precision_lines(v.get("precision", {})):
+        print(line)
 
 
 def non_negative(text: str) -> float:
@@ -78,8 +74,8 @@ def _export(args: argparse.Namespace) -> int:
         long_text=args.long_text,
         window_stride=args.window_stride,
         window_aggregate=args.window_aggregate,
-        max_int8_loss=args.max_int8_loss,
-        fallback_fp32=args.fallback_fp32,
+        max_flip_rate=args.max_flip_rate,
+        significance=args.significance,
     )
     result = export_model(args.model_dir, args.out, options, overwrite=args.overwrite)
     v = result.manifest.verification
@@ -125,23 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quantize",
         choices=QUANTIZE_CHOICES,
-        default="int8",
-        help="int8 (default, fastest: activations scaled per batch), int8-per-token (activations scaled per "
-        "token: a text's result no longer depends on its batch, about half the flips against fp32, ~0.77x "
-        "the speed) or none (fp32)",
+        default="auto",
+        help="auto (default): the fastest precision that passes the gate, trying int8-per-token (int8 weights, "
+        "activations scaled per token: a text gets the same answer alone or in any batch), then fp32. "
+        "Or exactly: int8-per-token; int8 (fastest, activations scaled per batch, so a text's answer can depend "
+        "on its batch-mates); none (fp32). An explicit precision that fails the gate writes nothing.",
     )
     p.add_argument(
-        "--max-int8-loss",
+        "--max-flip-rate",
         type=non_negative,
-        default=0.5,
-        metavar="POINTS",
-        help="fail the export when int8 loses more accuracy points than this against fp32 on the labelled "
-        "verification texts, batched or one text per call, whichever is worse (default 0.5)",
+        default=3.0,
+        metavar="PERCENT",
+        help="gate: refuse a precision that changes more than this percentage of labels against fp32, measured "
+        "on the training sample the model directory keeps plus the labelled texts (default 3)",
     )
     p.add_argument(
-        "--fallback-fp32",
-        action="store_true",
-        help="when int8 fails the --max-int8-loss gate, write the fp32 graph instead of failing",
+        "--significance",
+        type=non_negative,
+        default=0.05,
+        metavar="P",
+        help="gate: refuse a precision whose accuracy loss on the labelled texts is significant at this level "
+        "(McNemar's exact test on the texts the two graphs disagree on; default 0.05; 0 turns the test off)",
     )
     p.add_argument("--eval", help="labelled file to verify on (default: the held-out split saved by train)")
     p.add_argument("--text-column", default="text", help="text column of --eval (default: text)")

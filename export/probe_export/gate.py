@@ -30,7 +30,7 @@ __all__ = ["Agreement", "GateLimits", "GateVerdict", "PairedAccuracy", "agreemen
 class GateLimits:
     """When a candidate precision is refused. See `decide` for how each limit is applied."""
 
-    max_flip_rate: float = 0.02
+    max_flip_rate: float = 0.03
     alpha: float = 0.05
 
 

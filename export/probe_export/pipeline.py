@@ -13,16 +13,19 @@ import numpy as np
 import torch
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
+from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained
 
-from . import QUANTIZE_CHOICES, __version__
-from .graph import export_onnx, optimize, quantize_int8
+from . import __version__
+from .gate import GateLimits
+from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
 from .output import guard_export_output
+from .precision import AUTO, QUANTIZE_CHOICES, Candidate, choose_precision, record
 from .verify import compare
 from .writer import write_artifact
 
@@ -37,7 +40,12 @@ class ExportError(ProbeError):
 
 @dataclass(frozen=True)
 class ExportOptions:
-    quantize: str = "int8"
+    """How to export. ``quantize``: ``auto`` (the fastest batch-independent precision that passes the gate),
+    or exactly ``int8-per-token``, ``int8`` (batch-dependent) or ``none`` (fp32). The gate refuses a
+    candidate that changes more than ``max_flip_rate`` percent of labels against fp32, or whose accuracy
+    loss on the labelled texts is significant at ``significance`` (McNemar; `probe_export.gate`)."""
+
+    quantize: str = AUTO
     fp32_tolerance: float = 1e-4
     eval_file: str | None = None
     text_column: str = "text"
@@ -45,20 +53,26 @@ class ExportOptions:
     long_text: str = "truncate"
     window_stride: int = 0
     window_aggregate: str = "auto"
-    max_int8_loss: float = 0.5
-    fallback_fp32: bool = False
+    max_flip_rate: float = 3.0
+    significance: float = 0.05
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_CHOICES:
-            raise ProbeError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
-        if self.max_int8_loss < 0:
-            raise ProbeError(f"--max-int8-loss must be 0 or more accuracy points, not {self.max_int8_loss}")
+            raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
+        if not 0 <= self.max_flip_rate <= 100:
+            raise UsageError(f"--max-flip-rate must be a percentage between 0 and 100, not {self.max_flip_rate}")
+        if not 0 <= self.significance < 1:
+            raise UsageError(f"--significance must be at least 0 and below 1, not {self.significance}")
         if self.long_text not in ("truncate", "window"):
-            raise ProbeError(f"--long-text must be truncate or window, not {self.long_text!r}")
+            raise UsageError(f"--long-text must be truncate or window, not {self.long_text!r}")
         if self.window_aggregate not in ("auto", "max", "mean"):
-            raise ProbeError(f"--window-aggregate must be auto, max or mean, not {self.window_aggregate!r}")
+            raise UsageError(f"--window-aggregate must be auto, max or mean, not {self.window_aggregate!r}")
         if self.window_stride < 0:
-            raise ProbeError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
+            raise UsageError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
+
+    @property
+    def limits(self) -> GateLimits:
+        return GateLimits(max_flip_rate=self.max_flip_rate / 100, alpha=self.significance)
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,7 @@ def export_model(
         input_names=encoder.input_names,
         pad_token_id=pad_token_id(encoder),
         method=trained.method,
-        quantization=options.quantize,
+        quantization="none",  # the precision actually shipped is set once the gate has chosen it
         training=_training_summary(trained),
         created_by=f"probe {__version__}",
     )
@@ -131,24 +145,26 @@ def export_model(
                 f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
                 "Please report this with the encoder name."
             )
-        final = fused
-        if options.quantize != "none":
-            candidate = Path(tmp) / "int8.onnx"
-            quantize_int8(fused, candidate, per_token=options.quantize == "int8-per-token")
-            int8_runner = Classifier.from_graph(candidate, manifest, tok_json)
-            verification["int8"] = _int8_figures(reference, fp32_probs, int8_runner.predict_proba(texts), y)
-            # Dynamic int8 scales activations per batch, so a text alone can get another answer than
-            # the same text in a batch (2.6 % of SST-2 predictions differed): verify both ways of calling.
-            one_by_one = np.stack([int8_runner.predict_proba(text) for text in texts])
-            verification["int8_one_by_one"] = _int8_figures(reference, fp32_probs, one_by_one, y)
-            verification["int8_gate"] = gate = _int8_gate(verification, options)
-            if gate["passed"]:
-                final = candidate
-            elif options.fallback_fp32:
-                log.warning("int8 lost %.2f accuracy points; keeping fp32 as asked", gate["loss_points"])
-                manifest = replace(manifest, quantization="none")
-            else:
-                raise ExportError(_gate_message(verification, options))
+        # Agreement with fp32 needs no labels: the training sample the model directory keeps, then the
+        # labelled texts (the paired accuracy test reads those).
+        extra = list(trained.sample_texts)
+        texts_all, labelled = extra + list(texts), slice(len(extra), None)
+        fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
+        verification["agreement_texts"] = len(texts_all)
+
+        def load(path: Path) -> Classifier:
+            return Classifier.from_graph(path, manifest, tok_json)
+
+        chosen, tried = choose_precision(
+            options.quantize, fused, Path(tmp), load, fp32_all, texts_all, labelled, y, options.limits
+        )
+        verification["precision"] = record(options.quantize, chosen, tried, options.limits)
+        if chosen is None:
+            raise ExportError(_gate_message(tried[-1], model_dir, out, options))
+        if chosen.name != "none":
+            verification["int8"] = _int8_figures(reference, fp32_probs, load(chosen.path).predict_proba(texts), y)
+        manifest = replace(manifest, quantization=chosen.name)
+        final = chosen.path
         manifest = replace(manifest, verification=verification, **long_text)
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
@@ -162,29 +178,14 @@ def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: 
     return figures
 
 
-def _int8_gate(verification: dict[str, Any], options: ExportOptions) -> dict[str, Any]:
-    """Accuracy points int8 loses against fp32 on the labelled texts: the worse of batched and one by one."""
-    fp32 = verification["fp32"]["accuracy"]
-    loss = 100.0 * (fp32 - min(verification["int8"]["accuracy"], verification["int8_one_by_one"]["accuracy"]))
-    return {
-        "loss_points": round(loss, 4),
-        "max_loss_points": options.max_int8_loss,
-        "passed": loss <= options.max_int8_loss + 1e-9,
-    }
-
-
-def _gate_message(verification: dict[str, Any], options: ExportOptions) -> str:
-    fp32, int8, n = verification["fp32"], verification["int8"], verification["texts"]
-    single = verification["int8_one_by_one"]
+def _gate_message(failed: Candidate, model_dir: str | Path, out: str | Path, options: ExportOptions) -> str:
+    """Why the explicitly requested precision was refused, with its figures, and what would succeed."""
+    figures = failed.figures["agreement"]
     return (
-        f"int8 loses {verification['int8_gate']['loss_points']:.2f} accuracy points against fp32 "
-        f"({int8['accuracy']:.4f} batched and {single['accuracy']:.4f} one text per call, vs {fp32['accuracy']:.4f}, "
-        f"on {n} held-out texts; {int8['flip_rate']:.1%} of predictions flipped), more than --max-int8-loss "
-        f"{options.max_int8_loss}. Nothing was written. Try: "
-        + ("--quantize int8-per-token (about half the flips, ~0.77x the speed), " if options.quantize == "int8" else "")
-        + "--fallback-fp32 to ship fp32 automatically when int8 fails, --quantize none for fp32, "
-        "--eval with a larger labelled file (one text is "
-        f"{100 / n:.2f} points here), or a higher --max-int8-loss if the loss is acceptable."
+        f"--quantize {failed.name} fails the gate: {'; '.join(failed.reasons)} "
+        f"(measured on {figures['texts']} texts; max |Δp| {figures['max_abs_diff']:.3f}). Nothing was written. "
+        f"`probe export {model_dir} --out {out} --quantize auto` ships the fastest precision that passes "
+        "(fp32 at worst); --max-flip-rate / --significance change the gate if this loss is acceptable."
     )
 
 

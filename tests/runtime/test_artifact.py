@@ -106,10 +106,12 @@ def test_info_summarises_int8_quality_against_fp32(int8_model, capsys):
     assert "int8 quality" in out and "flipped" in out and "gate" in out
 
 
-def test_info_also_shows_int8_quality_when_called_one_text_at_a_time(int8_model, capsys):
-    assert main(["info", str(int8_model)]) == 0
-    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.strip().startswith("one by one"))
-    assert "accuracy" in line and "flipped" in line and "one text per call" in line
+def test_info_says_when_a_file_answers_differently_for_a_text_in_a_batch(int8_model, capsys):
+    assert main(["info", str(int8_model)]) == 0  # per-batch int8, asked for by name
+    out = capsys.readouterr().out
+    assert "can depend on the other texts in its call" in out
+    line = next(ln for ln in out.splitlines() if "McNemar" in ln)  # the candidate's line under "precision:"
+    assert line.split()[0] == "int8" and "flipped" in line and "depends on the batch" in line
 
 
 def _cli(*argv, stdout=subprocess.PIPE):

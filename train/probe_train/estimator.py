@@ -21,7 +21,7 @@ from .embeddings import embed_texts
 from .encoder import load_encoder
 from .errors import DataError
 from .finetune import FinetuneSettings, finetune, head_probabilities, save_finetuned, split_validation
-from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, save_trained
+from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, sample_texts, save_trained
 from .probe import fit_probe, softmax_head
 
 __all__ = ["ProbeClassifier"]
@@ -108,6 +108,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         texts, y = _texts(X), np.asarray(y)
         if len(texts) != len(y):
             raise ValueError(f"X has {len(texts)} texts but y has {len(y)} labels")
+        # Kept for `save`: the export checks its precision candidates against fp32 on training texts.
+        self.sample_texts_ = sample_texts(texts, self.seed)
         self.classes_, index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(f"every example has the label {self.classes_[0]!r}; a classifier needs two classes")
@@ -175,6 +177,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             settings=settings,
             eval_texts=evaluation.texts if evaluation else [],
             eval_y=evaluation.y.tolist() if evaluation else [],
+            sample_texts=getattr(self, "sample_texts_", []),
         )
         if self.method == "probe":
             return save_trained(trained, out, evaluation, overwrite=overwrite)

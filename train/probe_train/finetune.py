@@ -45,7 +45,7 @@ from .embeddings import embed_texts, text_encoder
 from .encoder import Encoder, check_layer, load_encoder
 from .errors import DataError, ProbeError
 from .metrics import evaluate
-from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, save_trained
+from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, sample_texts, save_trained
 from .pooling import pool, select_hidden
 from .training import ProbeSettings
 
@@ -561,6 +561,7 @@ def train_finetune(
         },
         eval_texts=test.texts,
         eval_y=test.y.tolist(),
+        sample_texts=sample_texts(train.texts, settings.seed),
     )
     return trained, encoder
 

@@ -12,7 +12,7 @@ from .data import Dataset
 from .embeddings import embed_texts
 from .encoder import DEFAULT_MODEL, Encoder, check_layer, check_max_length, load_encoder
 from .metrics import evaluate
-from .model_dir import TrainedModel
+from .model_dir import TrainedModel, sample_texts
 from .pooling import Pooling
 from .probe import fit_probe, softmax_head
 
@@ -90,4 +90,5 @@ def train_probe(
         },
         eval_texts=test.texts,
         eval_y=test.y.tolist(),
+        sample_texts=sample_texts(train.texts, settings.seed),
     )

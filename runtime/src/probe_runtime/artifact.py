@@ -22,6 +22,7 @@ from .errors import ArtifactError
 from .integrity import text_sha256
 
 __all__ = [
+    "BATCH_DEPENDENT_QUANTIZATIONS",
     "EMBEDDINGS_NAME",
     "INPUT_NAMES",
     "KEY_GRAPH_SHA256",
@@ -55,6 +56,8 @@ KEY_MANIFEST_SHA256 = "probe.sha256.manifest"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 METHODS = ("probe", "finetune")
 QUANTIZATIONS = ("int8", "int8-per-token", "none")
+# Activations scaled per batch: a text's answer can depend on the other texts of its call.
+BATCH_DEPENDENT_QUANTIZATIONS = ("int8",)
 # Far above any encoder's position table (BERT 512, ModernBERT 8192): a bigger value is damage, not a model.
 MAX_LENGTH_LIMIT = 1 << 17
 _MANIFEST_BYTES_LIMIT = 16_000_000
@@ -193,17 +196,44 @@ def _check_verification(verification: dict[str, Any]) -> None:
         for metric in _METRICS:
             if metric in figures and not _is_number(figures[metric]):
                 raise _field_error(f"verification.{section}.{metric}", "a number", figures[metric])
-    if "int8_gate" in verification:
-        gate = verification["int8_gate"]
-        if not isinstance(gate, dict):
-            raise _field_error("verification.int8_gate", "an object", gate)
-        if "passed" in gate and not isinstance(gate["passed"], bool):
-            raise _field_error("verification.int8_gate.passed", "true or false", gate["passed"])
-        for key in ("loss_points", "max_loss_points"):
-            if key in gate and not _is_number(gate[key]):
-                raise _field_error(f"verification.int8_gate.{key}", "a number", gate[key])
+    if "precision" in verification:
+        _check_precision(verification["precision"])
     if "texts" in verification and not (_is_int(verification["texts"]) and verification["texts"] >= 0):
         raise _field_error("verification.texts", "a count (an integer of 0 or more)", verification["texts"])
+
+
+def _check_numbers(name: str, figures: Any, keys: tuple[str, ...]) -> None:
+    if not isinstance(figures, dict):
+        raise _field_error(name, "an object", figures)
+    for key in keys:
+        if not _is_number(figures.get(key)):
+            raise _field_error(f"{name}.{key}", "a number", figures.get(key))
+
+
+def _check_precision(precision: Any) -> None:
+    """The export's choice of precision, in the shape `probe-runtime info` formats it."""
+    name = "verification.precision"
+    if not isinstance(precision, dict):
+        raise _field_error(name, "an object", precision)
+    if not isinstance(precision.get("requested"), str):
+        raise _field_error(f"{name}.requested", "a string", precision.get("requested"))
+    _check_numbers(f"{name}.gate", precision.get("gate"), ("max_flip_rate", "significance"))
+    candidates = precision.get("candidates")
+    if not isinstance(candidates, list):
+        raise _field_error(f"{name}.candidates", "a list", candidates)
+    for i, c in enumerate(candidates):
+        where = f"{name}.candidates[{i}]"
+        if not isinstance(c, dict) or not isinstance(c.get("name"), str):
+            raise _field_error(where, "an object with a name", c)
+        for flag in ("passed", "batch_independent"):
+            if not isinstance(c.get(flag), bool):
+                raise _field_error(f"{where}.{flag}", "true or false", c.get(flag))
+        if not isinstance(c.get("reasons"), list) or not all(isinstance(r, str) for r in c["reasons"]):
+            raise _field_error(f"{where}.reasons", "a list of strings", c.get("reasons"))
+        _check_numbers(f"{where}.agreement", c.get("agreement"), ("texts", "flip_rate", "max_abs_diff"))
+        if "paired" in c:
+            paired = ("accuracy", "fp32_accuracy", "delta_points", "delta_low", "delta_high", "p_worse")
+            _check_numbers(f"{where}.paired", c["paired"], paired)
 
 
 def _validate(m: Manifest) -> None:

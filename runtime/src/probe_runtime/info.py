@@ -7,9 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .artifact import BATCH_DEPENDENT_QUANTIZATIONS
 from .classifier import Classifier
 
-__all__ = ["add_command", "cmd_info"]
+__all__ = ["add_command", "cmd_info", "precision_lines"]
 
 
 def _value(value: Any) -> str:
@@ -27,6 +28,30 @@ def _figures(verification: dict[str, Any], section: str, keys: set[str]) -> dict
     """``verification[section]`` when it holds every key this summary formats (the loader checked their types)."""
     figures = verification.get(section)
     return figures if isinstance(figures, dict) and keys <= figures.keys() else None
+
+
+def precision_lines(p: dict[str, Any]) -> list[str]:
+    """How the shipped precision was chosen: each candidate's figures against fp32 and the gate's verdict."""
+    if not p:
+        return []
+    gate = p["gate"]
+    lines = [
+        f"precision: asked {p['requested']}, shipped {p['chosen']} (gate: at most {gate['max_flip_rate']:.2%} labels "
+        f"changed vs fp32, no accuracy loss significant at {gate['significance']})"
+    ]
+    for c in p["candidates"]:
+        a = c["agreement"]
+        text = f"  {c['name']:<15}{a['flip_rate']:.2%} of {a['texts']} texts flipped, max |Δp| {a['max_abs_diff']:.3f}"
+        if "paired" in c:
+            q = c["paired"]
+            text += (
+                f"; accuracy {q['accuracy']:.4f} vs {q['fp32_accuracy']:.4f} ({q['delta_points']:+.2f} pts, "
+                f"95 % CI {q['delta_low']:+.2f}..{q['delta_high']:+.2f}; McNemar p {q['p_worse']:.3g})"
+            )
+        independent = "same answer alone or batched" if c["batch_independent"] else "answer depends on the batch"
+        text += f"; {independent}: {'passed' if c['passed'] else 'refused: ' + '; '.join(c['reasons'])}"
+        lines.append(text)
+    return lines
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -55,20 +80,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     fp32 = _figures(v, "fp32", {"accuracy", "macro_f1"})
     q = _figures(v, "int8", _QUALITY)
     if q and fp32 and "texts" in v:
-        gate = v.get("int8_gate", {})
         print(
             f"  int8 quality  accuracy {q['accuracy']:.4f} vs fp32 {v['fp32']['accuracy']:.4f} "
             f"({100 * (q['accuracy'] - v['fp32']['accuracy']):+.2f} pts), F1 {q['macro_f1']:.4f} vs "
             f"{v['fp32']['macro_f1']:.4f}, {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
-            f"mean |Δp| {q['mean_abs_diff']:.4f}; gate {'passed' if gate.get('passed') else 'failed'} "
-            f"(limit {gate.get('max_loss_points')} pts) on {v['texts']} texts"
+            f"mean |Δp| {q['mean_abs_diff']:.4f} on {v['texts']} labelled texts"
         )
-    q = _figures(v, "int8_one_by_one", {"accuracy", "flip_rate", "max_abs_diff"})
-    if q and fp32:
+    if m.quantization in BATCH_DEPENDENT_QUANTIZATIONS:
         print(
-            f"  one by one    accuracy {q['accuracy']:.4f} ({100 * (q['accuracy'] - v['fp32']['accuracy']):+.2f} pts), "
-            f"{q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f} (int8, one text per call)"
+            "  batching      this file's answer for a text can depend on the other texts in its call (int8 per batch)"
         )
+    for line in precision_lines(v.get("precision", {})):
+        print(f"  {line}")
     for section in ("training", "verification"):
         data = getattr(m, section)
         if data:

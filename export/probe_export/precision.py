@@ -1,0 +1,152 @@
+"""Choosing the precision of the shipped graph: build candidates, measure each against fp32, keep the fastest
+that passes the gate (`probe_export.gate`).
+
+``--quantize auto`` (the default) tries `AUTO_ORDER`: the fastest batch-INDEPENDENT candidate first, fp32
+last (fp32 is the reference, so it always passes; nothing is ever thrown away). Measured on an Intel Xeon
+with AMX, MiniLM-L6, side by side (benchmarks/results/int8_candidates.md): per-token int8 runs at
+0.83-0.85x the speed of per-batch int8 and 2.2x fp32, and answers the same for a text alone or in any
+batch (max |Δp| ~1e-7); per-batch int8 (``--quantize int8``) is faster but a text's answer depends on
+its batch-mates, so it is only ever used when asked for by name. Every other variant measured there
+(fp32 attention, fp32 outlier channels, the most sensitive matmuls in fp32, MatMulNBits 8-bit) was
+slower than per-token int8 without being needed to pass the gate on the shared datasets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from probe_runtime import Classifier
+
+from . import AUTO, QUANTIZE_CHOICES
+from .gate import GateLimits, agreement, as_dict, decide, paired_accuracy
+from .graph import quantize_int8
+
+__all__ = ["AUTO", "AUTO_ORDER", "BATCH_DEPENDENT", "QUANTIZE_CHOICES", "Candidate", "choose_precision"]
+
+log = logging.getLogger(__name__)
+
+AUTO_ORDER = ("int8-per-token", "none")
+BATCH_DEPENDENT = ("int8",)  # activations scaled per batch: a text's answer depends on its batch-mates
+# How many labelled texts are also classified one at a time (the app's way of calling), to measure
+# batch dependence; every one of them for a batch-dependent candidate, whose gate counts the worse way.
+ALONE_SAMPLE = 200
+BATCH_TOLERANCE = 1e-4  # |Δp| alone vs batched that still counts as the same answer (float summation order)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One precision tried: what it scored against fp32 and whether the gate let it through."""
+
+    name: str
+    path: Path
+    figures: dict[str, Any]
+    passed: bool
+    reasons: tuple[str, ...]
+
+
+def _build(name: str, fused: Path, work: Path) -> Path:
+    if name == "none":
+        return fused
+    path = work / f"{name}.onnx"
+    quantize_int8(fused, path, per_token=name == "int8-per-token")
+    return path
+
+
+def _alone(run: Classifier, texts: list[str]) -> np.ndarray:
+    return np.stack([run.predict_proba(text) for text in texts]) if texts else np.empty((0, 0))
+
+
+def evaluate_candidate(
+    name: str,
+    path: Path,
+    load: Callable[[Path], Classifier],
+    fp32_all: np.ndarray,
+    texts_all: list[str],
+    labelled: slice,
+    y: np.ndarray | None,
+    limits: GateLimits,
+    require_batch_independent: bool = False,
+) -> Candidate:
+    """Figures of one candidate graph: agreement with fp32 on every text (batched), paired accuracy on the
+    labelled ones, and its answers one text per call (all labelled texts when it is batch-dependent).
+
+    ``require_batch_independent`` (``auto``): refuse a graph whose answer for a text alone differs from
+    its answer in a batch by more than 1e-4, whatever its flips."""
+    run = load(path)
+    probs = fp32_all if name == "none" else run.predict_proba(texts_all)  # fp32 is the reference itself
+    agree = agreement(fp32_all, probs)
+    fp32_lab, cand_lab = fp32_all[labelled], probs[labelled]
+    labelled_texts = texts_all[labelled]
+    dependent = name in BATCH_DEPENDENT
+    alone_texts = labelled_texts if dependent else labelled_texts[:ALONE_SAMPLE]
+    alone = _alone(run, alone_texts)
+    alone_diff = float(np.abs(alone - cand_lab[: len(alone_texts)]).max()) if len(alone_texts) else 0.0
+    figures: dict[str, Any] = {
+        "agreement": as_dict(agree),
+        "alone_vs_batched_max_abs_diff": alone_diff,
+        "alone_vs_batched_texts": len(alone_texts),
+        "batch_independent": alone_diff <= BATCH_TOLERANCE,
+    }
+    verdicts = []
+    if y is not None and len(y):
+        paired = paired_accuracy(fp32_lab.argmax(1), cand_lab.argmax(1), y)
+        figures["paired"] = as_dict(paired)
+        verdicts.append(decide(agree, paired, limits))
+        if dependent:
+            # An app calling predict(text) sees the one-by-one answers: the gate counts the worse way.
+            alone_paired = paired_accuracy(fp32_lab.argmax(1), alone.argmax(1), y)
+            figures["paired_one_by_one"] = as_dict(alone_paired)
+            verdicts.append(decide(agreement(fp32_lab, alone), alone_paired, limits))
+    else:
+        verdicts.append(decide(agree, None, limits))
+    reasons = tuple(r for v in verdicts for r in v.reasons)
+    if require_batch_independent and not figures["batch_independent"]:
+        reasons += (
+            f"a text alone and the same text in a batch get probabilities up to {alone_diff:.2g} apart "
+            f"(the default file must answer the same either way: limit {BATCH_TOLERANCE:g})",
+        )
+    return Candidate(name, path, figures, not reasons, reasons)
+
+
+def choose_precision(
+    requested: str,
+    fused: Path,
+    work: Path,
+    load: Callable[[Path], Classifier],
+    fp32_all: np.ndarray,
+    texts_all: list[str],
+    labelled: slice,
+    y: np.ndarray | None,
+    limits: GateLimits,
+) -> tuple[Candidate | None, list[Candidate]]:
+    """Try ``requested`` (or `AUTO_ORDER` for ``auto``) in order; the first that passes is chosen.
+
+    Returns (chosen or None when an explicitly requested precision failed, every candidate tried).
+    """
+    order = AUTO_ORDER if requested == AUTO else (requested,)
+    tried: list[Candidate] = []
+    for name in order:
+        path = _build(name, fused, work)
+        candidate = evaluate_candidate(
+            name, path, load, fp32_all, texts_all, labelled, y, limits, require_batch_independent=requested == AUTO
+        )
+        tried.append(candidate)
+        log.info("precision %s: %s", name, "passed" if candidate.passed else "; ".join(candidate.reasons))
+        if candidate.passed:
+            return candidate, tried
+    return None, tried
+
+
+def record(requested: str, chosen: Candidate | None, tried: list[Candidate], limits: GateLimits) -> dict[str, Any]:
+    """The ``verification.precision`` section of the artifact: what was asked, chosen, and why."""
+    return {
+        "requested": requested,
+        "chosen": chosen.name if chosen else None,
+        "gate": {"max_flip_rate": limits.max_flip_rate, "significance": limits.alpha},
+        "candidates": [{"name": c.name, "passed": c.passed, "reasons": list(c.reasons), **c.figures} for c in tried],
+    }
