@@ -37,7 +37,7 @@ def print_verification(v: dict) -> None:
     if "int8" in v:
         q, name = v["int8"], v.get("precision", {}).get("chosen") or "int8"
         print(
-            f"  {name:<9}{_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
+            f"  {name:<8} {_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
             f"mean |Δp| {q['mean_abs_diff']:.4f}"
         )
     for line in precision_lines(v.get("precision", {})):
