@@ -25,7 +25,7 @@ from .gate import GateLimits
 from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
 from .output import guard_export_output
-from .precision import AUTO, QUANTIZE_CHOICES, Candidate, choose_precision, record
+from .precision import AUTO, QUANTIZE_CHOICES, Candidate, Reference, choose_precision, record
 from .verify import compare
 from .writer import write_artifact
 
@@ -155,9 +155,8 @@ def export_model(
         def load(path: Path) -> Classifier:
             return Classifier.from_graph(path, manifest, tok_json)
 
-        chosen, tried = choose_precision(
-            options.quantize, fused, Path(tmp), load, fp32_all, texts_all, labelled, y, options.limits
-        )
+        ref = Reference(load, fp32_all, texts_all, labelled, y)
+        chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
         verification["precision"] = record(options.quantize, chosen, tried, options.limits)
         if chosen is None:
             raise ExportError(_gate_message(tried[-1], model_dir, out, options))

@@ -26,7 +26,7 @@ from . import AUTO, QUANTIZE_CHOICES
 from .gate import GateLimits, agreement, as_dict, decide, paired_accuracy
 from .graph import quantize_int8
 
-__all__ = ["AUTO", "AUTO_ORDER", "BATCH_DEPENDENT", "QUANTIZE_CHOICES", "Candidate", "choose_precision"]
+__all__ = ["AUTO", "AUTO_ORDER", "BATCH_DEPENDENT", "QUANTIZE_CHOICES", "Candidate", "Reference", "choose_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -61,27 +61,33 @@ def _alone(run: Classifier, texts: list[str]) -> np.ndarray:
     return np.stack([run.predict_proba(text) for text in texts]) if texts else np.empty((0, 0))
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What every candidate is measured against: fp32's probabilities on the same texts.
+
+    ``texts``: the unlabelled training sample, then the labelled texts (``labelled`` selects those, ``y``
+    their labels, None without labels); ``load`` opens a candidate graph as a runtime `Classifier`."""
+
+    load: Callable[[Path], Classifier]
+    fp32: np.ndarray
+    texts: list[str]
+    labelled: slice
+    y: np.ndarray | None
+
+
 def evaluate_candidate(
-    name: str,
-    path: Path,
-    load: Callable[[Path], Classifier],
-    fp32_all: np.ndarray,
-    texts_all: list[str],
-    labelled: slice,
-    y: np.ndarray | None,
-    limits: GateLimits,
-    require_batch_independent: bool = False,
+    name: str, path: Path, ref: Reference, limits: GateLimits, require_batch_independent: bool = False
 ) -> Candidate:
     """Figures of one candidate graph: agreement with fp32 on every text (batched), paired accuracy on the
     labelled ones, and its answers one text per call (all labelled texts when it is batch-dependent).
 
     ``require_batch_independent`` (``auto``): refuse a graph whose answer for a text alone differs from
-    its answer in a batch by more than 1e-4, whatever its flips."""
-    run = load(path)
-    probs = fp32_all if name == "none" else run.predict_proba(texts_all)  # fp32 is the reference itself
-    agree = agreement(fp32_all, probs)
-    fp32_lab, cand_lab = fp32_all[labelled], probs[labelled]
-    labelled_texts = texts_all[labelled]
+    its answer in a batch by more than `BATCH_TOLERANCE`, whatever its flips."""
+    run = ref.load(path)
+    probs = ref.fp32 if name == "none" else run.predict_proba(ref.texts)  # fp32 is the reference itself
+    agree = agreement(ref.fp32, probs)
+    fp32_lab, cand_lab = ref.fp32[ref.labelled], probs[ref.labelled]
+    labelled_texts = ref.texts[ref.labelled]
     dependent = name in BATCH_DEPENDENT
     alone_texts = labelled_texts if dependent else labelled_texts[:ALONE_SAMPLE]
     alone = _alone(run, alone_texts)
@@ -93,6 +99,7 @@ def evaluate_candidate(
         "batch_independent": alone_diff <= BATCH_TOLERANCE,
     }
     verdicts = []
+    y = ref.y
     if y is not None and len(y):
         paired = paired_accuracy(fp32_lab.argmax(1), cand_lab.argmax(1), y)
         figures["paired"] = as_dict(paired)
@@ -114,15 +121,7 @@ def evaluate_candidate(
 
 
 def choose_precision(
-    requested: str,
-    fused: Path,
-    work: Path,
-    load: Callable[[Path], Classifier],
-    fp32_all: np.ndarray,
-    texts_all: list[str],
-    labelled: slice,
-    y: np.ndarray | None,
-    limits: GateLimits,
+    requested: str, fused: Path, work: Path, ref: Reference, limits: GateLimits
 ) -> tuple[Candidate | None, list[Candidate]]:
     """Try ``requested`` (or `AUTO_ORDER` for ``auto``) in order; the first that passes is chosen.
 
@@ -132,9 +131,7 @@ def choose_precision(
     tried: list[Candidate] = []
     for name in order:
         path = _build(name, fused, work)
-        candidate = evaluate_candidate(
-            name, path, load, fp32_all, texts_all, labelled, y, limits, require_batch_independent=requested == AUTO
-        )
+        candidate = evaluate_candidate(name, path, ref, limits, require_batch_independent=requested == AUTO)
         tried.append(candidate)
         log.info("precision %s: %s", name, "passed" if candidate.passed else "; ".join(candidate.reasons))
         if candidate.passed:

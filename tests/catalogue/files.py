@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.catalogue.case import Case, Context, Outcome, probe, probe_runtime
+from tests.runtime.tampering import model_variant, rewrite_keeping_size_and_mtime
 
 FIELD_LIMIT = "16,777,216"  # probe_runtime.files.MAX_FIELD_CHARS, as the message prints it
 RUN_OPTIONS = ["--threads", "1", "--window-rows", "10"]  # tiny windows: many checkpoints, a kill lands midway
@@ -142,31 +143,12 @@ def _interrupted_run(ctx: Context, model_bytes: bytes | None = None) -> tuple[Pa
     return model, source, out
 
 
-def _same_size_and_mtime(path: Path, edit: Callable[[bytes], bytes]) -> None:
-    stat = path.stat()
-    content = edit(path.read_bytes())
-    assert len(content) == stat.st_size
-    path.write_bytes(content)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-
-
-def _model_variant(source: Path, note: str) -> bytes:
-    """The same classifier with one extra (same-length) metadata entry: other bytes, still a valid artifact
-    (the graph, tokenizer and manifest are untouched, so any integrity check still passes)."""
-    import onnx
-
-    model = onnx.load(str(source))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "edition", note
-    return model.SerializeToString()
-
-
 def _resume_model_changed(ctx: Context) -> Outcome:
     # Two editions of the model with the same size (they differ in one metadata entry).
-    model, source, out = _interrupted_run(ctx, _model_variant(ctx.model, "edition A"))
+    model, source, out = _interrupted_run(ctx, model_variant(ctx.model, "edition A"))
     _kept_partial(ctx)
     # Replaced in place by another edition of the same size, timestamps put back: only the content tells.
-    _same_size_and_mtime(model, lambda _: _model_variant(ctx.model, "edition B"))
+    rewrite_keeping_size_and_mtime(model, model_variant(ctx.model, "edition B"))
     return probe_runtime(["classify", str(model), str(source), "-o", str(out), *RUN_OPTIONS, "--resume"])
 
 
@@ -184,7 +166,7 @@ def _partial_is_kept(ctx: Context) -> None:
 def _resume_input_changed(ctx: Context) -> Outcome:
     model, source, out = _interrupted_run(ctx)
     _kept_partial(ctx)
-    _same_size_and_mtime(source, lambda b: b.replace(b"great number 0\n", b"awful number 0\n", 1))
+    rewrite_keeping_size_and_mtime(source, source.read_bytes().replace(b"great number 0\n", b"awful number 0\n", 1))
     return probe_runtime(["classify", str(model), str(source), "-o", str(out), *RUN_OPTIONS, "--resume"])
 
 

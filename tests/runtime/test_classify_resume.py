@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from probe_runtime.cli import main
+
+from tests.runtime.tampering import model_variant, rewrite_keeping_size_and_mtime
 
 RUNTIME = str(Path(sys.executable).with_name("probe-runtime"))
 WORDS = ["the movie was great", "the plot was awful and dull", "excellent", "our dinner felt poor", "lovely hotel"]
@@ -116,41 +117,22 @@ def test_resume_with_nothing_to_resume_runs_from_the_start(int8_model_path, corp
     assert out.read_bytes() == reference["jsonl"]
 
 
-def _rewrite_keeping_size_and_mtime(path: Path, content: bytes) -> None:
-    """An in-place edit a size+mtime check cannot see: same length, timestamps put back."""
-    stat = path.stat()
-    assert len(content) == stat.st_size
-    path.write_bytes(content)
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-
-
-def _model_variant(source: Path, note: str) -> bytes:
-    """The same classifier with one extra (same-length) metadata entry: other bytes, still a valid artifact
-    (the graph, tokenizer and manifest are untouched, so any integrity check still passes)."""
-    import onnx
-
-    model = onnx.load(str(source))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "edition", note
-    return model.SerializeToString()
-
-
 def test_resume_refuses_a_model_edited_in_place_with_the_same_size_and_mtime(
     int8_model_path, corpus, reference, tmp_path, capsys
 ):
     model = tmp_path / "model.onnx"
-    model.write_bytes(_model_variant(int8_model_path, "edition A"))
+    model.write_bytes(model_variant(int8_model_path, "edition A"))
     out = tmp_path / "out.jsonl"
     interrupted(model, corpus, out, signal.SIGKILL)
     partial = (tmp_path / ".out.jsonl.partial").read_bytes()
     original = model.read_bytes()
-    _rewrite_keeping_size_and_mtime(model, _model_variant(int8_model_path, "edition B"))
+    rewrite_keeping_size_and_mtime(model, model_variant(int8_model_path, "edition B"))
     assert resume(model, corpus, out) == 1
     err = capsys.readouterr().err
     assert f"cannot resume {out}: the partial output was made with a different model (the content of {model}" in err
     assert "Traceback" not in err
     assert (tmp_path / ".out.jsonl.partial").read_bytes() == partial  # the work is kept for the right model
-    _rewrite_keeping_size_and_mtime(model, original)
+    rewrite_keeping_size_and_mtime(model, original)
     assert resume(model, corpus, out) == 0
     assert out.read_bytes() == reference["jsonl"]
 
@@ -165,14 +147,14 @@ def test_resume_refuses_an_input_whose_classified_part_was_edited_in_place(
     interrupted(int8_model_path, source, out, signal.SIGKILL)
     partial = (tmp_path / ".out.jsonl.partial").read_bytes()
     edited = original.replace(b"the movie was great", b"the movie was awful", 1)  # line 1: surely classified
-    _rewrite_keeping_size_and_mtime(source, edited)
+    rewrite_keeping_size_and_mtime(source, edited)
     assert resume(int8_model_path, source, out) == 1
     err = capsys.readouterr().err
     assert f"cannot resume: {source.resolve()} changed since the interrupted run (its first" in err
     assert "Traceback" not in err
     assert (tmp_path / ".out.jsonl.partial").read_bytes() == partial
     assert not out.exists()
-    _rewrite_keeping_size_and_mtime(source, original)
+    rewrite_keeping_size_and_mtime(source, original)
     assert resume(int8_model_path, source, out) == 0
     assert out.read_bytes() == reference["jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]

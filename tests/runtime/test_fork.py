@@ -127,13 +127,8 @@ def test_a_plain_os_fork_child_classifies_and_ends(tiny_artifacts):
     assert "child 0" in done.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="onnxruntime 1.32 starts a background thread at import; a forked child that ends through the "
-    "interpreter's normal exit hangs in onnxruntime's static destructors (pthread_cond_destroy), even one "
-    "that never touched a session. Not ours to fix: children should end with os._exit (multiprocessing does).",
-)
-def test_a_child_that_exits_through_the_interpreter_is_not_held_by_onnxruntime(tiny_artifacts):
-    done = _run(_forked_script(tiny_artifacts["fp32"], "sys.exit(0)"), 15)
-    assert "child 0" in done.stdout
+# Not tested: a forked child that ends through the interpreter's normal exit (sys.exit, as gunicorn's
+# workers do) can hang in onnxruntime 1.32's static destructors (pthread_cond_destroy, seen in gdb) even
+# if it never touched a session: `import onnxruntime; os.fork(); sys.exit(0)` in the child does it,
+# without our code. It is a race (it hung here, and passed in a CI run), so no test can pin it either
+# way; README "Forks" documents it. Children that end with os._exit (multiprocessing) are tested above.
