@@ -97,7 +97,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         if data:
             print(f"  {section}:")
             for key, value in data.items():
-                print(f"    {key:<20} {_value(value)}")
+                if not (section == "verification" and key == "precision"):  # shown above, line by line
+                    print(f"    {key:<20} {_value(value)}")
     return 0
 
 
