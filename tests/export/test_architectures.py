@@ -8,6 +8,8 @@ the precision `auto` chose and the fused operators, and answers a text the same 
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import pytest
 from architectures import ARCHITECTURES, MAX_LENGTH, build_encoder
@@ -52,13 +54,16 @@ def test_the_default_export_matches_pytorch_and_records_the_precision_auto_chose
     assert precision["candidates"][-1]["name"] == precision["chosen"] and precision["candidates"][-1]["passed"]
 
 
-def test_the_artifact_classifies_with_the_trained_labels(exported):
+def test_the_artifact_classifies_the_held_out_texts_as_the_export_measured(exported, tiny_data):
     _, path = exported
     clf = Classifier.load(path)
-    labels = clf.predict(_texts())
-    assert set(labels) <= {"pos", "neg"} and len(labels) == len(_texts())
-    probs = clf.predict_proba(_texts())
-    assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with open(tiny_data[1], newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    predicted = clf.predict([row["text"] for row in rows])
+    accuracy = np.mean([p == row["label"] for p, row in zip(predicted, rows)])
+    verification = clf.manifest.verification
+    shipped = verification["fp32"] if clf.manifest.quantization == "none" else verification["int8"]
+    assert accuracy == pytest.approx(shipped["accuracy"])
 
 
 def test_the_default_file_answers_a_text_the_same_alone_or_in_a_batch(exported):
