@@ -138,7 +138,7 @@ def _roberta(vocab: int, pad: int) -> Any:
 
     positions = _roberta_positions(pad)
     config = RobertaConfig(vocab_size=vocab, pad_token_id=pad, max_position_embeddings=positions, **HIDDEN)
-    return RobertaModel(config, add_pooling_layer=False)
+    return RobertaModel(config)
 
 
 def _xlm_roberta(vocab: int, pad: int) -> Any:
@@ -146,21 +146,21 @@ def _xlm_roberta(vocab: int, pad: int) -> Any:
 
     positions = _roberta_positions(pad)
     config = XLMRobertaConfig(vocab_size=vocab, pad_token_id=pad, max_position_embeddings=positions, **HIDDEN)
-    return XLMRobertaModel(config, add_pooling_layer=False)
+    return XLMRobertaModel(config)
 
 
 def _albert(vocab: int, pad: int) -> Any:
     from transformers import AlbertConfig, AlbertModel
 
     config = AlbertConfig(vocab_size=vocab, pad_token_id=pad, embedding_size=16, max_position_embeddings=128, **HIDDEN)
-    return AlbertModel(config, add_pooling_layer=False)
+    return AlbertModel(config)
 
 
 def _mpnet(vocab: int, pad: int) -> Any:
     from transformers import MPNetConfig, MPNetModel
 
     config = MPNetConfig(vocab_size=vocab, pad_token_id=pad, max_position_embeddings=_roberta_positions(pad), **HIDDEN)
-    return MPNetModel(config, add_pooling_layer=False)
+    return MPNetModel(config)
 
 
 def _deberta_v2(vocab: int, pad: int) -> Any:
