@@ -106,6 +106,11 @@ def measure(name: str, train: Path, test: Path, test_texts: list[str], reps: int
     }
 
 
+def _p(p: float) -> str:
+    """The artifact rounds p to 6 decimals: 0 means below 1e-6."""
+    return f"{p:.2g}" if p else "<1e-6"
+
+
 def markdown(results: dict) -> str:
     lines = [
         "# `probe export` with no flags, per encoder architecture",
@@ -133,7 +138,7 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| {r['architecture']} | {', '.join(SHORT.get(i, i) for i in r['input_names'])} | {chose} "
             f"| {r['flips'] / r['flip_texts']:.2%} ({r['flips']}/{r['flip_texts']}) | {r['max_abs_dp']:.3f} "
-            f"| {r['delta_points']:+.2f} [{low:+.2f}, {high:+.2f}] | {r['mcnemar_p_worse']:.2g} "
+            f"| {r['delta_points']:+.2f} [{low:+.2f}, {high:+.2f}] | {_p(r['mcnemar_p_worse'])} "
             f"| {r['fp32_vs_torch_max_abs_diff']:.1e} "
             f"| {fused.get('Attention', 0)} / {fused.get('EmbedLayerNormalization', 0)} "
             f"| {r['mb']:.2f} ({r['fp32_mb']:.2f}) | {r['speed_vs_fp32']:.2f} |"
