@@ -168,6 +168,9 @@ def _row(encoder: str, dataset: str, r: dict[str, Any], name: str, v: dict[str, 
     else:
         delta = f"{paired['delta_points']:+.2f} [{paired['delta_low']:+.2f}, {paired['delta_high']:+.2f}]"
         p = "–" if paired["lost"] + paired["gained"] == 0 else f"{paired['p_worse']:.2f}"
+        alone_paired = shipped.get("paired_one_by_one")
+        if alone_paired and alone_paired["delta_points"] != paired["delta_points"]:
+            delta += f"; one text per call {alone_paired['delta_points']:+.2f}"
     precision = {"none": "fp32"}.get(shipped["chosen"], shipped["chosen"])
     if shipped["requested"] == "auto" and shipped["refused"]:
         precision += f" ({', '.join(shipped['refused'])} refused)"
@@ -204,6 +207,8 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         "- *speed*: texts/s batched over the test split (2 threads) relative to the fp32 file, median (min–max)",
         "  of per-repetition ratios, all files timed interleaved in the same run. The 2 cores were shared with",
         "  another job throughout, so ratios are noisy and absolute rates are not comparable across rows.",
+        "  For per-batch int8, *one text per call* is its Δ when each test text is classified alone (the",
+        "  exporter's gate counts the worse of the two).",
         "- *export*: wall-clock time of that `probe export` (for auto: every candidate tried and verified).",
         "",
         "| dataset | encoder | train / test | file | precision | flips vs fp32 | Δ acc, pts [95 % CI] | p "
@@ -223,6 +228,12 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         "`python benchmarks/int8_target.py`)",
         "finetune.md": None,  # carries its own heading
     }
+    lines += [
+        "",
+        "The studies below were measured when per-batch int8 was the default: where they say *default*,",
+        "read `--quantize int8` ([benchmarks/results/int8_candidates.md](../benchmarks/results/int8_candidates.md)",
+        "compares the candidates `auto` was chosen from).",
+    ]
     for name, heading in studies.items():
         if (RESULTS / name).is_file():
             lines += ["", heading, ""] if heading else [""]
