@@ -208,7 +208,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
         "  of per-repetition ratios, all files timed interleaved in the same run. The 2 cores were shared with",
         "  another job throughout, so ratios are noisy and absolute rates are not comparable across rows.",
         "  For per-batch int8, *one text per call* is its Δ when each test text is classified alone (the",
-        "  exporter's gate counts the worse of the two).",
+        "  exporter's gate counts the worse of the two). Its Δ and its *accuracy* column (the test split",
+        "  classified on its own, by this report) can disagree: the exporter classifies the test texts in",
+        "  batches with the training sample, and per-batch int8's answers depend on their batch-mates.",
         "- *export*: wall-clock time of that `probe export` (for auto: every candidate tried and verified).",
         "",
         "| dataset | encoder | train / test | file | precision | flips vs fp32 | Δ acc, pts [95 % CI] | p "
