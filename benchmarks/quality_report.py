@@ -220,6 +220,9 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     for run in runs:
         for dataset, r in run["datasets"].items():
             lines += [_row(run["encoder"], dataset, r, name, v) for name, v in r["variants"].items()]
+    # A run's "notes" (added to its JSON by hand) record what the figures cannot show, e.g. a paused process.
+    notes = [f"- {run['encoder']}: {note}" for run in runs for note in run.get("notes", [])]
+    lines += ["", "Notes on the runs:", "", *notes] if notes else []
     lines += ["", "Training times (`probe train`: embedding + cross-validated fit, shared CPU):", ""]
     lines += [
         f"- {d} ({run['encoder']}): {r['train_seconds']:.0f} s" for run in runs for d, r in run["datasets"].items()
