@@ -27,7 +27,6 @@ import io
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import onnxruntime as ort
@@ -39,6 +38,7 @@ from conftest import synthetic_rows, write_csv  # noqa: E402
 from nbits_kernel import cpu_name  # noqa: E402
 from probe_export.cli import main as probe  # noqa: E402
 from probe_runtime import Classifier  # noqa: E402
+from quality_report import throughput  # noqa: E402
 
 WORK = ROOT / "benchmarks" / ".work" / "architectures"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,13 +59,7 @@ def _speed(paths: dict[str, Path], texts: list[str], reps: int) -> dict[str, flo
     models = {name: Classifier.load(path, threads=2) for name, path in paths.items()}
     for model in models.values():
         model.predict_proba(texts[:64])  # warm-up
-    runs: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(reps):
-        for name, model in models.items():
-            start = time.perf_counter()
-            model.predict_proba(texts)
-            runs[name].append(len(texts) / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in runs.items()}
+    return {name: statistics.median(values) for name, values in throughput(models, texts, reps).items()}
 
 
 def measure(name: str, train: Path, test: Path, test_texts: list[str], reps: int) -> dict:

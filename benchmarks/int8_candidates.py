@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import logging
@@ -53,6 +52,7 @@ from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from probe_export.cli import main as probe
+from probe_export.gate import agreement, paired_accuracy
 from probe_export.graph import quantize_int8
 from probe_export.rowwise import rowwise_activations, unfuse_attention
 from probe_runtime import Classifier
@@ -64,6 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers, weight_input_values, weight_inputs
 from int8_rowwise import fake_sym
 from nbits_kernel import cpu_name
+from quality_report import subsample
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -81,24 +82,12 @@ def _quiet(argv: list[str]) -> int:
         return probe(argv)
 
 
-def _subsample(src: Path, dst: Path, n: int) -> Path:
-    with open(src, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames, list(reader)
-    keep = sorted(np.random.default_rng(0).permutation(len(rows))[:n])
-    with open(dst, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows[i] for i in keep)
-    return dst
-
-
 def train_fp32(dataset: str, max_train: int | None, model: str | None, work: Path) -> tuple[Path, Path]:
     """Train the probe with the CLI and export its fp32 file (both reused when present)."""
     work.mkdir(parents=True, exist_ok=True)
     train_csv = SHARED / dataset / "train.csv"
     if max_train:
-        train_csv = _subsample(train_csv, work / "train-subset.csv", max_train)
+        train_csv = subsample(train_csv, work / "train-subset.csv", max_train)
     if not (work / "probe" / "report.json").is_file():
         argv = ["train", str(train_csv), "--test", str(SHARED / dataset / "test.csv"), "--out", str(work / "probe")]
         assert _quiet(argv + (["--model", model] if model else [])) == 0, f"training failed on {dataset}"
@@ -267,14 +256,15 @@ def measure(dataset: str, max_train: int | None, model_dir: str | None, tag: str
     sample = texts[:100] + texts[-100:]
     for name, p in probs.items():
         pred = p.argmax(1)
-        fp32_ok, cand_ok = ref[-n_test:] == y, pred[-n_test:] == y
-        b, c = int((fp32_ok & ~cand_ok).sum()), int((~fp32_ok & cand_ok).sum())
+        # The exporter's own statistics (probe_export.gate), so the study measures what the gate decides on.
+        agree, paired = agreement(probs[FP32], p), paired_accuracy(ref[-n_test:], pred[-n_test:], y)
+        b, c = paired.lost, paired.gained
         rows[name] = {
-            "flips": int((pred != ref).sum()),
-            "flip_rate": float((pred != ref).mean()),
-            "max_abs_dp": float(np.abs(p - probs[FP32]).max()),
-            "test_accuracy": float(cand_ok.mean()),
-            "delta_points": 100.0 * float(cand_ok.mean() - fp32_ok.mean()),
+            "flips": agree.flips,
+            "flip_rate": agree.flip_rate,
+            "max_abs_dp": agree.max_abs_diff,
+            "test_accuracy": paired.accuracy,
+            "delta_points": paired.delta_points,
             "mcnemar_b_fp32_only": b,
             "mcnemar_c_candidate_only": c,
             "mcnemar_p": float(binomtest(b, b + c).pvalue) if b + c else 1.0,

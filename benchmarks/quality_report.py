@@ -96,7 +96,7 @@ def build(
     return files, export_seconds, seconds
 
 
-def _subsample(src: Path, dst: Path, n: int) -> Path:
+def subsample(src: Path, dst: Path, n: int) -> Path:
     """A seeded subset of the training file (SST-2's 67,349 phrases would take too long on 2 shared cores)."""
     with open(src, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         train_csv = SHARED / dataset / "train.csv"
         subset = args.max_train or DATASETS.get(dataset)
         if subset:
-            train_csv = _subsample(train_csv, work / "train-subset.csv", subset)
+            train_csv = subsample(train_csv, work / "train-subset.csv", subset)
         files, export_seconds, seconds = build(dataset, train_csv, work, args.model, args.reuse_trained)
         results["datasets"][dataset] = {
             "n_train": len(load_dataset(train_csv)),
