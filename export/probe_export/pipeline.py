@@ -161,7 +161,8 @@ def export_model(
         if chosen is None:
             raise ExportError(_gate_message(tried[-1], model_dir, out, options))
         if chosen.name != "none":
-            verification["int8"] = _int8_figures(reference, fp32_probs, load(chosen.path).predict_proba(texts), y)
+            # The gate's own batched answers on the labelled texts: no second load and pass over the texts.
+            verification["int8"] = _int8_figures(reference, fp32_probs, chosen.probs[labelled], y)
         manifest = replace(manifest, quantization=chosen.name)
         final = chosen.path
         manifest = replace(manifest, verification=verification, **long_text)

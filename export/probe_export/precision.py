@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Candidate:
     figures: dict[str, Any]
     passed: bool
     reasons: tuple[str, ...]
+    probs: np.ndarray = field(repr=False, compare=False)  # on every reference text, batched: measured once
 
 
 def _build(name: str, fused: Path, work: Path) -> Path:
@@ -117,7 +118,7 @@ def evaluate_candidate(
             f"a text alone and the same text in a batch get probabilities up to {alone_diff:.2g} apart "
             f"(the default file must answer the same either way: limit {BATCH_TOLERANCE:g})",
         )
-    return Candidate(name, path, figures, not reasons, reasons)
+    return Candidate(name, path, figures, not reasons, reasons, probs)
 
 
 def choose_precision(
