@@ -96,3 +96,33 @@ def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_pat
     assert main(["export", str(tmp_path / "not-a-model"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "not a trained probe model" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_export_cli_offers_exactly_the_contracts_choices():
+    from probe_export.cli import build_parser
+    from probe_runtime.choices import LongTextPolicy, WindowAggregate
+
+    export = build_parser()._subparsers._group_actions[0].choices["export"]
+    offered = {a.dest: tuple(a.choices) for a in export._actions if a.choices}
+    assert offered == {
+        "quantize": ("auto", *Quantization.values()),
+        "long_text": LongTextPolicy.values(),
+        "window_aggregate": WindowAggregate.values(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("quantize", "int4", "--quantize must be one of auto, int8, int8-per-token, none, not 'int4'"),
+        ("long_text", "chunks", "--long-text must be truncate or window, not 'chunks'"),
+        ("window_aggregate", "median", "--window-aggregate must be max, mean or auto, not 'median'"),
+    ],
+)
+def test_export_options_refuse_a_value_outside_the_contract(option, value, message):
+    from probe_export.pipeline import ExportOptions
+    from probe_runtime.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        ExportOptions(**{option: value})
+    assert str(info.value) == message
