@@ -9,6 +9,12 @@ Nothing in the file is believed before it is checked. Schema version 2 adds thre
 the loader verifies, and the manifest is validated field by field (type and range) here, where both
 the exporter (which must refuse to write an invalid one) and the runtime (which must refuse to read
 one) call it. Version 1 files carry no hashes: they are refused with the fix (re-export).
+
+The manifest is typed: its closed choices are the enums of ``probe_runtime.choices`` and its training
+summary and verification are the records of ``probe_runtime.records``; parsing a manifest's JSON and
+checking it are one step, and ``Manifest.to_json`` writes the same keys and values back. This module
+re-exports those names, so ``from probe_runtime.artifact import Manifest, Quantization, Verification``
+is the one import a reader needs.
 """
 
 from __future__ import annotations
