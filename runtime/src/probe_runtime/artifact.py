@@ -38,7 +38,6 @@ from .records import (
     check_fields,
     choice,
     field_error,
-    integer,
     is_int,
     record,
     spec,
@@ -154,7 +153,7 @@ class Manifest:
     layer: int = field(default=-1, metadata=spec(_layer))
     quantization: Quantization = field(default=Quantization.NONE, metadata=spec(choice(Quantization)))
     long_text: LongTextPolicy = field(default=LongTextPolicy.TRUNCATE, metadata=spec(choice(LongTextPolicy)))
-    window_stride: int = field(default=0, metadata=spec(integer))  # below max_length: checked in __post_init__
+    window_stride: int = 0  # below max_length: checked in __post_init__, once max_length is
     window_aggregate: WindowAggregate = field(default=WindowAggregate.AUTO, metadata=spec(choice(WindowAggregate)))
     training: TrainingSummary = field(default_factory=TrainingSummary, metadata=spec(record(TrainingSummary)))
     verification: Verification = field(default_factory=Verification, metadata=spec(record(Verification)))
