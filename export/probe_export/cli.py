@@ -10,38 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from probe_runtime.choices import LongTextPolicy, WindowAggregate
 from probe_runtime.cli_support import OneLineParser, add_verbose_to_commands, run_cli
 from probe_runtime.guard import output_lock
-from probe_runtime.info import precision_lines
+from probe_runtime.info import verification_lines
 from probe_train.cli import add_commands as add_train_commands
 from probe_train.cli import at_least
 
-from . import QUANTIZE_CHOICES
+from . import AUTO, LONG_TEXT_CHOICES, QUANTIZE_CHOICES, WINDOW_AGGREGATE_CHOICES
 
 __all__ = ["main", "run"]
-
-
-def _quality(figures: dict) -> str:
-    if "accuracy" not in figures:
-        return ""
-    return f"accuracy {figures['accuracy']:.4f}  macro-F1 {figures['macro_f1']:.4f}   "
-
-
-def print_verification(v: dict) -> None:
-    """The export's proof, one line per graph; the same figures are stored in the artifact."""
-    print(f"verification on {v['texts']} labelled texts ({v['source']}):")
-    if "torch" in v:
-        print(f"  pytorch  {_quality(v['torch'])}")
-    f = v["fp32"]
-    print(f"  fp32     {_quality(f)}vs pytorch: agreement {f['agreement']:.4f}, max |Δp| {f['max_abs_diff']:.1e}")
-    if "int8" in v:
-        q, name = v["int8"], v.get("precision", {}).get("chosen") or "int8"
-        print(
-            f"  {name:<8} {_quality(q)}vs fp32: {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
-            f"mean |Δp| {q['mean_abs_diff']:.4f}"
-        )
-    for line in precision_lines(v.get("precision", {})):
-        print(line)
 
 
 def non_negative(text: str) -> float:
@@ -81,15 +59,15 @@ def _export(args: argparse.Namespace) -> int:
     v = result.manifest.verification
     size = os.path.getsize(result.path) / 1e6
     print(f"wrote {result.path} ({size:.1f} MB, {result.manifest.quantization}) in {result.seconds:.0f} s")
-    print_verification(v)
+    print("\n".join(verification_lines(v)))
     m = result.manifest
-    if m.long_text == "window":
+    if m.long_text is LongTextPolicy.WINDOW:
         shared = f"{m.window_stride} shared"
         print(f"long texts: windows of {m.max_length} tokens ({shared}), aggregated by {m.window_aggregate}")
     else:
         print(f"long texts: truncated at {m.max_length} tokens")
     if args.json:
-        print(json.dumps(v, indent=2))
+        print(json.dumps(v.to_json_dict(), indent=2))
     return 0
 
 
@@ -121,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quantize",
         choices=QUANTIZE_CHOICES,
-        default="auto",
+        default=AUTO,
         help="auto (default): the fastest precision that passes the gate, trying int8-per-token (int8 weights, "
         "activations scaled per token: a text gets the same answer alone or in any batch), then fp32. "
         "Or exactly: int8-per-token; int8 (fastest, activations scaled per batch, so a text's answer can depend "
@@ -148,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", default="label", help="label column of --eval (default: label)")
     p.add_argument(
         "--long-text",
-        choices=["truncate", "window"],
-        default="truncate",
+        choices=LONG_TEXT_CHOICES,
+        default=LongTextPolicy.TRUNCATE.value,
         help="default policy for texts longer than max length: truncate (default), or classify overlapping "
         "windows and aggregate; stored in the artifact, overridable at run time",
     )
@@ -161,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--window-aggregate",
-        choices=["auto", "max", "mean"],
-        default="auto",
+        choices=WINDOW_AGGREGATE_CHOICES,
+        default=WindowAggregate.AUTO.value,
         help="max = the most positive window (detection), mean = average of windows; auto (default) = max "
         "for two labels where one reads as 'nothing found' (0, ham, benign, not_…), else mean",
     )

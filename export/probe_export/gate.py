@@ -17,13 +17,17 @@ The statistics come from scipy (``binomtest`` and its Wilson interval) rather th
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import numpy as np
+from probe_runtime.records import AgreementRecord, PairedRecord
 from scipy.stats import binomtest
 
-__all__ = ["Agreement", "GateLimits", "GateVerdict", "PairedAccuracy", "agreement", "decide", "paired_accuracy"]
+__all__ = ["GateLimits", "GateVerdict", "agreement", "decide", "paired_accuracy", "rounded"]
+
+# The figures are the artifact's own records (`probe_runtime.records`): what is measured here is what is stored.
+Figures = TypeVar("Figures", AgreementRecord, PairedRecord)
 
 
 @dataclass(frozen=True)
@@ -35,33 +39,6 @@ class GateLimits:
 
 
 @dataclass(frozen=True)
-class Agreement:
-    """How often and how much a candidate's answers differ from fp32's on the same texts (no labels needed)."""
-
-    texts: int
-    flips: int
-    flip_rate: float
-    flip_rate_upper: float  # Wilson 95 % upper bound
-    max_abs_diff: float
-    mean_abs_diff: float
-
-
-@dataclass(frozen=True)
-class PairedAccuracy:
-    """Accuracy of fp32 and candidate on the same labelled texts, and the paired test between them."""
-
-    texts: int
-    fp32_accuracy: float
-    accuracy: float
-    delta_points: float
-    delta_low: float  # 95 % interval of the paired difference, in points
-    delta_high: float
-    lost: int  # texts fp32 gets right and the candidate gets wrong
-    gained: int  # the reverse
-    p_worse: float  # McNemar exact, one-sided: probability of losing this many or more by chance
-
-
-@dataclass(frozen=True)
 class GateVerdict:
     passed: bool
     reasons: tuple[str, ...]  # why it failed (empty when it passed)
@@ -70,13 +47,13 @@ class GateVerdict:
         return {"passed": self.passed, "reasons": list(self.reasons)}
 
 
-def agreement(fp32: np.ndarray, candidate: np.ndarray) -> Agreement:
+def agreement(fp32: np.ndarray, candidate: np.ndarray) -> AgreementRecord:
     """Flips (argmax differs) and |Δp| of ``candidate`` against ``fp32`` probabilities ``[n, labels]``."""
     n = len(fp32)
     flips = int((fp32.argmax(1) != candidate.argmax(1)).sum())
     upper = binomtest(flips, n).proportion_ci(0.95, method="wilson").high if n else 1.0
     diff = np.abs(fp32.astype(np.float64) - candidate.astype(np.float64))
-    return Agreement(
+    return AgreementRecord(
         texts=n,
         flips=flips,
         flip_rate=flips / n if n else 0.0,
@@ -86,7 +63,7 @@ def agreement(fp32: np.ndarray, candidate: np.ndarray) -> Agreement:
     )
 
 
-def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.ndarray) -> PairedAccuracy:
+def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.ndarray) -> PairedRecord:
     """Accuracy of both on labels ``y``, the paired difference with a 95 % interval, and McNemar's exact test.
 
     The interval is the normal approximation for a difference of paired proportions
@@ -100,7 +77,7 @@ def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.nda
     variance = ((gained + lost) - (gained - lost) ** 2 / n) / n**2 if n else 0.0
     half = 1.959964 * math.sqrt(max(variance, 0.0))
     p_worse = binomtest(lost, lost + gained, 0.5, alternative="greater").pvalue if lost + gained else 1.0
-    return PairedAccuracy(
+    return PairedRecord(
         texts=n,
         fp32_accuracy=float(right_fp32.mean()) if n else 0.0,
         accuracy=float(right_cand.mean()) if n else 0.0,
@@ -113,7 +90,7 @@ def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.nda
     )
 
 
-def decide(agreement_: Agreement, paired: PairedAccuracy | None, limits: GateLimits) -> GateVerdict:
+def decide(agreement_: AgreementRecord, paired: PairedRecord | None, limits: GateLimits) -> GateVerdict:
     """Refuse a candidate that flips more than ``max_flip_rate`` of the texts, or whose accuracy loss is
     significant at ``alpha`` (McNemar, one-sided). Without labels only the flip rate decides."""
     reasons = []
@@ -130,6 +107,9 @@ def decide(agreement_: Agreement, paired: PairedAccuracy | None, limits: GateLim
     return GateVerdict(not reasons, tuple(reasons))
 
 
-def as_dict(value: Agreement | PairedAccuracy) -> dict[str, Any]:
-    """JSON-ready figures, rounded for the artifact's metadata."""
-    return {k: round(v, 6) if isinstance(v, float) else v for k, v in asdict(value).items()}
+def rounded(figures: Figures) -> Figures:
+    """The figures rounded for the artifact's metadata (6 decimals)."""
+    changes: dict[str, Any] = {
+        f.name: round(v, 6) for f in fields(figures) if isinstance(v := getattr(figures, f.name), float)
+    }
+    return replace(figures, **changes)

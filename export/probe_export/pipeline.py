@@ -13,14 +13,16 @@ import numpy as np
 import torch
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
+from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
+from probe_runtime.records import Figures, TrainingSummary, Verification
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained
 
-from . import __version__
+from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 from .gate import GateLimits
 from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
@@ -50,9 +52,9 @@ class ExportOptions:
     eval_file: str | None = None
     text_column: str = "text"
     label_column: str = "label"
-    long_text: str = "truncate"
+    long_text: str = LongTextPolicy.TRUNCATE.value
     window_stride: int = 0
-    window_aggregate: str = "auto"
+    window_aggregate: str = WindowAggregate.AUTO.value
     max_flip_rate: float = 3.0
     significance: float = 0.05
 
@@ -63,16 +65,22 @@ class ExportOptions:
             raise UsageError(f"--max-flip-rate must be a percentage between 0 and 100, not {self.max_flip_rate}")
         if not 0 <= self.significance < 1:
             raise UsageError(f"--significance must be at least 0 and below 1, not {self.significance}")
-        if self.long_text not in ("truncate", "window"):
-            raise UsageError(f"--long-text must be truncate or window, not {self.long_text!r}")
-        if self.window_aggregate not in ("auto", "max", "mean"):
-            raise UsageError(f"--window-aggregate must be auto, max or mean, not {self.window_aggregate!r}")
+        if self.long_text not in LONG_TEXT_CHOICES:
+            raise UsageError(f"--long-text must be {_either(LONG_TEXT_CHOICES)}, not {self.long_text!r}")
+        if self.window_aggregate not in WINDOW_AGGREGATE_CHOICES:
+            choices = _either(WINDOW_AGGREGATE_CHOICES)
+            raise UsageError(f"--window-aggregate must be {choices}, not {self.window_aggregate!r}")
         if self.window_stride < 0:
             raise UsageError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
 
     @property
     def limits(self) -> GateLimits:
         return GateLimits(max_flip_rate=self.max_flip_rate / 100, alpha=self.significance)
+
+
+def _either(choices: tuple[str, ...]) -> str:
+    """``a, b or c``: the choices in a sentence."""
+    return f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
 @dataclass(frozen=True)
@@ -108,13 +116,13 @@ def export_model(
     manifest = Manifest(
         labels=list(trained.labels),
         max_length=trained.max_length,
-        pooling=trained.pooling,
+        pooling=Pooling(trained.pooling),
         layer=trained.layer,
         base_encoder=trained.settings.get("base_encoder", trained.encoder),
         input_names=encoder.input_names,
         pad_token_id=pad_token_id(encoder),
-        method=trained.method,
-        quantization="none",  # the precision actually shipped is set once the gate has chosen it
+        method=Method(trained.method),
+        quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
         training=_training_summary(trained),
         created_by=f"probe {__version__}",
     )
@@ -122,9 +130,9 @@ def export_model(
     long_text = _long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
     reference = torch_probabilities(module, encoder, texts)
-    verification: dict[str, Any] = {"texts": len(texts), "source": source}
-    if y is not None:
-        verification["torch"] = compare(reference, reference, y)
+    verification = Verification(
+        texts=len(texts), source=source, torch=compare(reference, reference, y) if y is not None else None
+    )
 
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
@@ -132,16 +140,16 @@ def export_model(
         sample = next(tokens.batches(tokens.encode(texts[:2]), 2, 10**9)).feeds
         export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, raw)
         config = encoder.model.config
-        verification["fused_ops"] = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
+        fused_ops = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
         fp32_runner = Classifier.from_graph(fused, manifest, tok_json)
         # The optimizer may prune an input the graph does not need (e.g. all-zero token types):
         # the manifest records the inputs the file really declares.
         manifest = replace(manifest, input_names=[i.name for i in fp32_runner.session.get_inputs()])
         fp32_probs = fp32_runner.predict_proba(texts)
-        verification["fp32"] = compare(reference, fp32_probs, y)
-        if verification["fp32"]["max_abs_diff"] > options.fp32_tolerance:
+        fp32 = compare(reference, fp32_probs, y)
+        if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
             raise ExportError(
-                f"the fp32 ONNX graph differs from PyTorch by up to {verification['fp32']['max_abs_diff']:.2e} "
+                f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
                 f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
                 "Please report this with the encoder name."
             )
@@ -150,40 +158,47 @@ def export_model(
         extra = list(trained.sample_texts)
         texts_all, labelled = extra + list(texts), slice(len(extra), None)
         fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
-        verification["agreement_texts"] = len(texts_all)
 
         def load(path: Path) -> Classifier:
             return Classifier.from_graph(path, manifest, tok_json)
 
         ref = Reference(load, fp32_all, texts_all, labelled, y)
         chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
-        verification["precision"] = record(options.quantize, chosen, tried, options.limits)
+        precision = record(options.quantize, chosen, tried, options.limits)
         if chosen is None:
             raise ExportError(_gate_message(tried[-1], model_dir, out, options))
-        if chosen.name != "none":
-            # The gate's own batched answers on the labelled texts: no second load and pass over the texts.
-            verification["int8"] = _int8_figures(reference, fp32_probs, chosen.probs[labelled], y)
-        manifest = replace(manifest, quantization=chosen.name)
+        # The gate's own batched answers on the labelled texts: no second load and pass over the texts.
+        int8 = (
+            None
+            if chosen.name is Quantization.NONE
+            else _int8_figures(reference, fp32_probs, chosen.probs[labelled], y)
+        )
+        verification = replace(
+            verification, fused_ops=fused_ops, fp32=fp32, agreement_texts=len(texts_all), precision=precision, int8=int8
+        )
+        manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
         final = chosen.path
-        manifest = replace(manifest, verification=verification, **long_text)
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
 
 
-def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> Figures:
     """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch."""
     figures = compare(fp32, int8, y)
-    figures["flip_rate"] = 1.0 - figures.pop("agreement")
-    figures["agreement_with_torch"] = float((int8.argmax(1) == reference.argmax(1)).mean())
-    return figures
+    return replace(
+        figures,
+        agreement=None,
+        flip_rate=1.0 - (figures.agreement or 0.0),
+        agreement_with_torch=float((int8.argmax(1) == reference.argmax(1)).mean()),
+    )
 
 
 def _gate_message(failed: Candidate, model_dir: str | Path, out: str | Path, options: ExportOptions) -> str:
     """Why the explicitly requested precision was refused, with its figures, and what would succeed."""
-    figures = failed.figures["agreement"]
+    figures = failed.record.agreement
     return (
         f"--quantize {failed.name} fails the gate: {'; '.join(failed.reasons)} "
-        f"(measured on {figures['texts']} texts; max |Δp| {figures['max_abs_diff']:.3f}). Nothing was written. "
+        f"(measured on {figures.texts} texts; max |Δp| {figures.max_abs_diff:.3f}). Nothing was written. "
         f"`probe export {model_dir} --out {out} --quantize auto` ships the fastest precision that passes "
         "(fp32 at worst); --max-flip-rate / --significance change the gate if this loss is acceptable."
     )
@@ -195,18 +210,23 @@ def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) 
     Verification runs with truncation, like the PyTorch reference; the policy only applies afterwards.
     """
     settings = resolve_long_text(
-        replace(manifest, long_text=options.long_text),
+        replace(manifest, long_text=LongTextPolicy(options.long_text)),
         stride=options.window_stride or None,
         aggregate=options.window_aggregate,
     )
     Windower(text_encoder(encoder).tokenizer, manifest.max_length, manifest.labels, settings)  # validates the stride
-    return {"long_text": settings.policy, "window_stride": settings.stride, "window_aggregate": settings.aggregate}
+    return {
+        "long_text": LongTextPolicy(settings.policy),
+        "window_stride": settings.stride,
+        "window_aggregate": WindowAggregate(settings.aggregate),
+    }
 
 
-def _training_summary(trained: Any) -> dict[str, Any]:
+def _training_summary(trained: Any) -> TrainingSummary:
+    """The training report's figures and the settings worth knowing: every field `TrainingSummary` has."""
     report = trained.report
     keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
     summary = {k: report[k] for k in keep if k in report}
     recorded = ("C", "seed", "train_source", "epochs", "learning_rate", "batch_size", "best_epoch", "steps")
     summary.update({k: v for k, v in trained.settings.items() if k in recorded})
-    return summary
+    return TrainingSummary.parse(summary, "training")

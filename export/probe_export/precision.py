@@ -17,21 +17,21 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from probe_runtime import Classifier
+from probe_runtime.choices import Quantization
+from probe_runtime.records import CandidateRecord, GateRecord, PrecisionRecord
 
 from . import AUTO, QUANTIZE_CHOICES
-from .gate import GateLimits, agreement, as_dict, decide, paired_accuracy
+from .gate import GateLimits, agreement, decide, paired_accuracy, rounded
 from .graph import quantize_int8
 
-__all__ = ["AUTO", "AUTO_ORDER", "BATCH_DEPENDENT", "QUANTIZE_CHOICES", "Candidate", "Reference", "choose_precision"]
+__all__ = ["AUTO", "AUTO_ORDER", "QUANTIZE_CHOICES", "Candidate", "Reference", "choose_precision", "record"]
 
 log = logging.getLogger(__name__)
 
-AUTO_ORDER = ("int8-per-token", "none")
-BATCH_DEPENDENT = ("int8",)  # activations scaled per batch: a text's answer depends on its batch-mates
+AUTO_ORDER = (Quantization.INT8_PER_TOKEN, Quantization.NONE)
 # How many labelled texts are also classified one at a time (the app's way of calling), to measure
 # batch dependence; every one of them for a batch-dependent candidate, whose gate counts the worse way.
 ALONE_SAMPLE = 200
@@ -40,21 +40,30 @@ BATCH_TOLERANCE = 1e-4  # |Δp| alone vs batched that still counts as the same a
 
 @dataclass(frozen=True)
 class Candidate:
-    """One precision tried: what it scored against fp32 and whether the gate let it through."""
+    """One precision tried: its graph, its batched answers, and the record the artifact keeps of it."""
 
-    name: str
     path: Path
-    figures: dict[str, Any]
-    passed: bool
-    reasons: tuple[str, ...]
+    record: CandidateRecord  # what it scored against fp32 and whether the gate let it through
     probs: np.ndarray = field(repr=False, compare=False)  # on every reference text, batched: measured once
 
+    @property
+    def name(self) -> Quantization:
+        return self.record.name
 
-def _build(name: str, fused: Path, work: Path) -> Path:
-    if name == "none":
+    @property
+    def passed(self) -> bool:
+        return self.record.passed
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        return self.record.reasons
+
+
+def _build(name: Quantization, fused: Path, work: Path) -> Path:
+    if name is Quantization.NONE:
         return fused
     path = work / f"{name}.onnx"
-    quantize_int8(fused, path, per_token=name == "int8-per-token")
+    quantize_int8(fused, path, per_token=name is Quantization.INT8_PER_TOKEN)
     return path
 
 
@@ -77,7 +86,7 @@ class Reference:
 
 
 def evaluate_candidate(
-    name: str, path: Path, ref: Reference, limits: GateLimits, require_batch_independent: bool = False
+    name: Quantization, path: Path, ref: Reference, limits: GateLimits, require_batch_independent: bool = False
 ) -> Candidate:
     """Figures of one candidate graph: agreement with fp32 on every text (batched), paired accuracy on the
     labelled ones, and its answers one text per call (all labelled texts when it is batch-dependent).
@@ -85,40 +94,45 @@ def evaluate_candidate(
     ``require_batch_independent`` (``auto``): refuse a graph whose answer for a text alone differs from
     its answer in a batch by more than `BATCH_TOLERANCE`, whatever its flips."""
     run = ref.load(path)
-    probs = ref.fp32 if name == "none" else run.predict_proba(ref.texts)  # fp32 is the reference itself
+    probs = ref.fp32 if name is Quantization.NONE else run.predict_proba(ref.texts)  # fp32 is the reference
     agree = agreement(ref.fp32, probs)
     fp32_lab, cand_lab = ref.fp32[ref.labelled], probs[ref.labelled]
     labelled_texts = ref.texts[ref.labelled]
-    dependent = name in BATCH_DEPENDENT
+    dependent = name.batch_dependent
     alone_texts = labelled_texts if dependent else labelled_texts[:ALONE_SAMPLE]
     alone = _alone(run, alone_texts)
     alone_diff = float(np.abs(alone - cand_lab[: len(alone_texts)]).max()) if len(alone_texts) else 0.0
-    figures: dict[str, Any] = {
-        "agreement": as_dict(agree),
-        "alone_vs_batched_max_abs_diff": alone_diff,
-        "alone_vs_batched_texts": len(alone_texts),
-        "batch_independent": alone_diff <= BATCH_TOLERANCE,
-    }
+    independent = alone_diff <= BATCH_TOLERANCE
+    paired = paired_one_by_one = None
     verdicts = []
     y = ref.y
     if y is not None and len(y):
         paired = paired_accuracy(fp32_lab.argmax(1), cand_lab.argmax(1), y)
-        figures["paired"] = as_dict(paired)
         verdicts.append(decide(agree, paired, limits))
         if dependent:
             # An app calling predict(text) sees the one-by-one answers: the gate counts the worse way.
-            alone_paired = paired_accuracy(fp32_lab.argmax(1), alone.argmax(1), y)
-            figures["paired_one_by_one"] = as_dict(alone_paired)
-            verdicts.append(decide(agreement(fp32_lab, alone), alone_paired, limits))
+            paired_one_by_one = paired_accuracy(fp32_lab.argmax(1), alone.argmax(1), y)
+            verdicts.append(decide(agreement(fp32_lab, alone), paired_one_by_one, limits))
     else:
         verdicts.append(decide(agree, None, limits))
     reasons = tuple(r for v in verdicts for r in v.reasons)
-    if require_batch_independent and not figures["batch_independent"]:
+    if require_batch_independent and not independent:
         reasons += (
             f"a text alone and the same text in a batch get probabilities up to {alone_diff:.2g} apart "
             f"(the default file must answer the same either way: limit {BATCH_TOLERANCE:g})",
         )
-    return Candidate(name, path, figures, not reasons, reasons, probs)
+    record = CandidateRecord(
+        name=name,
+        passed=not reasons,
+        batch_independent=independent,
+        reasons=reasons,
+        agreement=rounded(agree),
+        paired=rounded(paired) if paired else None,
+        paired_one_by_one=rounded(paired_one_by_one) if paired_one_by_one else None,
+        alone_vs_batched_max_abs_diff=alone_diff,
+        alone_vs_batched_texts=len(alone_texts),
+    )
+    return Candidate(path, record, probs)
 
 
 def choose_precision(
@@ -128,7 +142,7 @@ def choose_precision(
 
     Returns (chosen or None when an explicitly requested precision failed, every candidate tried).
     """
-    order = AUTO_ORDER if requested == AUTO else (requested,)
+    order = AUTO_ORDER if requested == AUTO else (Quantization(requested),)
     tried: list[Candidate] = []
     for name in order:
         path = _build(name, fused, work)
@@ -140,11 +154,11 @@ def choose_precision(
     return None, tried
 
 
-def record(requested: str, chosen: Candidate | None, tried: list[Candidate], limits: GateLimits) -> dict[str, Any]:
-    """The ``verification.precision`` section of the artifact: what was asked, chosen, and why."""
-    return {
-        "requested": requested,
-        "chosen": chosen.name if chosen else None,
-        "gate": {"max_flip_rate": limits.max_flip_rate, "significance": limits.alpha},
-        "candidates": [{"name": c.name, "passed": c.passed, "reasons": list(c.reasons), **c.figures} for c in tried],
-    }
+def record(requested: str, chosen: Candidate | None, tried: list[Candidate], limits: GateLimits) -> PrecisionRecord:
+    """The ``verification.precision`` record of the artifact: what was asked, chosen, and why."""
+    return PrecisionRecord(
+        requested=requested,
+        chosen=chosen.name if chosen else None,
+        gate=GateRecord(max_flip_rate=limits.max_flip_rate, significance=limits.alpha),
+        candidates=tuple(c.record for c in tried),
+    )

@@ -71,6 +71,6 @@ def test_minilm_per_token_int8_answers_the_same_whether_a_text_is_batched_or_alo
         texts = [row["text"] for row in csv.DictReader(f)]
     alone = [clf.predict_proba(text) for text in texts]
     assert max(abs(a - b).max() for a, b in zip(alone, clf.predict_proba(texts))) < 1e-4
-    (candidate,) = clf.manifest.verification["precision"]["candidates"]
-    assert candidate["batch_independent"] and candidate["alone_vs_batched_texts"] == 116
-    assert candidate["paired"]["accuracy"] > 0.80
+    (candidate,) = clf.manifest.verification.precision.candidates
+    assert candidate.batch_independent and candidate.alone_vs_batched_texts == 116
+    assert candidate.paired.accuracy > 0.80

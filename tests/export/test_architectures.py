@@ -47,11 +47,11 @@ def test_the_default_export_matches_pytorch_and_records_the_precision_auto_chose
     _, path = exported
     manifest = Classifier.load(path).manifest
     verification = manifest.verification
-    assert verification["fp32"]["max_abs_diff"] <= 1e-4
-    precision = verification["precision"]
-    assert precision["requested"] == "auto"
-    assert precision["chosen"] == manifest.quantization
-    assert precision["candidates"][-1]["name"] == precision["chosen"] and precision["candidates"][-1]["passed"]
+    assert verification.fp32.max_abs_diff <= 1e-4
+    precision = verification.precision
+    assert precision.requested == "auto"
+    assert precision.chosen == manifest.quantization
+    assert precision.candidates[-1].name == precision.chosen and precision.candidates[-1].passed
 
 
 def test_the_artifact_classifies_the_held_out_texts_as_the_export_measured(exported, tiny_data):
@@ -62,8 +62,8 @@ def test_the_artifact_classifies_the_held_out_texts_as_the_export_measured(expor
     predicted = clf.predict([row["text"] for row in rows])
     accuracy = np.mean([p == row["label"] for p, row in zip(predicted, rows)])
     verification = clf.manifest.verification
-    shipped = verification["fp32"] if clf.manifest.quantization == "none" else verification["int8"]
-    assert accuracy == pytest.approx(shipped["accuracy"])
+    shipped = verification.fp32 if clf.manifest.quantization == "none" else verification.int8
+    assert accuracy == pytest.approx(shipped.accuracy)
 
 
 def test_the_default_file_answers_a_text_the_same_alone_or_in_a_batch(exported):
@@ -77,7 +77,7 @@ def test_the_default_file_answers_a_text_the_same_alone_or_in_a_batch(exported):
 
 def test_the_fused_operators_are_recorded(exported):
     name, path = exported
-    fused = Classifier.load(path).manifest.verification["fused_ops"]
+    fused = Classifier.load(path).manifest.verification.fused_ops
     assert fused and all(isinstance(n, int) and n > 0 for n in fused.values())
     if name in FUSES_EVERY_ATTENTION:
         assert fused.get("Attention") == LAYERS

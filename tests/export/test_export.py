@@ -8,6 +8,8 @@ import pytest
 from probe_export.cli import main
 from probe_export.module import build_module, torch_probabilities
 from probe_runtime import Classifier
+from probe_runtime.choices import Quantization
+from probe_runtime.records import GateRecord
 from probe_train.model_dir import load_trained
 
 TEXTS = [
@@ -58,20 +60,20 @@ def test_inputs_are_token_ids_and_mask_with_dynamic_batch_and_sequence(int8_mode
 
 def test_verification_figures_are_recorded_in_the_file(int8_model):
     v = Classifier.load(int8_model).manifest.verification
-    assert v["texts"] == 40
-    assert v["agreement_texts"] == 120 + 40  # the training sample the model directory keeps, then the test texts
-    assert v["fp32"]["agreement"] == 1.0 and v["fp32"]["max_abs_diff"] < 1e-4
-    assert {"accuracy", "macro_f1", "flip_rate", "max_abs_diff", "mean_abs_diff"} <= v["int8"].keys()
-    precision = v["precision"]
-    assert (precision["requested"], precision["chosen"]) == ("int8", "int8")
-    assert precision["gate"] == {"max_flip_rate": 1.0, "significance": 0.0}
+    assert v.texts == 40
+    assert v.agreement_texts == 120 + 40  # the training sample the model directory keeps, then the test texts
+    assert v.fp32.agreement == 1.0 and v.fp32.max_abs_diff < 1e-4
+    assert None not in (v.int8.accuracy, v.int8.macro_f1, v.int8.flip_rate, v.int8.max_abs_diff, v.int8.mean_abs_diff)
+    precision = v.precision
+    assert (precision.requested, precision.chosen) == ("int8", Quantization.INT8)
+    assert precision.gate == GateRecord(max_flip_rate=1.0, significance=0.0)
 
 
 def test_per_batch_int8_is_verified_one_text_per_call_too_and_says_it_depends_on_the_batch(int8_model):
-    (candidate,) = Classifier.load(int8_model).manifest.verification["precision"]["candidates"]
-    assert candidate["alone_vs_batched_texts"] == 40  # every labelled text, one per call
-    assert {"paired", "paired_one_by_one"} <= candidate.keys()  # the gate counts the worse way of calling
-    assert candidate["batch_independent"] is (candidate["alone_vs_batched_max_abs_diff"] <= 1e-4)
+    (candidate,) = Classifier.load(int8_model).manifest.verification.precision.candidates
+    assert candidate.alone_vs_batched_texts == 40  # every labelled text, one per call
+    assert candidate.paired and candidate.paired_one_by_one  # the gate counts the worse way of calling
+    assert candidate.batch_independent is (candidate.alone_vs_batched_max_abs_diff <= 1e-4)
 
 
 def test_export_prints_the_verification(tiny_trained, tmp_path, capsys):
@@ -86,7 +88,7 @@ def test_export_can_verify_on_another_labelled_file(tiny_trained, tiny_data, tmp
     args = ["export", tiny_trained, "--out", tmp_path / "m.onnx", "--eval", train, "--quantize", "none"]
     assert main([str(a) for a in args]) == 0
     v = Classifier.load(tmp_path / "m.onnx").manifest.verification
-    assert v["texts"] == 120 and v["source"] == str(train)
+    assert v.texts == 120 and v.source == str(train)
 
 
 def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_path, capsys):
@@ -94,3 +96,33 @@ def test_exporting_something_that_is_not_a_model_directory_fails_cleanly(tmp_pat
     assert main(["export", str(tmp_path / "not-a-model"), "--out", str(tmp_path / "m.onnx")]) == 1
     assert "not a trained probe model" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_export_cli_offers_exactly_the_contracts_choices():
+    from probe_export.cli import build_parser
+    from probe_runtime.choices import LongTextPolicy, WindowAggregate
+
+    export = build_parser()._subparsers._group_actions[0].choices["export"]
+    offered = {a.dest: tuple(a.choices) for a in export._actions if a.choices}
+    assert offered == {
+        "quantize": ("auto", *Quantization.values()),
+        "long_text": LongTextPolicy.values(),
+        "window_aggregate": WindowAggregate.values(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("quantize", "int4", "--quantize must be one of auto, int8, int8-per-token, none, not 'int4'"),
+        ("long_text", "chunks", "--long-text must be truncate or window, not 'chunks'"),
+        ("window_aggregate", "median", "--window-aggregate must be max, mean or auto, not 'median'"),
+    ],
+)
+def test_export_options_refuse_a_value_outside_the_contract(option, value, message):
+    from probe_export.pipeline import ExportOptions
+    from probe_runtime.errors import UsageError
+
+    with pytest.raises(UsageError) as info:
+        ExportOptions(**{option: value})
+    assert str(info.value) == message

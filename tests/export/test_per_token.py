@@ -59,9 +59,9 @@ def test_it_stays_close_to_fp32_and_is_verified_like_any_int8_file(per_token_mod
     manifest = Classifier.load(per_token_model).manifest
     assert manifest.quantization == "int8-per-token"
     v = manifest.verification
-    (candidate,) = v["precision"]["candidates"]
-    assert candidate["name"] == "int8-per-token" and candidate["batch_independent"] is True
-    assert candidate["alone_vs_batched_max_abs_diff"] <= 1e-4
+    (candidate,) = v.precision.candidates
+    assert candidate.name == "int8-per-token" and candidate.batch_independent is True
+    assert candidate.alone_vs_batched_max_abs_diff <= 1e-4
     texts = _texts()
     fp32 = Classifier.load(fp32_model).predict_proba(texts)
     per_token = Classifier.load(per_token_model).predict_proba(texts)

@@ -50,12 +50,12 @@ def _texts() -> list[str]:
 
 def test_the_default_export_ships_the_fastest_precision_that_passes_and_records_why(default_model):
     manifest = Classifier.load(default_model).manifest
-    precision = manifest.verification["precision"]
-    assert precision["requested"] == "auto"
-    assert precision["chosen"] == manifest.quantization
-    tried = [c["name"] for c in precision["candidates"]]
+    precision = manifest.verification.precision
+    assert precision.requested == "auto"
+    assert precision.chosen == manifest.quantization
+    tried = [c.name for c in precision.candidates]
     assert tried[0] == "int8-per-token" and tried[-1] == manifest.quantization  # tried in order, stopped at a pass
-    assert all(not c["passed"] for c in precision["candidates"][:-1]) and precision["candidates"][-1]["passed"]
+    assert all(not c.passed for c in precision.candidates[:-1]) and precision.candidates[-1].passed
 
 
 def test_the_default_file_gives_a_text_the_same_answer_alone_or_in_any_batch(default_model):
@@ -75,9 +75,9 @@ def test_auto_falls_back_to_fp32_when_no_quantized_candidate_passes(fragile_mode
     assert main(["export", str(fragile_model_dir), "--out", str(out)]) == 0
     manifest = Classifier.load(out).manifest
     assert manifest.quantization == "none"
-    candidates = manifest.verification["precision"]["candidates"]
-    assert [c["name"] for c in candidates] == ["int8-per-token", "none"]
-    assert not candidates[0]["passed"] and "change label against fp32" in candidates[0]["reasons"][0]
+    candidates = manifest.verification.precision.candidates
+    assert [c.name for c in candidates] == ["int8-per-token", "none"]
+    assert not candidates[0].passed and "change label against fp32" in candidates[0].reasons[0]
     assert "MatMulInteger" not in {n.op_type for n in onnx.load(str(out)).graph.node}
     printed = capsys.readouterr().out
     assert "shipped none" in printed and "refused:" in printed

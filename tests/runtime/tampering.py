@@ -29,17 +29,17 @@ def props_of(path: Path) -> dict[str, str]:
 
 def write_props(model: onnx.ModelProto, props: dict[str, str | None], dst: Path, restamp: bool = True) -> Path:
     """Replace the model's metadata with ``props`` (None deletes a key); re-stamp the hashes if asked."""
-    props = {k: v for k, v in props.items() if v is not None}
+    kept = {k: v for k, v in props.items() if v is not None}
     del model.metadata_props[:]
-    for key, value in props.items():
+    for key, value in kept.items():
         model.metadata_props.add(key=key, value=value)
     if restamp:
         data = model.SerializeToString()
         stamps = {KEY_GRAPH_SHA256: graph_sha256(data)}
-        if KEY_MANIFEST in props:
-            stamps[KEY_MANIFEST_SHA256] = text_sha256(props[KEY_MANIFEST])
-        if KEY_TOKENIZER in props:
-            stamps[KEY_TOKENIZER_SHA256] = text_sha256(props[KEY_TOKENIZER])
+        if KEY_MANIFEST in kept:
+            stamps[KEY_MANIFEST_SHA256] = text_sha256(kept[KEY_MANIFEST])
+        if KEY_TOKENIZER in kept:
+            stamps[KEY_TOKENIZER_SHA256] = text_sha256(kept[KEY_TOKENIZER])
         for entry in model.metadata_props:
             if entry.key in stamps:
                 entry.value = stamps.pop(entry.key)
@@ -61,16 +61,17 @@ def rewrite(
     """A copy of ``src`` with manifest fields replaced (a dict) or edited in place (a function), the
     tokenizer JSON edited by a function, or raw metadata entries replaced."""
     model = onnx.load(str(src))
-    current: dict[str, str | None] = {p.key: p.value for p in model.metadata_props}
+    stored = {p.key: p.value for p in model.metadata_props}
+    current: dict[str, str | None] = dict(stored)
     if manifest is not None:
-        data = json.loads(current[KEY_MANIFEST])
+        data = json.loads(stored[KEY_MANIFEST])
         if callable(manifest):
             manifest(data)
         else:
             data.update(manifest)
         current[KEY_MANIFEST] = json.dumps(data, ensure_ascii=False, sort_keys=True)
     if tokenizer is not None:
-        spec = json.loads(current[KEY_TOKENIZER])
+        spec = json.loads(stored[KEY_TOKENIZER])
         tokenizer(spec)
         current[KEY_TOKENIZER] = json.dumps(spec, ensure_ascii=False)
     current.update(props or {})

@@ -231,6 +231,6 @@ def test_the_artifact_records_the_method_and_reproduces_the_training_report(fine
     report = json.loads((finetuned_dir / "report.json").read_text())
     assert manifest.method == "finetune" and manifest.quantization == "int8"
     assert manifest.base_encoder == json.loads((finetuned_dir / "config.json").read_text())["settings"]["base_encoder"]
-    assert manifest.verification["torch"]["accuracy"] == pytest.approx(report["accuracy"])
-    assert manifest.verification["fp32"]["agreement"] == 1.0
-    assert manifest.training["accuracy"] == report["accuracy"]
+    assert manifest.verification.torch.accuracy == pytest.approx(report["accuracy"])
+    assert manifest.verification.fp32.agreement == 1.0
+    assert manifest.training.accuracy == report["accuracy"]

@@ -1,4 +1,6 @@
-"""`probe-runtime info`: what an artifact carries, for humans or as JSON."""
+"""What an artifact carries, as lines for humans or as JSON data: the library behind `probe-runtime info`
+and behind the figures `probe export` prints. Nothing here prints; the CLI does.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .artifact import BATCH_DEPENDENT_QUANTIZATIONS
 from .classifier import Classifier
+from .records import Figures, PrecisionRecord, Verification
 
-__all__ = ["add_command", "cmd_info", "precision_lines"]
+__all__ = ["add_command", "as_json", "cmd_info", "describe", "precision_lines", "verification_lines"]
 
 
 def _value(value: Any) -> str:
@@ -21,84 +23,126 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-_QUALITY = {"accuracy", "macro_f1", "flip_rate", "max_abs_diff", "mean_abs_diff"}
-
-
-def _figures(verification: dict[str, Any], section: str, keys: set[str]) -> dict[str, Any] | None:
-    """``verification[section]`` when it holds every key this summary formats (the loader checked their types)."""
-    figures = verification.get(section)
-    return figures if isinstance(figures, dict) and keys <= figures.keys() else None
-
-
-def precision_lines(p: dict[str, Any]) -> list[str]:
+def precision_lines(p: PrecisionRecord | None) -> list[str]:
     """How the shipped precision was chosen: each candidate's figures against fp32 and the gate's verdict."""
-    if not p:
+    if p is None:
         return []
-    gate = p["gate"]
+    gate = p.gate
     lines = [
-        f"precision: asked {p['requested']}, shipped {p['chosen']} (gate: at most {gate['max_flip_rate']:.2%} labels "
-        f"changed vs fp32, no accuracy loss significant at {gate['significance']})"
+        f"precision: asked {p.requested}, shipped {p.chosen} (gate: at most {gate.max_flip_rate:.2%} labels "
+        f"changed vs fp32, no accuracy loss significant at {gate.significance})"
     ]
-    for c in p["candidates"]:
-        a = c["agreement"]
-        text = f"  {c['name']:<15}{a['flip_rate']:.2%} of {a['texts']} texts flipped, max |Δp| {a['max_abs_diff']:.3f}"
-        if "paired" in c:
-            q = c["paired"]
+    for c in p.candidates:
+        a = c.agreement
+        text = f"  {c.name:<15}{a.flip_rate:.2%} of {a.texts} texts flipped, max |Δp| {a.max_abs_diff:.3f}"
+        if c.paired is not None:
+            q = c.paired
             text += (
-                f"; accuracy {q['accuracy']:.4f} vs {q['fp32_accuracy']:.4f} ({q['delta_points']:+.2f} pts, "
-                f"95 % CI {q['delta_low']:+.2f}..{q['delta_high']:+.2f}; McNemar p {q['p_worse']:.3g})"
+                f"; accuracy {q.accuracy:.4f} vs {q.fp32_accuracy:.4f} ({q.delta_points:+.2f} pts, "
+                f"95 % CI {q.delta_low:+.2f}..{q.delta_high:+.2f}; McNemar p {q.p_worse:.3g})"
             )
-        independent = "same answer alone or batched" if c["batch_independent"] else "answer depends on the batch"
-        text += f"; {independent}: {'passed' if c['passed'] else 'refused: ' + '; '.join(c['reasons'])}"
+        independent = "same answer alone or batched" if c.batch_independent else "answer depends on the batch"
+        text += f"; {independent}: {'passed' if c.passed else 'refused: ' + '; '.join(c.reasons)}"
         lines.append(text)
     return lines
 
 
-def cmd_info(args: argparse.Namespace) -> int:
-    clf = Classifier.load(args.model)
-    m = clf.manifest
-    size = Path(args.model).stat().st_size
-    if args.json:
-        info = {
-            "path": args.model,
-            "size_bytes": size,
-            "sha256": clf.sha256,
-            **{k: getattr(m, k) for k in m.__dataclass_fields__},
-        }
-        print(json.dumps(info, indent=2, ensure_ascii=False))
-        return 0
-    print(f"{args.model}  ({size / 1e6:.1f} MB, {m.quantization}, {m.created_by})")
-    print(f"  labels        {m.labels}")
-    print(f"  base encoder  {m.base_encoder}")
-    print(f"  method        {m.method}, pooling {m.pooling}, layer {m.layer}, max length {m.max_length}")
-    print(f"  long texts    {clf.long_text.describe()}")
-    print(f"  inputs        {', '.join(m.input_names)}")
-    # Verified at load: a file that does not match them never gets this far.
-    for title, part in zip(("sha256", "", ""), ("graph", "tokenizer", "manifest")):
-        print(f"  {title:<14}{part:<10}{clf.sha256[part]}")
-    v = m.verification
-    fp32 = _figures(v, "fp32", {"accuracy", "macro_f1"})
-    q = _figures(v, "int8", _QUALITY)
-    if q and fp32 and "texts" in v:
-        print(
-            f"  int8 quality  accuracy {q['accuracy']:.4f} vs fp32 {v['fp32']['accuracy']:.4f} "
-            f"({100 * (q['accuracy'] - v['fp32']['accuracy']):+.2f} pts), F1 {q['macro_f1']:.4f} vs "
-            f"{v['fp32']['macro_f1']:.4f}, {q['flip_rate']:.2%} flipped, max |Δp| {q['max_abs_diff']:.3f}, "
-            f"mean |Δp| {q['mean_abs_diff']:.4f} on {v['texts']} labelled texts"
+def _quality(figures: Figures) -> str:
+    if figures.accuracy is None or figures.macro_f1 is None:
+        return ""
+    return f"accuracy {figures.accuracy:.4f}  macro-F1 {figures.macro_f1:.4f}   "
+
+
+def verification_lines(v: Verification) -> list[str]:
+    """The export's proof, one line per graph, then how the precision was chosen (what `probe export` prints)."""
+    lines = [f"verification on {v.texts} labelled texts ({v.source}):"]
+    if v.torch is not None:
+        lines.append(f"  pytorch  {_quality(v.torch)}")
+    f = v.fp32
+    if f is not None and f.agreement is not None and f.max_abs_diff is not None:
+        lines.append(f"  fp32     {_quality(f)}vs pytorch: agreement {f.agreement:.4f}, max |Δp| {f.max_abs_diff:.1e}")
+    q = v.int8
+    if q is not None and None not in (q.flip_rate, q.max_abs_diff, q.mean_abs_diff):
+        name = (v.precision.chosen if v.precision else None) or "int8"
+        lines.append(
+            f"  {name:<8} {_quality(q)}vs fp32: {q.flip_rate:.2%} flipped, max |Δp| {q.max_abs_diff:.3f}, "
+            f"mean |Δp| {q.mean_abs_diff:.4f}"
         )
-    if m.quantization in BATCH_DEPENDENT_QUANTIZATIONS:
-        print(
-            "  batching      this file's answer for a text can depend on the other texts in its call (int8 per batch)"
-        )
-    for line in precision_lines(v.get("precision", {})):
-        print(f"  {line}")
-    for section in ("training", "verification"):
-        data = getattr(m, section)
+    return lines + precision_lines(v.precision)
+
+
+def _int8_quality(v: Verification) -> str | None:
+    """int8 against fp32 in one line, when the file holds every figure it needs."""
+    q, fp32 = v.int8, v.fp32
+    if q is None or fp32 is None or v.texts is None or fp32.accuracy is None or fp32.macro_f1 is None:
+        return None
+    if q.accuracy is None or q.macro_f1 is None or q.flip_rate is None:
+        return None
+    if q.max_abs_diff is None or q.mean_abs_diff is None:
+        return None
+    return (
+        f"int8 quality  accuracy {q.accuracy:.4f} vs fp32 {fp32.accuracy:.4f} "
+        f"({100 * (q.accuracy - fp32.accuracy):+.2f} pts), F1 {q.macro_f1:.4f} vs "
+        f"{fp32.macro_f1:.4f}, {q.flip_rate:.2%} flipped, max |Δp| {q.max_abs_diff:.3f}, "
+        f"mean |Δp| {q.mean_abs_diff:.4f} on {v.texts} labelled texts"
+    )
+
+
+def _sections(classifier: Classifier) -> list[str]:
+    """The training summary and the verification figures, key by key (precision has its own lines)."""
+    m = classifier.manifest
+    lines = []
+    for section, data in (("training", m.training.to_json_dict()), ("verification", m.verification.to_json_dict())):
         if data:
-            print(f"  {section}:")
+            lines.append(f"  {section}:")
             for key, value in data.items():
                 if not (section == "verification" and key == "precision"):  # shown above, line by line
-                    print(f"    {key:<20} {_value(value)}")
+                    lines.append(f"    {key:<20} {_value(value)}")
+    return lines
+
+
+def describe(path: str, classifier: Classifier) -> list[str]:
+    """What the artifact at ``path`` (loaded as ``classifier``) carries, as the lines `probe-runtime info` prints."""
+    m = classifier.manifest
+    size = Path(path).stat().st_size
+    lines = [
+        f"{path}  ({size / 1e6:.1f} MB, {m.quantization}, {m.created_by})",
+        f"  labels        {m.labels}",
+        f"  base encoder  {m.base_encoder}",
+        f"  method        {m.method}, pooling {m.pooling}, layer {m.layer}, max length {m.max_length}",
+        f"  long texts    {classifier.long_text.describe()}",
+        f"  inputs        {', '.join(m.input_names)}",
+    ]
+    # Verified at load: a file that does not match them never gets this far.
+    for title, part in zip(("sha256", "", ""), ("graph", "tokenizer", "manifest")):
+        lines.append(f"  {title:<14}{part:<10}{classifier.sha256[part]}")
+    quality = _int8_quality(m.verification)
+    if quality:
+        lines.append(f"  {quality}")
+    if m.quantization.batch_dependent:
+        lines.append(
+            "  batching      this file's answer for a text can depend on the other texts in its call (int8 per batch)"
+        )
+    lines.extend(f"  {line}" for line in precision_lines(m.verification.precision))
+    return lines + _sections(classifier)
+
+
+def as_json(path: str, classifier: Classifier) -> dict[str, Any]:
+    """What the artifact at ``path`` carries, as JSON data: path, size, hashes, then every manifest field."""
+    return {
+        "path": path,
+        "size_bytes": Path(path).stat().st_size,
+        "sha256": classifier.sha256,
+        **classifier.manifest.to_json_dict(),
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    clf = Classifier.load(args.model)
+    if args.json:
+        print(json.dumps(as_json(args.model, clf), indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(describe(args.model, clf)))
     return 0
 
 

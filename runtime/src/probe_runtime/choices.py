@@ -1,0 +1,72 @@
+"""The closed choices an artifact records (pooling, long-text policy, precision, ...), as enums.
+
+They are the single list of what is allowed: the manifest validates against them, and every CLI
+offers exactly their values (``Choice.values()``), so a new choice is added in one place.
+Members are ``str`` subclasses, so a member equals its value (``Pooling.MEAN == "mean"``) and
+prints as it (``f"{Pooling.MEAN}"`` is ``mean``), as plain strings did before the enums.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+__all__ = ["Choice", "LongTextPolicy", "Method", "Pooling", "Quantization", "WindowAggregate"]
+
+
+class Choice(str, Enum):
+    """A closed choice stored in the manifest as its string value."""
+
+    # Python 3.10 has no enum.StrEnum; these two make str() and f-strings show the value on every version.
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self.value), format_spec)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        """Every allowed value, in declaration order (what a CLI offers as ``choices``)."""
+        return tuple(str(member.value) for member in cls)
+
+
+class Pooling(Choice):
+    """How token vectors become one text vector."""
+
+    MEAN = "mean"
+    CLS = "cls"
+    MAX = "max"
+
+
+class LongTextPolicy(Choice):
+    """What to do with texts longer than the model's maximum length."""
+
+    TRUNCATE = "truncate"
+    WINDOW = "window"
+
+
+class WindowAggregate(Choice):
+    """How the windows of a long text become one prediction (see `probe_runtime.long_text`)."""
+
+    MAX = "max"
+    MEAN = "mean"
+    AUTO = "auto"
+
+
+class Method(Choice):
+    """How the classifier was trained: a linear probe on a frozen encoder, or the encoder fine-tuned."""
+
+    PROBE = "probe"
+    FINETUNE = "finetune"
+
+
+class Quantization(Choice):
+    """The precision of the shipped graph's weights and activations."""
+
+    INT8 = "int8"  # activations scaled per batch
+    INT8_PER_TOKEN = "int8-per-token"  # activations scaled per token
+    NONE = "none"  # fp32
+
+    @property
+    def batch_dependent(self) -> bool:
+        """Activations scaled per batch: a text's answer can depend on the other texts of its call."""
+        return self is Quantization.INT8

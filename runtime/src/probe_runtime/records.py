@@ -1,0 +1,323 @@
+"""The typed records a manifest carries: the training summary and the export's verification.
+
+Each record is a frozen dataclass whose fields name their JSON keys. A field's ``metadata["check"]``
+turns the raw JSON value into the typed one or raises one `ArtifactError` naming the field by its
+path (``verification.precision.candidates[0].passed``), so parsing and validation are one step and a
+record that exists is valid. Hand-rolled rather than a validation library because the runtime depends
+on onnxruntime, tokenizers and numpy only.
+
+Keys a record does not know (written by an earlier exporter of the same schema) are kept in ``extra``
+as read and written back unchanged: reading and re-writing a manifest loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from enum import Enum
+from typing import Any, TypeVar
+
+from .choices import Choice, Quantization
+from .errors import ArtifactError
+
+__all__ = [
+    "AgreementRecord",
+    "CandidateRecord",
+    "Figures",
+    "GateRecord",
+    "PairedRecord",
+    "PrecisionRecord",
+    "Record",
+    "TrainingSummary",
+    "Verification",
+    "field_error",
+]
+
+Check = Callable[[str, Any], Any]  # (the field's path, its raw value) -> the typed value, or ArtifactError
+R = TypeVar("R", bound="Record")
+C = TypeVar("C", bound=Choice)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return f"{text[:60]}{'…' if len(text) > 60 else ''} ({type(value).__name__})"
+
+
+def field_error(name: str, expected: str, value: Any) -> ArtifactError:
+    """The one-line error for a manifest field: its path, what it must be, and what the file holds."""
+    return ArtifactError(f"manifest field {name!r} must be {expected}, got {_shown(value)}")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _json_value_error(value: Any) -> str | None:
+    """Why ``value`` is not plain JSON data (None/bool/number/str/list/dict with str keys), if it is not."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) for k in item):
+                return "has a non-string key"
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif not (item is None or isinstance(item, (bool, int, float, str))):
+            return f"holds a {type(item).__name__}"
+    return None
+
+
+# --- checks: one per kind of value ----------------------------------------------------------------
+
+
+def number(name: str, value: Any) -> float:
+    if not is_number(value):
+        raise field_error(name, "a number", value)
+    return value  # an int stays an int: the manifest is written back exactly as read
+
+
+def count(name: str, value: Any) -> int:
+    if not (is_int(value) and value >= 0):
+        raise field_error(name, "a count (an integer of 0 or more)", value)
+    return int(value)
+
+
+def integer(name: str, value: Any) -> int:
+    if not is_int(value):
+        raise field_error(name, "an integer", value)
+    return int(value)
+
+
+def text(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise field_error(name, "a string", value)
+    return value
+
+
+def flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise field_error(name, "true or false", value)
+    return value
+
+
+def texts(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(r, str) for r in value):
+        raise field_error(name, "a list of strings", value)
+    return tuple(value)
+
+
+def counts_by_name(name: str, value: Any) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(is_int(v) and v >= 0 for v in value.values()):
+        raise field_error(name, "an object of counts", value)
+    return dict(value)
+
+
+def choice(kind: type[C]) -> Check:
+    """One of ``kind``'s values (a member or its string), as the member."""
+
+    def check(name: str, value: Any) -> C:
+        if isinstance(value, str) and value in kind.values():
+            return kind(value)
+        raise field_error(name, "one of " + ", ".join(repr(c) for c in kind.values()), value)
+
+    return check
+
+
+def record(kind: type[R]) -> Check:
+    def check(name: str, value: Any) -> R:
+        return kind.parse(value, name)
+
+    return check
+
+
+def records(kind: type[R]) -> Check:
+    def check(name: str, value: Any) -> tuple[R, ...]:
+        if not isinstance(value, (list, tuple)):
+            raise field_error(name, "a list", value)
+        return tuple(kind.parse(item, f"{name}[{i}]") for i, item in enumerate(value))
+
+    return check
+
+
+def spec(check: Check) -> dict[str, Any]:
+    """A field's metadata: how its JSON value is checked and typed."""
+    return {"check": check}
+
+
+def to_plain(value: Any) -> Any:
+    """A typed value as JSON data (records as objects, enums as their values, tuples as lists)."""
+    if isinstance(value, Record):
+        return value.to_json_dict()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    return value
+
+
+def check_fields(values: Mapping[str, Any], kind: type, where: str) -> dict[str, Any]:
+    """The typed value of each field of dataclass ``kind`` present in ``values``; a missing field without a
+    default is checked as None, so its error says what it must be. ``where`` prefixes the paths ("" for none)."""
+    typed: dict[str, Any] = {}
+    for f in fields(kind):
+        if "check" not in f.metadata:
+            continue
+        if f.name in values:
+            typed[f.name] = f.metadata["check"](f"{where}{f.name}", values[f.name])
+        elif f.default is MISSING and f.default_factory is MISSING:
+            f.metadata["check"](f"{where}{f.name}", None)
+    return typed
+
+
+@dataclass(frozen=True)
+class Record:
+    """A JSON object of the manifest with known, typed keys (see the module's docstring).
+
+    An optional field defaults to None: absent from the file unless recorded."""
+
+    extra: Mapping[str, Any] = field(default_factory=dict, kw_only=True)  # keys this version does not know
+
+    @classmethod
+    def parse(cls: type[R], value: Any, where: str) -> R:
+        """The record from its JSON object, or one `ArtifactError` naming the first bad field."""
+        if isinstance(value, cls):
+            value = value.to_json_dict()  # re-checked: a record built in code is held to the same contract
+        if not isinstance(value, dict):
+            raise field_error(where, "an object", value)
+        known = {f.name for f in fields(cls)}
+        extra = {k: v for k, v in value.items() if k not in known}
+        problem = _json_value_error(extra)
+        if problem:
+            raise ArtifactError(f"manifest field {where!r} must hold JSON data only, but it {problem}")
+        return cls(**check_fields(value, cls, f"{where}."), extra=extra)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The record as stored: known fields that are set, then the unknown ones, keys sorted."""
+        plain = {k: to_plain(v) for k, v in self.extra.items()}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "extra" and value is not None:
+                plain[f.name] = to_plain(value)
+        return dict(sorted(plain.items()))
+
+
+@dataclass(frozen=True)
+class TrainingSummary(Record):
+    """What `probe train` measured and the settings worth knowing, as `probe export` records them."""
+
+    accuracy: float | None = field(default=None, metadata=spec(number))  # on the test split
+    macro_f1: float | None = field(default=None, metadata=spec(number))
+    n: int | None = field(default=None, metadata=spec(count))  # test texts
+    n_train: int | None = field(default=None, metadata=spec(count))
+    majority_baseline: float | None = field(default=None, metadata=spec(number))
+    train_seconds: float | None = field(default=None, metadata=spec(number))
+    test_source: str | None = field(default=None, metadata=spec(text))
+    # The probe's regularisation, chosen by cross-validation
+    C: float | None = field(default=None, metadata=spec(number))
+    seed: int | None = field(default=None, metadata=spec(integer))
+    train_source: str | None = field(default=None, metadata=spec(text))
+    epochs: int | None = field(default=None, metadata=spec(count))  # fine-tuning only, from here on
+    learning_rate: float | None = field(default=None, metadata=spec(number))
+    batch_size: int | None = field(default=None, metadata=spec(count))
+    best_epoch: int | None = field(default=None, metadata=spec(count))
+    steps: int | None = field(default=None, metadata=spec(count))
+
+
+@dataclass(frozen=True)
+class Figures(Record):
+    """One graph's answers against a reference (PyTorch for fp32, fp32 for a quantized graph)."""
+
+    agreement: float | None = field(default=None, metadata=spec(number))  # share of texts with the same label
+    max_abs_diff: float | None = field(default=None, metadata=spec(number))
+    mean_abs_diff: float | None = field(default=None, metadata=spec(number))
+    accuracy: float | None = field(default=None, metadata=spec(number))  # with labelled texts
+    macro_f1: float | None = field(default=None, metadata=spec(number))
+    flip_rate: float | None = field(default=None, metadata=spec(number))  # quantized graphs: 1 - agreement
+    agreement_with_torch: float | None = field(default=None, metadata=spec(number))
+
+
+@dataclass(frozen=True)
+class AgreementRecord(Record):
+    """How often and how much a candidate's answers differ from fp32's on the same texts (no labels needed)."""
+
+    texts: int = field(metadata=spec(count))
+    flip_rate: float = field(metadata=spec(number))
+    max_abs_diff: float = field(metadata=spec(number))
+    flips: int | None = field(default=None, metadata=spec(count))
+    flip_rate_upper: float | None = field(default=None, metadata=spec(number))  # Wilson 95 % upper bound
+    mean_abs_diff: float | None = field(default=None, metadata=spec(number))
+
+
+@dataclass(frozen=True)
+class PairedRecord(Record):
+    """Accuracy of fp32 and a candidate on the same labelled texts, and the paired test between them."""
+
+    accuracy: float = field(metadata=spec(number))
+    fp32_accuracy: float = field(metadata=spec(number))
+    delta_points: float = field(metadata=spec(number))
+    delta_low: float = field(metadata=spec(number))  # 95 % interval of the paired difference, in points
+    delta_high: float = field(metadata=spec(number))
+    p_worse: float = field(metadata=spec(number))  # McNemar exact, one-sided
+    texts: int | None = field(default=None, metadata=spec(count))
+    lost: int | None = field(default=None, metadata=spec(count))  # texts fp32 gets right and the candidate gets wrong
+    gained: int | None = field(default=None, metadata=spec(count))  # the reverse
+
+
+@dataclass(frozen=True)
+class CandidateRecord(Record):
+    """One precision the export tried: its figures against fp32 and the gate's verdict."""
+
+    name: Quantization = field(metadata=spec(choice(Quantization)))
+    passed: bool = field(metadata=spec(flag))
+    batch_independent: bool = field(metadata=spec(flag))
+    reasons: tuple[str, ...] = field(metadata=spec(texts))  # why the gate refused it (empty when it passed)
+    agreement: AgreementRecord = field(metadata=spec(record(AgreementRecord)))
+    paired: PairedRecord | None = field(default=None, metadata=spec(record(PairedRecord)))  # with labelled texts
+    # Batch-dependent candidates
+    paired_one_by_one: PairedRecord | None = field(default=None, metadata=spec(record(PairedRecord)))
+    alone_vs_batched_max_abs_diff: float | None = field(default=None, metadata=spec(number))
+    alone_vs_batched_texts: int | None = field(default=None, metadata=spec(count))
+
+
+@dataclass(frozen=True)
+class GateRecord(Record):
+    """The limits the candidates were held to (`probe_export.gate`)."""
+
+    max_flip_rate: float = field(metadata=spec(number))  # a fraction, not a percentage
+    significance: float = field(metadata=spec(number))
+
+
+@dataclass(frozen=True)
+class PrecisionRecord(Record):
+    """How the shipped precision was chosen: what was asked (``auto`` or a precision), every candidate tried."""
+
+    requested: str = field(metadata=spec(text))
+    gate: GateRecord = field(metadata=spec(record(GateRecord)))
+    candidates: tuple[CandidateRecord, ...] = field(metadata=spec(records(CandidateRecord)))
+    # None: the requested precision failed
+    chosen: Quantization | None = field(default=None, metadata=spec(choice(Quantization)))
+
+
+@dataclass(frozen=True)
+class Verification(Record):
+    """The export's proof that the file is the trained classifier: each graph against its reference."""
+
+    torch: Figures | None = field(default=None, metadata=spec(record(Figures)))  # PyTorch against itself: its accuracy
+    fp32: Figures | None = field(default=None, metadata=spec(record(Figures)))  # the fp32 ONNX graph against PyTorch
+    # The shipped quantized graph against fp32
+    int8: Figures | None = field(default=None, metadata=spec(record(Figures)))
+    # Written by earlier exporters
+    int8_one_by_one: Figures | None = field(default=None, metadata=spec(record(Figures)))
+    precision: PrecisionRecord | None = field(default=None, metadata=spec(record(PrecisionRecord)))
+    texts: int | None = field(default=None, metadata=spec(count))  # labelled texts the figures are measured on
+    source: str | None = field(default=None, metadata=spec(text))  # where those texts come from
+    agreement_texts: int | None = field(default=None, metadata=spec(count))  # texts the gate's agreement is measured on
+    # Onnxruntime fusions applied, by op
+    fused_ops: dict[str, int] | None = field(default=None, metadata=spec(counts_by_name))
