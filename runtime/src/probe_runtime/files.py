@@ -408,12 +408,12 @@ class _Records:
             return None
 
 
-def _column_indices(path: str, header: list[str], columns: dict[str | None, str]) -> list[int | None]:
-    """Where each wanted column is in ``header`` (None for a column not asked for); ``columns``: name -> option."""
-    for wanted, option in columns.items():
+def _column_indices(path: str, header: list[str], columns: list[tuple[str | None, str]]) -> list[int | None]:
+    """Where each wanted column is in ``header`` (None for one not asked for); ``columns``: (name, option) pairs."""
+    for wanted, option in columns:
         if wanted is not None and wanted not in header:
             raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
-    return [None if wanted is None else header.index(wanted) for wanted in columns]
+    return [None if wanted is None else header.index(wanted) for wanted, _ in columns]
 
 
 def _table_rows(
@@ -429,7 +429,7 @@ def _table_rows(
     header = records.next()
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
-    options = {column: "--text-column", id_column: "--id-column", label_column: "--label-column"}
+    options = [(column, "--text-column"), (id_column, "--id-column"), (label_column, "--label-column")]
     text_at, id_at, label_at = _column_indices(path, header, options)
     assert text_at is not None  # the text column is always asked for
     while (record := records.next()) is not None:

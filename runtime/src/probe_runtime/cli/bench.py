@@ -12,6 +12,7 @@ from ..bench import DEFAULT_BATCH_SIZES, BenchResult, benchmark, read_texts, sam
 from ..classifier import DEFAULT_MAX_TOKENS
 from ..cli_support import positive_int
 from ..errors import InputError
+from ..loader import check_providers
 from .options import add_provider_option, add_text_column_option, providers
 
 __all__ = ["add_command", "cmd_bench", "table"]
@@ -51,6 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     source = args.texts or "the built-in sample"
     if not Path(args.model).is_file():
         raise InputError(f"model file not found: {args.model}")
+    check_providers(providers(args))  # before the line below: a mistake is the only line the user sees
     print(f"benchmarking {args.model} on {len(texts)} texts ...", file=sys.stderr)
     result = benchmark(
         args.model,
