@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifact import Label
-from .classifier import Classifier, Prediction
+from .classifier import DEFAULT_CHUNK_SIZE, Classifier, Prediction
 from .errors import InputError
 from .files import (
     ByteCounter,
@@ -53,7 +53,7 @@ __all__ = [
     "writes_file",
 ]
 
-WINDOW_ROWS = 4096
+WINDOW_ROWS = DEFAULT_CHUNK_SIZE  # texts per chunk of the stream, and so between checkpoints
 EMPTY = "empty"
 
 
