@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from probe_runtime.choices import LongTextPolicy, WindowAggregate
-from probe_runtime.cli_support import OneLineParser, add_verbose_to_commands, run_cli
+from probe_runtime.cli_support import OneLineParser, add_global_options, run_cli
 from probe_runtime.guard import output_lock
 from probe_runtime.info import verification_lines
 from probe_train.cli import add_commands as add_train_commands
 from probe_train.cli import at_least
 
-from . import AUTO, LONG_TEXT_CHOICES, QUANTIZE_CHOICES, WINDOW_AGGREGATE_CHOICES
+from . import AUTO, LONG_TEXT_CHOICES, QUANTIZE_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 
 __all__ = ["main", "run"]
 
@@ -79,7 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example: probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv "
         "--out artifacts/pi && probe export artifacts/pi --out artifacts/pi.onnx",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", required=True)
     add_train_commands(sub)
     p = sub.add_parser(
@@ -146,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
     p.set_defaults(func=cmd_export)
-    add_verbose_to_commands(sub)
+    add_global_options(parser, sub, version=f"probe {__version__}")
     return parser
 
 

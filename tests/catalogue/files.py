@@ -304,6 +304,14 @@ CASES: list[Case] = [
         2,
     ),
     Case(
+        "classify-provider-unavailable",
+        "classify",
+        "--provider CUDAExecutionProvider where onnxruntime has no CUDA",
+        lambda ctx: _classify(_project(ctx), _project(ctx) / "in.txt", "--provider", "NoSuchExecutionProvider"),
+        "execution provider 'NoSuchExecutionProvider' is not available in this onnxruntime; available: ",
+        2,
+    ),
+    Case(
         "classify-resume-model-changed",
         "classify",
         "--resume after the model was replaced in place (same size and mtime)",

@@ -21,15 +21,34 @@ from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
 from .errors import ArtifactError, InputError, UsageError
 from .integrity import graph_sha256
-from .loader import DISABLED_FUSIONS, new_session, open_artifact, read_model_bytes, session_options
+from .loader import (
+    DEFAULT_PROVIDERS,
+    DISABLED_FUSIONS,
+    check_providers,
+    new_session,
+    open_artifact,
+    read_model_bytes,
+    session_options,
+)
 from .long_text import Coverage, LongText, Windower, resolve_long_text
 
 if TYPE_CHECKING:  # concurrent.futures costs ~4 ms at import; a single-text app never needs it
     from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["DISABLED_FUSIONS", "Classifier", "Prediction", "available_cores", "session_options"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_PROVIDERS",
+    "DISABLED_FUSIONS",
+    "Classifier",
+    "Prediction",
+    "available_cores",
+    "session_options",
+]
 
 DEFAULT_BATCH_SIZE = 64
+# Texts `Classifier.classify_stream` takes from its iterable at a time: enough for length sorting to
+# pay off and for every thread to have batches, few enough that memory stays flat (the CLI's window).
+DEFAULT_CHUNK_SIZE = 4096
 # Padded tokens per batch. Small on purpose: a batch's activations then stay in the per-core L2 cache.
 # Measured with benchmarks/ (MiniLM int8, 1 thread): 256 beat 8192 by 1.4x on SST-2 phrases and on
 # tweets, and peak RSS fell from 220-420 MB to 115-130 MB; 512 was within a few percent of 256.
@@ -121,43 +140,59 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _checked(texts: Any) -> tuple[list[str], bool]:
-    """The texts as a list, and whether one string was given; anything else is an ``InputError`` naming it."""
+def _as_list(texts: Any) -> tuple[list[Any], bool]:
+    """The texts as a list, and whether one string was given; a container that is no list of texts is refused."""
     if isinstance(texts, str):
-        items, single = [texts], True
-    else:
-        single = False
-        what = type(texts).__name__
-        if texts is None:
-            raise InputError("texts is None; pass a string or a list of strings")
-        if isinstance(texts, (bytes, bytearray, memoryview)):
-            raise InputError(f"texts is {what}; decode it to a string first, e.g. data.decode('utf-8')")
-        if isinstance(texts, Mapping):
-            raise InputError(f"texts is a {what}; pass a list of strings, e.g. list(d.values())")
-        if isinstance(texts, (set, frozenset)):
-            raise InputError(f"texts is a {what}, which has no order; pass a list so results line up with texts")
-        try:
-            items = list(texts)
-        except TypeError:
-            raise InputError(f"texts is {what}; pass a string or a list of strings") from None
-    for i, text in enumerate(items):
-        name = "the text" if single else f"text #{i}"
-        if not isinstance(text, str):
-            hint = "; decode it to a string first" if isinstance(text, (bytes, bytearray)) else ""
-            raise InputError(f"{name} is {type(text).__name__}, not str{hint}")
-        if not text or text.isspace():
+        return [texts], True
+    _refuse_container(texts)
+    try:
+        return list(texts), False
+    except TypeError:
+        raise InputError(f"texts is {type(texts).__name__}; pass a string or a list of strings") from None
+
+
+def _refuse_container(texts: Any) -> None:
+    """``InputError`` for what people pass by mistake where a list of texts belongs (named, with the fix)."""
+    what = type(texts).__name__
+    if texts is None:
+        raise InputError("texts is None; pass a string or a list of strings")
+    if isinstance(texts, (bytes, bytearray, memoryview)):
+        raise InputError(f"texts is {what}; decode it to a string first, e.g. data.decode('utf-8')")
+    if isinstance(texts, Mapping):
+        raise InputError(f"texts is a {what}; pass a list of strings, e.g. list(d.values())")
+    if isinstance(texts, (set, frozenset)):
+        raise InputError(f"texts is a {what}, which has no order; pass a list so results line up with texts")
+
+
+def _check_text(text: Any, name: str) -> str:
+    """``text`` if it is something to classify, else an ``InputError`` naming it (``name``) and the fix."""
+    if not isinstance(text, str):
+        hint = "; decode it to a string first" if isinstance(text, (bytes, bytearray)) else ""
+        raise InputError(f"{name} is {type(text).__name__}, not str{hint}")
+    if not text or text.isspace():
+        raise InputError(
+            f"{name} is {'empty' if not text else 'only whitespace'}: there is nothing to classify; "
+            "drop it before calling (the CLI skips such rows and counts them as empty)"
+        )
+    if not text.isascii():
+        bad = _SURROGATE.search(text)
+        if bad:
             raise InputError(
-                f"{name} is {'empty' if not text else 'only whitespace'}: there is nothing to classify; "
-                "drop it before calling (the CLI skips such rows and counts them as empty)"
+                f"{name} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, which is "
+                "not valid Unicode (often bytes decoded with errors='surrogateescape'); decode the source "
+                "with errors='replace' or remove it"
             )
-        if not text.isascii():
-            bad = _SURROGATE.search(text)
-            if bad:
-                raise InputError(
-                    f"{name} holds a lone surrogate U+{ord(bad.group()):04X} at character {bad.start()}, which is "
-                    "not valid Unicode (often bytes decoded with errors='surrogateescape'); decode the source "
-                    "with errors='replace' or remove it"
-                )
+    return text
+
+
+def _checked(texts: Any, first: int = 0) -> tuple[list[str], bool]:
+    """The texts as a list, and whether one string was given; anything else is an ``InputError`` naming it.
+
+    ``first``: the number of the first text, so a stream's errors name the text's place in the whole stream.
+    """
+    items, single = _as_list(texts)
+    for i, text in enumerate(items, start=first):
+        _check_text(text, "the text" if single else f"text #{i}")
     return items, single
 
 
@@ -180,8 +215,10 @@ class Classifier:
         *,
         tokenizer: Tokenizer | None = None,
         sha256: Mapping[str, str] | None = None,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
     ) -> None:
         self.threads = available_cores() if threads is None else _whole_number("threads", threads)
+        self.providers = tuple(providers)  # every session of this classifier runs on these
         self.manifest = manifest
         self.source = source
         self.sha256 = dict(sha256 or {})  # graph, tokenizer, manifest: verified at load
@@ -212,6 +249,7 @@ class Classifier:
         window_stride: int | None = None,
         window_aggregate: str | None = None,
         max_windows: int | None = None,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
     ) -> Classifier:
         """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
 
@@ -219,13 +257,16 @@ class Classifier:
         ``long_text`` (``truncate``/``window``), ``window_stride`` (tokens of overlap) and
         ``window_aggregate`` (``max``/``mean``/``auto``) override the artifact's long-text policy;
         ``max_windows`` caps the windows read per text (default 64; see ``probe_runtime.long_text``).
-        Bad option values raise ``UsageError``; a bad file raises ``ArtifactError``.
+        ``providers``: onnxruntime execution providers in order of preference; each must be in
+        ``onnxruntime.get_available_providers()``.
+        Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
             _whole_number("threads", threads)
         if max_windows is not None:
             _whole_number("max_windows", max_windows)
-        artifact = open_artifact(path)
+        providers = check_providers(providers)
+        artifact = open_artifact(path, providers)
         settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
         return cls(
             artifact.session,
@@ -236,6 +277,7 @@ class Classifier:
             threads,
             tokenizer=artifact.tokenizer,
             sha256=artifact.sha256,
+            providers=providers,
         )
 
     @classmethod
@@ -258,7 +300,7 @@ class Classifier:
         if session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = new_session(self._graph.read(), self.source)
+                    self._session = new_session(self._graph.read(), self.source, providers=self.providers)
                 session = self._session
         return session
 
@@ -307,8 +349,8 @@ class Classifier:
         proba, _, single = self._proba(texts, batch_size, max_tokens)
         return proba[0] if single else proba
 
-    def _proba(self, texts: Any, batch_size: int, max_tokens: int) -> tuple[np.ndarray, Coverage, bool]:
-        items, single = _checked(texts)
+    def _proba(self, texts: Any, batch_size: int, max_tokens: int, first: int = 0) -> tuple[np.ndarray, Coverage, bool]:
+        items, single = _checked(texts, first)
         _whole_number("batch_size", batch_size)
         _whole_number("max_tokens", max_tokens)
         if not items:
@@ -371,7 +413,7 @@ class Classifier:
         with self._lock:
             if self._wide_session is None:
                 # From the file re-read and re-hashed: the same graph the one-thread session runs.
-                self._wide_session = new_session(self._graph.read(), self.source, self.threads)
+                self._wide_session = new_session(self._graph.read(), self.source, self.threads, self.providers)
             return self._wide_session
 
     @overload
@@ -392,8 +434,10 @@ class Classifier:
         vectors = self._run(self.encoder.encode(items), batch_size, max_tokens, EMBEDDINGS_NAME)
         return vectors[0] if single else vectors
 
+    # A str is also a Sequence[str], so mypy sees these overloads overlap; the first one matches a str,
+    # which is exactly the intended reading (one text in, one answer out).
     @overload
-    def predict(self, texts: str) -> Label: ...
+    def predict(self, texts: str) -> Label: ...  # type: ignore[overload-overlap]
     @overload
     def predict(self, texts: Sequence[str]) -> list[Label]: ...
     def predict(self, texts: Sequence[str] | str) -> list[Label] | Label:
@@ -403,19 +447,59 @@ class Classifier:
         return labels[0] if single else labels
 
     @overload
-    def classify(self, texts: str) -> Prediction: ...
+    def classify(self, texts: str) -> Prediction: ...  # type: ignore[overload-overlap]  # see predict
     @overload
     def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
     def classify(self, texts: Sequence[str] | str) -> list[Prediction] | Prediction:
         """Label, score, all class scores and coverage per text (one `Prediction` for a single string)."""
         proba, coverage, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
-        results = [
-            self._prediction(row, int(windows), bool(truncated))
-            for row, windows, truncated in zip(proba, coverage.windows, coverage.truncated)
-        ]
+        results = self._predictions(proba, coverage)
         return results[0] if single else results
 
     __call__ = classify
+
+    def classify_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+    ) -> Iterator[Prediction]:
+        """One `Prediction` per text of ``texts``, in order, for inputs too long to hold in memory.
+
+        Texts are taken ``chunk_size`` at a time and each chunk is classified like one `classify` call
+        (length-sorted into batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens), so
+        memory depends on the chunk, never on the stream, and the answers are `classify`'s. The next chunk
+        is taken from ``texts`` only when every prediction of the previous one has been consumed: a caller
+        that has taken all predictions so far knows that exactly the texts they answer were read (the file
+        classifier checkpoints on that). A bad text raises ``InputError`` naming its place in the stream
+        (``text #i``, counted from 0), after the predictions of the chunks before it.
+        Bad options, or a single ``str`` instead of an iterable of texts, raise at the call, not at first use.
+        """
+        if isinstance(texts, str):
+            raise InputError("texts is one str; classify_stream takes an iterable of texts (for one text: classify)")
+        _refuse_container(texts)
+        for name, value in (("chunk_size", chunk_size), ("batch_size", batch_size), ("max_tokens", max_tokens)):
+            _whole_number(name, value)
+        try:
+            stream = iter(texts)
+        except TypeError:
+            raise InputError(f"texts is {type(texts).__name__}; pass an iterable of strings") from None
+        return self._stream(stream, chunk_size, batch_size, max_tokens)
+
+    def _stream(self, texts: Iterator[str], chunk_size: int, batch_size: int, max_tokens: int) -> Iterator[Prediction]:
+        done = 0
+        while chunk := list(itertools.islice(texts, chunk_size)):
+            proba, coverage, _ = self._proba(chunk, batch_size, max_tokens, first=done)
+            yield from self._predictions(proba, coverage)
+            done += len(chunk)
+
+    def _predictions(self, proba: np.ndarray, coverage: Coverage) -> list[Prediction]:
+        return [
+            self._prediction(row, int(windows), bool(truncated))
+            for row, windows, truncated in zip(proba, coverage.windows, coverage.truncated)
+        ]
 
     def _prediction(self, row: np.ndarray, windows: int, truncated: bool) -> Prediction:
         best = int(row.argmax())

@@ -1,9 +1,11 @@
-"""`probe-runtime classify`: label every text of one or more files, streaming, resumable, nothing lost.
+"""Label every text of one or more files, streaming, resumable, nothing lost (the engine of `probe-runtime classify`).
 
-Rows are read in windows of ``window_rows`` (sorted by length inside each window by the batcher),
-classified, and written in input order; memory depends on the window, never on the file. Output
-goes through `probe_runtime.output.PartialOutput`, so it appears under its name only when complete
-and an interrupted run can be resumed exactly.
+The rows' texts flow through `Classifier.classify_stream` in chunks of ``window_rows`` texts (sorted by
+length inside each chunk by the batcher) and predictions are written in input order; memory depends on
+the chunk, never on the file. Output goes through `probe_runtime.output.PartialOutput`, so it appears
+under its name only when complete and an interrupted run can be resumed exactly: a checkpoint is taken
+whenever every row read so far has been written (the end of each chunk, see `classify_stream`).
+This module never prints: progress goes to an optional callback, the result is a `Summary`.
 
 Before any work, the output is guarded (`probe_runtime.guard`): an ``--out`` that is, is inside or
 contains the model or an input, lies under a file or in an unwritable place, or already exists and is
@@ -16,28 +18,18 @@ already done are skipped, so an in-place edit is refused (naming the file) inste
 
 from __future__ import annotations
 
-import argparse
-import os
-import signal
-import sys
-import time
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from itertools import chain, islice
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from tqdm import tqdm
-
 from .artifact import Label
-from .classifier import Classifier
-from .errors import InputError, UsageError
+from .classifier import DEFAULT_CHUNK_SIZE, Classifier, Prediction
+from .errors import InputError
 from .files import (
-    ERROR_MODES,
-    INPUT_FORMATS,
     ByteCounter,
     InputChanged,
     Row,
@@ -49,9 +41,19 @@ from .files import (
 from .guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from .output import PREDICTION_COLUMNS, PartialOutput, RowWriter, file_sha256, is_classify_output
 
-__all__ = ["ClassifyOptions", "Summary", "add_command", "check_output", "classify_files", "cmd_classify"]
+__all__ = [
+    "WINDOW_ROWS",
+    "ClassifyOptions",
+    "Progress",
+    "Summary",
+    "check_output",
+    "classify_files",
+    "output_format",
+    "output_lock_for",
+    "writes_file",
+]
 
-WINDOW_ROWS = 4096
+WINDOW_ROWS = DEFAULT_CHUNK_SIZE  # texts per chunk of the stream, and so between checkpoints
 EMPTY = "empty"
 
 
@@ -65,10 +67,22 @@ class ClassifyOptions:
     errors: str = "strict"
     out_format: str | None = None
     all_scores: bool = False
-    window_rows: int = WINDOW_ROWS
+    window_rows: int = WINDOW_ROWS  # texts classified per chunk; a checkpoint after each
     resume: bool = False
-    progress: bool = False
     overwrite: bool = False  # replace an existing --out, only if it is a previous prediction file
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run is, reported at its start and after every checkpoint.
+
+    ``done`` counts bytes of input consumed when ``total`` (the inputs' size in bytes) is known, rows read
+    when it is not (stdin); ``read`` is always rows. A resumed run starts at the rows already done.
+    """
+
+    read: int
+    done: int
+    total: int | None
 
 
 @dataclass
@@ -95,21 +109,64 @@ class Summary:
         labels: Counter[Label] = Counter({label: n for label, n in saved["labels"]})
         return cls(saved["read"], saved["classified"], Counter(saved["skipped"]), labels, saved["read"])
 
-    def describe(self, labels: Sequence[Label]) -> str:
-        skipped = sum(self.skipped.values())
-        reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(self.skipped.items()))
-        distribution = ", ".join(f"{label} {self.labels[label]}" for label in labels)
-        text = f"read {self.read} rows, classified {self.classified}, skipped {skipped}"
-        text += f" ({reasons})" if reasons else ""
-        text += f"; labels: {distribution}"
-        if self.resumed_after:
-            text += f" (resumed after row {self.resumed_after})"
-        return text
+
+class _PendingRows:
+    """The rows read but not yet answered, between the file reader and `Classifier.classify_stream`.
+
+    `texts` hands the stream the texts to classify and keeps every row it reads, the classified ones as
+    rows, the others (empty, whitespace-only, undecodable) as a count per reason for each run of them, so
+    memory stays bounded by the chunk however many rows are skipped. `answer` pairs the next prediction
+    with its row, counting the skipped rows before it. When nothing is pending, every row read has been
+    written: the reader's byte count then matches the rows done, which is what a checkpoint must record.
+    """
+
+    def __init__(self, rows: Iterator[Row], summary: Summary) -> None:
+        self._rows, self._summary = rows, summary
+        self._pending: deque[Row | Counter[str]] = deque()
+
+    def texts(self) -> Iterator[str]:
+        for row in self._rows:
+            reason = _skip_reason(row)
+            if reason is None:
+                self._pending.append(row)
+                yield row.text
+                continue
+            run = self._pending[-1] if self._pending else None
+            if not isinstance(run, Counter):
+                run = Counter()
+                self._pending.append(run)
+            run[reason] += 1
+
+    def answer(self, prediction: Prediction) -> Row:
+        """The row ``prediction`` belongs to (the skipped rows before it are counted as read)."""
+        self._settle_skipped()
+        row = self._pending.popleft()
+        assert isinstance(row, Row)  # the stream answers only texts that `texts` gave it
+        self._summary.read += 1
+        self._summary.classified += 1
+        self._summary.labels[prediction.label] += 1
+        return row
+
+    def finish(self) -> None:
+        """The stream ended: what is still pending was skipped (trailing empty rows, say)."""
+        self._settle_skipped()
+
+    @property
+    def settled(self) -> bool:
+        return not self._pending
+
+    def _settle_skipped(self) -> None:
+        while self._pending and isinstance(run := self._pending[0], Counter):
+            self._pending.popleft()
+            self._summary.read += sum(run.values())
+            self._summary.skipped.update(run)
 
 
-def _windows(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
-    while window := list(islice(rows, size)):
-        yield window
+def _skip_reason(row: Row) -> str | None:
+    """Why ``row`` is not classified (the reader's reason, or empty), else None."""
+    if row.skip:
+        return row.skip
+    return None if row.text.strip() else EMPTY
 
 
 def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCounter) -> Iterator[Row]:
@@ -132,7 +189,7 @@ def _fingerprint(clf: Classifier, inputs: Sequence[str], options: ClassifyOption
     """What must not change between a run and its resumption: the model by content, the inputs by path
     (their content is checked while reading, see `ByteCounter`), the options."""
     settings = asdict(options)
-    for volatile in ("resume", "progress", "overwrite"):
+    for volatile in ("resume", "overwrite"):
         settings.pop(volatile)
     settings["out_format"] = fmt
     return {
@@ -143,7 +200,8 @@ def _fingerprint(clf: Classifier, inputs: Sequence[str], options: ClassifyOption
     }
 
 
-def _to_file(out: str | None) -> bool:
+def writes_file(out: str | None) -> bool:
+    """Does ``out`` name a file (not stdout, which is None or ``-``)?"""
     return bool(out) and out != "-"
 
 
@@ -156,9 +214,9 @@ def check_output(out: str, model: str, inputs: Sequence[str], overwrite: bool = 
     refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_classify_output, kind="prediction file")
 
 
-def _lock(out: str | None) -> AbstractContextManager[None]:
+def output_lock_for(out: str | None) -> AbstractContextManager[None]:
     """One writer per output: the lock also covers the partial file and the resume state beside it."""
-    return output_lock(out) if out and _to_file(out) else nullcontext()
+    return output_lock(out) if out and writes_file(out) else nullcontext()
 
 
 def output_format(out: str | None, forced: str | None = None) -> str:
@@ -169,71 +227,65 @@ def output_format(out: str | None, forced: str | None = None) -> str:
     return detected if detected in ("csv", "tsv") else "jsonl"
 
 
+ProgressCallback = Callable[[Progress], None]
+
+
 def classify_files(
-    clf: Classifier, inputs: Sequence[str], out: str | None, options: ClassifyOptions = ClassifyOptions()
+    clf: Classifier,
+    inputs: Sequence[str],
+    out: str | None,
+    options: ClassifyOptions = ClassifyOptions(),
+    *,
+    progress: ProgressCallback | None = None,
+    locked: bool = False,
 ) -> Summary:
     """Classify every row of ``inputs`` into ``out`` (stdout when None or ``-``); see the module docstring.
 
     Empty and whitespace-only rows (and undecodable ones under ``errors="skip"``) are not classified
-    and not written; they are counted in the returned `Summary`. Raises `UsageError` for an ``out`` that
-    `check_output` refuses or that another run is writing.
+    and not written; they are counted in the returned `Summary`. ``progress`` is called at the start and
+    after every checkpoint. Raises `UsageError` for an ``out`` that `check_output` refuses or that another
+    run is writing. ``locked``: the caller already checked ``out`` and holds `output_lock_for` it (the CLI
+    does, from before the model loads).
     """
-    if out and _to_file(out):
+    if locked:
+        return _classify_locked(clf, inputs, out, options, progress)
+    if out and writes_file(out):
         check_output(out, clf.source, inputs, options.overwrite)
-    with _lock(out):
-        return _classify_locked(clf, inputs, out, options)
+    with output_lock_for(out):
+        return _classify_locked(clf, inputs, out, options, progress)
 
 
-def _classify_locked(clf: Classifier, inputs: Sequence[str], out: str | None, options: ClassifyOptions) -> Summary:
-    """`classify_files` once the output is checked and locked."""
+def _check_options(inputs: Sequence[str], options: ClassifyOptions) -> None:
     if options.window_rows < 1:
         raise InputError(f"window_rows must be at least 1, got {options.window_rows}")
     for path in inputs:
         if path != "-" and not Path(path).exists():
             raise InputError(f"input file not found: {path}")
+
+
+def _classify_locked(
+    clf: Classifier,
+    inputs: Sequence[str],
+    out: str | None,
+    options: ClassifyOptions,
+    progress: ProgressCallback | None,
+) -> Summary:
+    """`classify_files` once the output is checked and locked: the failure handling around `_Run`."""
+    _check_options(inputs, options)
     fmt = output_format(out, options.out_format)
-    score_columns = [f"score_{label}" for label in clf.labels] if options.all_scores else []
-    fingerprint = _fingerprint(clf, inputs, options, fmt) if _to_file(out) else {}
+    fingerprint = _fingerprint(clf, inputs, options, fmt) if writes_file(out) else {}
     output = PartialOutput(
         out, fingerprint, names={"model": f"a different model (the content of {clf.source} changed)"}
     )
-    counter = ByteCounter()
-    rows = _all_rows(inputs, options, counter)
-    sizes = [input_size(p) for p in inputs]
-    total = None if None in sizes else sum(s for s in sizes if s is not None)
+    run = _Run(clf, inputs, output, options, progress or (lambda _: None))
     saved = output.open(options.resume)
     try:
-        summary = Summary()
-        if saved is not None:
-            summary = Summary.from_progress(saved)
-            # Each input must still start with the bytes already classified: checked while skipping.
-            counter.expect(saved.get("consumed", []))
-            for _ in islice(rows, summary.read):
-                pass
-        initial = counter.n if total else summary.read
-        windows = _windows(rows, options.window_rows)
-        first = next(windows, None)  # reading one more window completes the check of every recorded prefix
-        if first is None:
-            counter.finish()
-        output.start()  # only now may a resumed partial file be cut back to its checkpoint
-        writer = RowWriter(output.stream, fmt, [*PREDICTION_COLUMNS, *score_columns], header=saved is None)
-        if saved is None:
-            output.checkpoint(_progress(summary, counter))
-        with _progress_bar(options.progress, total, initial) as bar:
-            started, done_before = time.perf_counter(), summary.read
-            for window in chain([first] if first else [], windows):
-                _classify_window(clf, window, writer, summary, options.all_scores)
-                output.checkpoint(_progress(summary, counter))
-                bar.update((counter.n if total else summary.read) - bar.n)
-                rate = (summary.read - done_before) / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix_str(f"{summary.read} rows, {rate:.0f} rows/s", refresh=False)
-        counter.finish()
-        output.commit()
+        summary = run.write(saved, fmt)
     except InputChanged:
         output.close(keep=True)  # the work belongs to the old inputs: kept for a resume with them
         raise
     except InputError as exc:
-        if saved is not None and counter.verifying:
+        if saved is not None and run.counter.verifying:
             # The already-classified part no longer reads as it did: the input changed, the work is kept.
             output.close(keep=True)
             raise InputChanged(
@@ -248,217 +300,71 @@ def _classify_locked(clf: Classifier, inputs: Sequence[str], out: str | None, op
     return summary
 
 
-def _progress(summary: Summary, counter: ByteCounter) -> dict[str, Any]:
-    """The resume point: rows done, and the sha256 of the bytes each input has given so far."""
-    return {**summary.to_progress(), "consumed": counter.consumed()}
+class _Run:
+    """One run's reading, classifying, writing and checkpointing (the output is already open)."""
 
+    def __init__(
+        self,
+        clf: Classifier,
+        inputs: Sequence[str],
+        output: PartialOutput,
+        options: ClassifyOptions,
+        progress: ProgressCallback,
+    ) -> None:
+        self.clf, self.output, self.options, self.progress = clf, output, options, progress
+        self.counter = ByteCounter()
+        self.rows = _all_rows(inputs, options, self.counter)
+        sizes = [input_size(p) for p in inputs]
+        self.total = None if None in sizes else sum(s for s in sizes if s is not None)
 
-def _classify_window(clf: Classifier, window: list[Row], writer: RowWriter, summary: Summary, all_scores: bool) -> None:
-    keep = []
-    for row in window:
-        if row.skip:
-            summary.skipped[row.skip] += 1
-        elif not row.text.strip():
-            summary.skipped[EMPTY] += 1
-        else:
-            keep.append(row)
-    for row, prediction in zip(keep, clf.classify([r.text for r in keep])):
+    def write(self, saved: dict[str, Any] | None, fmt: str) -> Summary:
+        summary = self._skip_done(saved)
+        self._report(summary)
+        pending = _PendingRows(self.rows, summary)
+        predictions = self.clf.classify_stream(pending.texts(), chunk_size=self.options.window_rows)
+        first = next(predictions, None)  # reading one more chunk completes the check of every recorded prefix
+        if first is None:
+            self.counter.finish()
+        self.output.start()  # only now may a resumed partial file be cut back to its checkpoint
+        score_columns = [f"score_{label}" for label in self.clf.labels] if self.options.all_scores else []
+        writer = RowWriter(self.output.stream, fmt, [*PREDICTION_COLUMNS, *score_columns], header=saved is None)
+        if saved is None:
+            self.output.checkpoint(self._state(summary))
+        for prediction in chain([first] if first else [], predictions):
+            writer.write(self._record(pending.answer(prediction), prediction))
+            if pending.settled:  # every row read is written: a consistent resume point
+                self._checkpoint(summary)
+        pending.finish()
+        self._checkpoint(summary)
+        self.counter.finish()
+        self.output.commit()
+        return summary
+
+    def _skip_done(self, saved: dict[str, Any] | None) -> Summary:
+        """A resumed run's summary so far, after reading past (and checking) the rows already done."""
+        if saved is None:
+            return Summary()
+        summary = Summary.from_progress(saved)
+        # Each input must still start with the bytes already classified: checked while skipping.
+        self.counter.expect(saved.get("consumed", []))
+        for _ in islice(self.rows, summary.read):
+            pass
+        return summary
+
+    def _record(self, row: Row, prediction: Prediction) -> dict[str, Any]:
         record = {"id": row.id, "label": prediction.label, "score": round(prediction.score, 6)}
-        if all_scores:
+        if self.options.all_scores:
             record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
-        writer.write(record)
-        summary.labels[prediction.label] += 1
-    summary.read += len(window)
-    summary.classified += len(keep)
+        return record
 
+    def _checkpoint(self, summary: Summary) -> None:
+        self.output.checkpoint(self._state(summary))
+        self._report(summary)
 
-def _progress_bar(enabled: bool, total: int | None, initial: int) -> tqdm:
-    if total is None:
-        return tqdm(desc="classifying", unit=" rows", initial=initial, disable=not enabled)
-    return tqdm(
-        desc="classifying",
-        total=total,
-        initial=initial,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        disable=not enabled,
-    )
+    def _state(self, summary: Summary) -> dict[str, Any]:
+        """The resume point: rows done, and the sha256 of the bytes each input has given so far."""
+        return {**summary.to_progress(), "consumed": self.counter.consumed()}
 
-
-def _check_usage(args: argparse.Namespace) -> None:
-    """Mistakes in how the command was called: `UsageError` (exit 2, one line), before any work."""
-
-    def fail(message: str) -> None:
-        raise UsageError(message)
-
-    to_file = _to_file(args.out)
-    if args.inputs.count("-") > 1:
-        fail("stdin (-) can be read only once")
-    if args.resume and not to_file:
-        fail("--resume needs --out FILE (there is nothing to resume on stdout)")
-    if args.resume and "-" in args.inputs:
-        fail("--resume needs file inputs: stdin cannot be read again from where it stopped")
-    if args.overwrite and not to_file:
-        fail("--overwrite needs --out FILE")
-    if args.id_column:
-        plain = [p for p in args.inputs if input_format(p, args.input_format) in ("text", "dir")]
-        if plain:
-            fail(f"--id-column needs CSV/TSV/JSONL inputs, but {plain[0]} is read as plain text")
-    if to_file and Path(args.out).is_dir():
-        fail(f"--out {args.out} is a directory; name a file such as {Path(args.out) / 'predictions.jsonl'}")
-
-
-def _positive_int(value: str) -> int:
-    """argparse type for counts that must be at least 1 (threads, rows per window)."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-def cmd_classify(args: argparse.Namespace) -> int:
-    _check_usage(args)
-    if _to_file(args.out):
-        check_output(args.out, args.model, args.inputs, args.overwrite)
-    with _lock(args.out):  # held from before the model loads until the output is in place
-        return _run(args)
-
-
-def _run(args: argparse.Namespace) -> int:
-    # Passed only when given, so the classifier's own default cap applies otherwise.
-    cap = {} if args.max_windows is None else {"max_windows": args.max_windows}
-    clf = Classifier.load(
-        args.model,
-        threads=args.threads,
-        long_text=args.long_text,
-        window_stride=args.window_stride,
-        window_aggregate=args.window_aggregate,
-        **cap,
-    )
-    options = ClassifyOptions(
-        text_column=args.text_column,
-        id_column=args.id_column,
-        input_format=args.input_format,
-        errors=args.errors,
-        out_format=args.format,
-        all_scores=args.all_scores,
-        window_rows=args.window_rows,
-        resume=args.resume,
-        progress=sys.stderr.isatty(),
-        overwrite=args.overwrite,
-    )
-    # `kill` then ends the run like Ctrl-C: a message, and the partial file kept for --resume.
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        summary = _classify_locked(clf, args.inputs, args.out, options)
-    except KeyboardInterrupt:
-        if args.out and args.out != "-":
-            partial = PartialOutput(args.out, {}).partial
-            print(
-                f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {partial}. "
-                "Run the same command with --resume to continue.",
-                file=sys.stderr,
-            )
-        else:
-            print("probe-runtime: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`... | head`): stop quietly; point stdout at /dev/null so the
-        # interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    where = f" → {args.out}" if args.out and args.out != "-" else ""
-    print(summary.describe(clf.labels) + where, file=sys.stderr)
-    return 0
-
-
-def add_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "classify",
-        help="classify every text in files",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="""\
-Classify each line of a text file, each .txt file of a directory (recursively), or a column of a
-CSV/TSV/JSONL file, and write one prediction per row (id, label, score) as JSONL or CSV, in input order.
-
-ids: the line number (for CSV/TSV, the line the record starts on); the file path for a directory;
-the --id-column value if given; prefixed with "PATH:" when several inputs are given.
-Empty and whitespace-only rows (and undecodable ones with --errors skip) are NOT classified and NOT
-written; they are counted in the summary printed at the end (rows read, classified, skipped, labels).
-
-The output appears under its name only when complete. Until then rows go to .OUT.partial next to it,
-checkpointed every window; after Ctrl-C, kill or a crash, the same command with --resume continues
-where it stopped and writes exactly what an uninterrupted run would have; it checks that the model
-and the rows already done are byte-identical (sha256) and refuses, naming the file, if one changed.
---out may not be, be inside, or contain the model or an input; an existing --out is replaced only with
---overwrite and only if it is a previous prediction file; two runs cannot write the same --out at once.
-Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted.""",
-    )
-    p.add_argument("model", help="the .onnx artifact written by `probe export`")
-    p.add_argument(
-        "inputs",
-        nargs="+",
-        metavar="INPUT",
-        help="text file (one item per line), directory of .txt files, .csv, .tsv, .jsonl; - for stdin",
-    )
-    p.add_argument("-o", "--out", help="output file (.jsonl, .csv or .tsv); default stdout")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing --out; only a previous prediction file (id, label, score) is ever replaced",
-    )
-    p.add_argument("--format", choices=["jsonl", "csv", "tsv"], help="output format (default: from --out, else jsonl)")
-    p.add_argument(
-        "--input-format", choices=INPUT_FORMATS, help="read inputs as this (default: by extension; stdin: text)"
-    )
-    p.add_argument(
-        "--text-column",
-        "--text-field",
-        default="text",
-        help="CSV column / JSONL field with the text (default: text)",
-    )
-    p.add_argument("--id-column", "--id-field", help="column/field to report as the row id (default: line number)")
-    p.add_argument(
-        "--errors",
-        choices=ERROR_MODES,
-        default="strict",
-        help="bytes that are not UTF-8: strict = stop with an error naming file and line (default), "
-        "replace = U+FFFD, skip = drop the row and count it",
-    )
-    p.add_argument("--all-scores", action="store_true", help="also write every class's probability (score_LABEL)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out")
-    p.add_argument(
-        "--long-text",
-        choices=["truncate", "window"],
-        help="texts longer than the model's max length: truncate, or classify overlapping windows and aggregate "
-        "(default: the artifact's policy)",
-    )
-    p.add_argument("--window-stride", type=int, help="with --long-text window: tokens of overlap between windows")
-    p.add_argument(
-        "--window-aggregate",
-        choices=["max", "mean", "auto"],
-        help="with --long-text window: max (detection: the most positive window) or mean (default: the artifact's)",
-    )
-    p.add_argument(
-        "--max-windows",
-        type=_positive_int,
-        help="with --long-text window: at most this many windows per text; the rest of a longer text is not read "
-        "(default: the runtime's cap)",
-    )
-    p.add_argument(
-        "--threads",
-        type=_positive_int,
-        help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
-    )
-    p.add_argument("--window-rows", type=_positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_classify)
+    def _report(self, summary: Summary) -> None:
+        done = self.counter.n if self.total else summary.read
+        self.progress(Progress(summary.read, done, self.total))

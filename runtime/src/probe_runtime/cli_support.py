@@ -7,7 +7,8 @@ Written once here (the runtime is the package both CLIs depend on) so the two to
   by SIGPIPE, quietly;
 - every error the user can fix is ONE line, ``PROG: error: …`` (argparse's usage errors too, with a
   pointer to ``--help`` instead of the usage block); ``-v``/``--verbose``, before or after the command,
-  adds the traceback.
+  adds the traceback;
+- ``--version`` and ``-v`` are accepted before or after the command name (`add_global_options`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import NoReturn
 
 from .errors import ProbeError, UsageError
 
-__all__ = ["OneLineParser", "add_verbose_to_commands", "run_cli"]
+__all__ = ["VERBOSE_HELP", "OneLineParser", "add_global_options", "one_line", "positive_int", "run_cli"]
 
 VERBOSE_HELP = "on an error, also show the traceback (and log what happens)"
 
@@ -34,11 +35,30 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_verbose_to_commands(sub: argparse._SubParsersAction) -> None:
-    """``-v`` after the command name as well as before it (SUPPRESS keeps the top-level value otherwise)."""
+def add_global_options(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction, version: str) -> None:
+    """``--version`` (printing ``version``) and ``-v``/``--verbose`` on the tool and on each of its commands.
+
+    Call it once every command is added. argparse hands everything after the command name to the command's
+    own parser, so a global option must be declared there too to be accepted after it; the command's
+    ``-v`` defaults to SUPPRESS, so ``-v`` given before the command name is not reset by the command.
+    """
+    parser.add_argument("--version", action="version", version=version)
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     for command in sub.choices.values():
+        command.add_argument("--version", action="version", version=version, help=argparse.SUPPRESS)
         if "-v" not in command._option_string_actions:
             command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
+def positive_int(value: str) -> int:
+    """argparse type for counts that must be at least 1 (threads, rows per window, repetitions)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
 
 
 def one_line(text: object) -> str:

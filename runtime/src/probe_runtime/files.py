@@ -367,6 +367,55 @@ def _jsonl_rows(
         yield Row(record[id_field] if id_field else number, record[field], label=label)
 
 
+class _Records:
+    """CSV/TSV records, each with the line it starts on and whether all of its lines decoded.
+
+    The csv module reports neither (a quoted field may span lines), so the lines are fed to it through
+    `_text_lines`, which notes them; our own size bound fails before the csv module's, with a line.
+    """
+
+    def __init__(self, path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str) -> None:
+        self.path, self._lines = path, lines
+        self.line = 0  # the last line read
+        self.start, self.keep, self._chars = 0, True, 0  # of the current record
+        # Process-wide setting of the csv module, only ever raised: our bound (`_text_lines`) fails first.
+        if csv.field_size_limit() <= MAX_FIELD_CHARS:
+            csv.field_size_limit(MAX_FIELD_CHARS + 1)
+        self._reader = csv.reader(self._text_lines(), delimiter=delimiter)
+
+    def _text_lines(self) -> Iterator[str]:
+        for number, line, keep in self._lines:
+            if self.start == 0:
+                self.start = number
+            self.line = number
+            self.keep = self.keep and keep
+            self._chars += len(line)
+            if self._chars > MAX_FIELD_CHARS:
+                raise InputError(
+                    f"{self.path}, line {self.start}: a record longer than {MAX_FIELD_CHARS:,} characters "
+                    f"(through line {number}). Check for an unclosed quote, or split the text."
+                )
+            yield line
+
+    def next(self) -> list[str] | None:
+        """The next record, or None at the end; `start` and `keep` then describe it."""
+        self.start, self.keep, self._chars = 0, True, 0
+        try:
+            return next(self._reader)
+        except csv.Error as exc:
+            raise InputError(f"{self.path}, line {self.line}: not valid CSV ({exc})") from None
+        except StopIteration:
+            return None
+
+
+def _column_indices(path: str, header: list[str], columns: list[tuple[str | None, str]]) -> list[int | None]:
+    """Where each wanted column is in ``header`` (None for one not asked for); ``columns``: (name, option) pairs."""
+    for wanted, option in columns:
+        if wanted is not None and wanted not in header:
+            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
+    return [None if wanted is None else header.index(wanted) for wanted, _ in columns]
+
+
 def _table_rows(
     path: str,
     lines: Iterable[tuple[int, str, bool]],
@@ -376,59 +425,24 @@ def _table_rows(
     label_column: str | None,
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
-    state = {"line": 0, "start": 0, "keep": True, "chars": 0}
-
-    def text_lines() -> Iterator[str]:
-        for number, line, keep in lines:
-            if state["start"] == 0:
-                state["start"] = number
-            state["line"] = number
-            state["keep"] = state["keep"] and keep
-            state["chars"] += len(line)
-            if state["chars"] > MAX_FIELD_CHARS:
-                raise InputError(
-                    f"{path}, line {state['start']}: a record longer than {MAX_FIELD_CHARS:,} characters "
-                    f"(through line {number}). Check for an unclosed quote, or split the text."
-                )
-            yield line
-
-    def next_record(reader: Iterator[list[str]]) -> tuple[list[str] | None, int, bool]:
-        state.update(start=0, keep=True, chars=0)
-        try:
-            record = next(reader)
-        except csv.Error as exc:
-            raise InputError(f"{path}, line {state['line']}: not valid CSV ({exc})") from None
-        except StopIteration:
-            return None, 0, True
-        return record, state["start"], state["keep"]
-
-    # Process-wide setting of the csv module, only ever raised: our own bound above fails first, with a line.
-    if csv.field_size_limit() <= MAX_FIELD_CHARS:
-        csv.field_size_limit(MAX_FIELD_CHARS + 1)
-    reader = csv.reader(text_lines(), delimiter=delimiter)
-    header, _, _ = next_record(reader)
+    records = _Records(path, lines, delimiter)
+    header = records.next()
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
-    options = {column: "--text-column", id_column: "--id-column", label_column: "--label-column"}
-    for wanted in filter(None, (column, id_column, label_column)):
-        if wanted not in header:
-            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {options[wanted]}.")
-    text_at = header.index(column)
-    id_at = header.index(id_column) if id_column else None
-    label_at = header.index(label_column) if label_column else None
-    while True:
-        record, start, keep = next_record(reader)
-        if record is None:
-            return
+    options = [(column, "--text-column"), (id_column, "--id-column"), (label_column, "--label-column")]
+    text_at, id_at, label_at = _column_indices(path, header, options)
+    assert text_at is not None  # the text column is always asked for
+    while (record := records.next()) is not None:
         if not record:  # a blank line is not a record
             continue
-        if not keep:
-            yield Row(record[id_at] if id_at is not None and id_at < len(record) else start, "", UNDECODABLE)
+        row_id = record[id_at] if id_at is not None and id_at < len(record) else records.start
+        if not records.keep:
+            yield Row(row_id, "", UNDECODABLE)
             continue
         if len(record) != len(header):
-            raise InputError(_field_count_error(path, start, state["line"], len(record), header, delimiter))
-        label = _label(record[label_at], f"{path}, line {start}") if label_at is not None else None
-        yield Row(record[id_at] if id_at is not None else start, record[text_at], label=label)
+            raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
+        label = _label(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
+        yield Row(row_id, record[text_at], label=label)
 
 
 def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:

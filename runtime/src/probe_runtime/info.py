@@ -4,15 +4,13 @@ and behind the figures `probe export` prints. Nothing here prints; the CLI does.
 
 from __future__ import annotations
 
-import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from .classifier import Classifier
 from .records import Figures, PrecisionRecord, Verification
 
-__all__ = ["add_command", "as_json", "cmd_info", "describe", "precision_lines", "verification_lines"]
+__all__ = ["as_json", "describe", "precision_lines", "verification_lines"]
 
 
 def _value(value: Any) -> str:
@@ -135,24 +133,3 @@ def as_json(path: str, classifier: Classifier) -> dict[str, Any]:
         "sha256": classifier.sha256,
         **classifier.manifest.to_json_dict(),
     }
-
-
-def cmd_info(args: argparse.Namespace) -> int:
-    clf = Classifier.load(args.model)
-    if args.json:
-        print(json.dumps(as_json(args.model, clf), indent=2, ensure_ascii=False))
-    else:
-        print("\n".join(describe(args.model, clf)))
-    return 0
-
-
-def add_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "info",
-        help="show what an artifact carries",
-        description="Show labels, encoder, "
-        "settings, training metrics and export verification figures stored in an artifact.",
-    )
-    p.add_argument("model", help="the .onnx artifact")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_info)

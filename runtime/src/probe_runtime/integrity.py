@@ -154,6 +154,19 @@ _CHILDREN: dict[str, dict[int, str]] = {
 }
 
 
+def _external_tensor_name(buf: memoryview, start: int, stop: int) -> str | None:
+    """A ``TensorProto``'s name if its data lives in another file (``(unnamed)`` without one), else None."""
+    name, external = "", False
+    for number, wire, _, value_start, value_stop in _fields(buf, start, stop):
+        if number == _TENSOR_NAME and wire == _LEN:
+            name = str(buf[value_start:value_stop], "utf-8", "replace")
+        elif number == _TENSOR_EXTERNAL_DATA:
+            external = True
+        elif number == _TENSOR_DATA_LOCATION and wire == _VARINT:
+            external = external or _varint(buf, value_start, value_stop)[0] == _EXTERNAL
+    return (name or "(unnamed)") if external else None
+
+
 def external_tensors(data: bytes) -> list[str]:
     """Names of the tensors (initializers, constants, in subgraphs and functions too) stored outside the file."""
     buf = memoryview(data)
@@ -164,16 +177,9 @@ def external_tensors(data: bytes) -> list[str]:
         if depth > _MAX_NESTING:
             raise MalformedModel(f"subgraphs nested more than {_MAX_NESTING} deep")
         if kind == "tensor":
-            name, external = "", False
-            for number, wire, _, value_start, value_stop in _fields(buf, start, stop):
-                if number == _TENSOR_NAME and wire == _LEN:
-                    name = str(buf[value_start:value_stop], "utf-8", "replace")
-                elif number == _TENSOR_EXTERNAL_DATA:
-                    external = True
-                elif number == _TENSOR_DATA_LOCATION and wire == _VARINT:
-                    external = external or _varint(buf, value_start, value_stop)[0] == _EXTERNAL
-            if external:
-                found.append(name or "(unnamed)")
+            name = _external_tensor_name(buf, start, stop)
+            if name is not None:
+                found.append(name)
             return
         children = _CHILDREN[kind]
         for number, wire, _, value_start, value_stop in _fields(buf, start, stop):

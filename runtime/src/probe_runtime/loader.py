@@ -20,8 +20,10 @@ about to write: one implementation of the contract, so the exporter cannot ship 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -37,15 +39,17 @@ from .artifact import (
     check_hash,
     manifest_from_metadata,
 )
-from .errors import ArtifactError
+from .errors import ArtifactError, UsageError
 from .integrity import MalformedModel, external_tensors, graph_sha256, metadata, seal
 from .tokenizer_guard import load_tokenizer
 
 __all__ = [
+    "DEFAULT_PROVIDERS",
     "DISABLED_FUSIONS",
     "Artifact",
     "check_artifact",
     "check_graph",
+    "check_providers",
     "new_session",
     "open_artifact",
     "read_model_bytes",
@@ -56,6 +60,8 @@ __all__ = [
 # onnxruntime would re-fuse Add + LayerNormalization into SkipLayerNormalization, whose CPU kernel
 # measured ~5x slower than the two plain ops (ORT 1.32); graphs exported with the skip fusion keep it.
 DISABLED_FUSIONS = ["SkipLayerNormFusion"]
+# onnxruntime execution providers, in order of preference (`Classifier.load(providers=...)`, `--provider`).
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 
 
 @dataclass(frozen=True)
@@ -119,17 +125,39 @@ def refuse_external_data(data: bytes, source: str) -> None:
         )
 
 
-def new_session(data: bytes, source: str, threads: int = 1) -> ort.InferenceSession:
+def new_session(
+    data: bytes, source: str, threads: int = 1, providers: Sequence[str] = DEFAULT_PROVIDERS
+) -> ort.InferenceSession:
     """An onnxruntime session built from bytes already checked (never from the path: see the module doc)."""
     try:
         return ort.InferenceSession(
             data,
             sess_options=session_options(threads),
-            providers=["CPUExecutionProvider"],
+            providers=list(providers),
             disabled_optimizers=DISABLED_FUSIONS,
         )
     except Exception as exc:  # onnxruntime raises its own untyped errors for unreadable graphs
         raise _unreadable(source, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
+def check_providers(providers: Any) -> tuple[str, ...]:
+    """The onnxruntime execution providers asked for, if this onnxruntime has them all (else ``UsageError``).
+
+    onnxruntime itself only warns and falls back to the CPU for a provider it lacks; a user who asked
+    for a GPU should hear at once that they do not get one, and which providers they could ask for.
+    """
+    available = ort.get_available_providers()
+    if isinstance(providers, str) or not isinstance(providers, Sequence) or not providers:
+        raise UsageError(
+            f"providers must be a non-empty list of execution provider names such as ['CPUExecutionProvider'], "
+            f"not {providers!r}; available here: {', '.join(available)}"
+        )
+    for name in providers:
+        if name not in available:
+            raise UsageError(
+                f"execution provider {name!r} is not available in this onnxruntime; available: {', '.join(available)}"
+            )
+    return tuple(providers)
 
 
 def _output_width(session: ort.InferenceSession, declared: list[str]) -> int | None:
@@ -174,7 +202,7 @@ def check_graph(manifest: Manifest, session: ort.InferenceSession, tokenizer: To
         )
 
 
-def check_artifact(data: bytes, source: str) -> Artifact:
+def check_artifact(data: bytes, source: str, providers: Sequence[str] = DEFAULT_PROVIDERS) -> Artifact:
     """Every check of the module doc on ``data``; the session is built from ``data`` itself."""
     try:
         props = metadata(data)
@@ -188,7 +216,7 @@ def check_artifact(data: bytes, source: str) -> Artifact:
         tokenizer = load_tokenizer(tokenizer_json)
     except ArtifactError as exc:
         raise ArtifactError(f"{source}: {exc}") from None
-    session = new_session(data, source)
+    session = new_session(data, source, providers=providers)
     try:
         check_graph(manifest, session, tokenizer)
     except ArtifactError as exc:
@@ -197,9 +225,9 @@ def check_artifact(data: bytes, source: str) -> Artifact:
     return Artifact(source, manifest, tokenizer_json, tokenizer, session, hashes)
 
 
-def open_artifact(path: str | os.PathLike[str]) -> Artifact:
-    """Read ``path`` once and check it (see the module doc)."""
-    return check_artifact(read_model_bytes(path), str(path))
+def open_artifact(path: str | os.PathLike[str], providers: Sequence[str] = DEFAULT_PROVIDERS) -> Artifact:
+    """Read ``path`` once and check it (see the module doc); its session runs on ``providers``."""
+    return check_artifact(read_model_bytes(path), str(path), providers)
 
 
 def seal_artifact(graph: bytes, manifest: Manifest, tokenizer_json: str, source: str) -> bytes:

@@ -163,9 +163,11 @@ class Windower:
             )
         self.tokenizer.enable_truncation(max_length, stride=settings.stride)
         self.settings = settings
-        self.background_index = (
-            list(labels).index(settings.background) if settings.aggregate == WindowAggregate.MAX.value else None
-        )
+        self.background_index: int | None = None
+        if settings.aggregate == WindowAggregate.MAX.value:
+            if settings.background is None:  # `resolve_long_text` always picks one for ``max``
+                raise UsageError("window aggregate 'max' needs a background label; pass one or use 'mean'")
+            self.background_index = list(labels).index(settings.background)
 
     def encode(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray, Coverage]:
         """The first ``max_windows`` windows of every text, for each window the index of its text, and coverage."""
