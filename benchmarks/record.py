@@ -24,12 +24,12 @@ def host_line(machine: dict[str, Any]) -> str:
 
 
 def write_results(json_path: Path, record: dict[str, Any], markdown: str | None = None) -> dict[str, Any]:
-    """Write ``record`` (plus a ``host`` entry) to ``json_path`` and ``markdown`` to the ``.md`` beside it.
+    """Write ``record`` (plus a ``host`` entry: the machine writing it) to ``json_path``, ``markdown`` beside it.
 
     Returns the record as written. With ``markdown=None`` only the JSON is written (for reports whose
     document is built from several JSON files, such as docs/results.md).
     """
-    record = {**record, "host": record.get("host") or host()}
+    record = {**record, "host": host()}
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     if markdown is not None:
