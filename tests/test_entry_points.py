@@ -94,4 +94,3 @@ def test_a_missing_dataset_is_one_line_naming_the_variable(tmp_path, monkeypatch
     message = str(stop.value)
     assert "\n" not in message
     assert str(tmp_path / "sms_spam" / "test.csv") in message and "PROBE_DATA" in message
-
