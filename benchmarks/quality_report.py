@@ -110,7 +110,7 @@ def subsample(src: Path, dst: Path, n: int) -> Path:
     """A seeded subset of the training file (SST-2's 67,349 phrases would take too long on 2 shared cores)."""
     with open(src, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        fields, rows = reader.fieldnames, list(reader)
+        fields, rows = list(reader.fieldnames or []), list(reader)
     keep = sorted(np.random.default_rng(0).permutation(len(rows))[:n])
     with open(dst, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=fields)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
 
     raw = args.out / "raw.onnx"
     dims = export_raw(args.model_dir, raw)
-    pc = {"per_channel": True, "op_types": None, "extra": {}}
+    pc: dict[str, Any] = {"per_channel": True, "op_types": None, "extra": {}}
     no_sln = {"enable_skip_layer_norm": False}
     mha = {"enable_skip_layer_norm": False, "use_multi_head_attention": True}
     keep = ["SkipLayerNormFusion"]

@@ -332,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     out = RESULTS / f"{args.name}.json"
-    jobs = [(d, DATASETS[d], None, d) for d in args.datasets]
+    jobs: list[tuple[str, int | None, str | None, str]] = [(d, DATASETS[d], None, d) for d in args.datasets]
     if args.mpnet:
         jobs.append((args.mpnet, DATASETS.get(args.mpnet), str(MPNET), f"{args.mpnet}-mpnet"))
     for dataset, max_train, model_dir, tag in jobs:

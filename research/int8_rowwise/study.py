@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -61,7 +62,9 @@ def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    acc = {n: {"sig": 0.0, "tensor": 0.0, "row": 0.0, "row_sym": 0.0, "rows": [], "ids": [], "abs": []} for n in names}
+    acc: dict[str, dict[str, Any]] = {
+        n: {"sig": 0.0, "tensor": 0.0, "row": 0.0, "row_sym": 0.0, "rows": [], "ids": [], "abs": []} for n in names
+    }
     for feeds in batches:
         mask = feeds["attention_mask"].astype(bool)
         for name, x in zip(names, session.run(names, feeds)):

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     for node in candidates:
         probs = run(dynamic("one", per_channel=True, nodes_to_quantize=[node]), val.texts)
         sensitivity[node] = float(np.abs(probs - val_ref).mean())
-    ranked = sorted(sensitivity, key=sensitivity.get, reverse=True)
+    ranked = sorted(sensitivity, key=lambda node: sensitivity[node], reverse=True)
     head = [n.name for n in graph.graph.node if any(i.startswith("head.") for i in n.input)]
     head += [f"{n}_MatMul" for n in head]
 

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     skip = helper.make_node("SkipLayerNormalization", ["x", "s", "g", "b"], ["y"], domain=ms, epsilon=1e-12)
     add = helper.make_node("Add", ["x", "s"], ["t"])
     ln = helper.make_node("LayerNormalization", ["t", "g", "b"], ["y"], epsilon=1e-12)
-    feeds, inits = {"x": x, "s": x}, {"g": gamma, "b": beta}
+    feeds: dict[str, np.ndarray] = {"x": x, "s": x}
+    inits: dict[str, np.ndarray] = {"g": gamma, "b": beta}
     print(f"  SkipLayerNormalization      {cpu_us(graph([skip], feeds, inits), feeds, th):9.1f}")
     print(f"  Add + LayerNormalization    {cpu_us(graph([add, ln], feeds, inits), feeds, th):9.1f}")
     for op in ("BiasGelu", "FastGelu"):
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     batch, seq = 64, rows // 64
     xq = rng.integers(0, 255, (batch, seq, H), dtype=np.uint8)
     w = rng.integers(-127, 127, (H, 3 * H), dtype=np.int8)
-    scalars = {
+    scalars: dict[str, np.ndarray] = {
         "xs": np.array(0.02, np.float32),
         "ws": np.array(0.01, np.float32),
         "xz": np.array(128, np.uint8),

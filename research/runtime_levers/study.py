@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     one, two = classifier(args.model, 1, 1).session, classifier(args.model, 2, 1).session
     names = [i.name for i in one.get_inputs()]
-    lone = {}
+    lone: dict[str, float] = {}
     for rows, seq in ((1, 16), (1, 32), (1, 64), (8, 16), (1, 128), (1, 256)):
         feeds = {
             n: np.full((rows, seq), 2000 if n == "input_ids" else int(n == "attention_mask"), np.int64) for n in names
