@@ -31,6 +31,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# The side-by-side harness (`python -m benchmarks.harness`); the finished studies are listed in research/README.md.
 bench: $(STAMP)
 	bash benchmarks/run.sh
 

@@ -1,6 +1,6 @@
 """What `probe export` with no flags does on every encoder architecture of the test matrix (issue 19).
 
-    PYTHONPATH=... .venv/bin/python benchmarks/architecture_matrix.py [--archs bert roberta ...]
+    .venv/bin/python -m benchmarks.architecture_matrix [--archs bert roberta ...]
     # ~3 min on 2 shared cores
 
 The encoders are the tiny random ones tests/export/test_architectures.py covers, built by the same code
@@ -24,23 +24,24 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import statistics
-import sys
 from pathlib import Path
 
 import onnxruntime as ort
+from probe_export.cli import main as probe
+from probe_runtime import Classifier
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests"), str(Path(__file__).resolve().parent)]
-from architectures import ARCHITECTURES, build_encoder  # noqa: E402
-from conftest import synthetic_rows, write_csv  # noqa: E402
-from nbits_kernel import cpu_name  # noqa: E402
-from probe_export.cli import main as probe  # noqa: E402
-from probe_runtime import Classifier  # noqa: E402
-from quality_report import throughput  # noqa: E402
+from benchmarks.host import cpu_name
+from benchmarks.paths import REPO as ROOT
+from benchmarks.paths import WORK as _WORK
+from benchmarks.quality_report import throughput
+from benchmarks.record import write_results
 
-WORK = ROOT / "benchmarks" / ".work" / "architectures"
+# The test suite's encoder builders and data generator (run from the repository root: ``tests`` is importable).
+from tests.architectures import ARCHITECTURES, build_encoder
+from tests.conftest import synthetic_rows, write_csv
+
+WORK = _WORK / "architectures"
 RESULTS = ROOT / "benchmarks" / "results"
 SHORT = {"input_ids": "ids", "attention_mask": "mask", "token_type_ids": "types"}
 
@@ -142,13 +143,13 @@ def markdown(results: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", nargs="+", default=list(ARCHITECTURES), choices=list(ARCHITECTURES))
     parser.add_argument("--train", type=int, default=2000, help="synthetic training rows")
     parser.add_argument("--test", type=int, default=500, help="synthetic test rows")
     parser.add_argument("--reps", type=int, default=5, help="interleaved speed repetitions")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     import transformers
 
     WORK.mkdir(parents=True, exist_ok=True)
@@ -173,9 +174,7 @@ def main() -> None:
         "rows": rows,
         "failed": failed,
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "architecture_matrix.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    (RESULTS / "architecture_matrix.md").write_text(markdown(results), encoding="utf-8")
+    write_results(RESULTS / "architecture_matrix.json", results, markdown(results))
     print(markdown(results))
 
 

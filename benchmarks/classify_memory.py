@@ -4,10 +4,10 @@ For each size, writes a text file of that many lines (SST-2 phrases, cycled), ru
 ``probe-runtime classify MODEL FILE -o OUT`` in a child process, and records the child's peak RSS
 (``wait4``'s ``ru_maxrss``), its RSS sampled over time from ``/proc``, the wall time and the rows/s.
 
-    .venv/bin/python benchmarks/classify_memory.py --model artifacts/tiny-int8.onnx --sizes 100000 1000000
+    .venv/bin/python -m benchmarks.classify_memory --model artifacts/tiny-int8.onnx --sizes 100000 1000000
 
 Any artifact works; memory is dominated by the runtime and one window of rows, not the input size.
-Writes ``benchmarks/results/classify_memory.json``.
+Writes ``benchmarks/results/classify_memory.json`` and a table of it in ``classify_memory.md``.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from texts import load_texts
+from benchmarks.record import write_results
+from benchmarks.texts import load_texts
 
 RESULTS = Path(__file__).parent / "results" / "classify_memory.json"
 RUNTIME = Path(sys.executable).with_name("probe-runtime")
@@ -82,14 +81,29 @@ def measure(model: str, source: Path, threads: int | None) -> dict:
     }
 
 
-def main() -> None:
+def markdown(result: dict) -> str:
+    """The runs as a table: peak RSS must not grow with the input."""
+    lines = [
+        f"`probe-runtime classify` on {result['model']} ({result['model_mb']} MB), threads {result['threads']}:",
+        "",
+        "| lines | input MB | peak RSS MB | rows/s | seconds |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['lines']:,} | {r['input_mb']} | {r['peak_rss_mb']} | {r['rows_per_s']:,} | {r['seconds']} |"
+        for r in result["runs"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the .onnx artifact to run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="lines per input file")
-    parser.add_argument("--texts", default="sst2", help="text set (see texts.py) cycled to fill the files")
+    parser.add_argument("--texts", default="sst2", help="text set (see benchmarks/texts.py) cycled to fill the files")
     parser.add_argument("--threads", type=int, help="onnxruntime threads for the child")
     parser.add_argument("--out", default=str(RESULTS))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     texts = load_texts(args.texts, 50_000)
     runs = []
@@ -107,11 +121,9 @@ def main() -> None:
         "model_mb": round(os.path.getsize(args.model) / 1e6, 1),
         "texts": args.texts,
         "threads": args.threads,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "runs": runs,
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_results(Path(args.out), result, markdown(result))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

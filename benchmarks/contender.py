@@ -1,6 +1,6 @@
-"""One contender, measured in a fresh process: ``python contender.py KIND --texts FILE ...``.
+"""One contender, measured in a fresh process: ``python -m benchmarks.contender KIND --texts FILE ...``.
 
-Run by ``harness.py`` in the environment the contender needs (runtime-only, torch, or Optimum's
+Run by ``benchmarks.harness`` in the environment the contender needs (runtime-only, torch, or Optimum's
 older transformers). Prints one JSON object: cold start (from the parent's spawn time to the first
 prediction), throughput over all texts, batch-1 latencies, peak RSS and every text's argmax.
 Every contender ends in the same probe head: ``softmax(weight @ mean_pooled + bias)``. Imports
@@ -71,6 +71,7 @@ def torch_eager(args: argparse.Namespace, sort: bool) -> Predict:
                 if out is None:
                     out = np.empty((len(texts), probs.shape[1]), np.float32)
                 out[idx] = probs
+        assert out is not None, "no texts"
         return out
 
     return predict
@@ -78,7 +79,7 @@ def torch_eager(args: argparse.Namespace, sort: bool) -> Predict:
 
 def sentence_transformers(args: argparse.Namespace, backend: str) -> Predict:
     """Transformer + mean Pooling modules (no Normalize: the head was fit on unnormalised vectors)."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer, models  # type: ignore[attr-defined]  # lazily exported
 
     kwargs = {}
     if backend == "onnx":
@@ -128,6 +129,7 @@ def optimum(args: argparse.Namespace) -> Predict:
             if out is None:
                 out = np.empty((len(texts), probs.shape[1]), np.float32)
             out[idx] = probs
+        assert out is not None, "no texts"
         return out
 
     return predict
@@ -170,7 +172,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("kind", choices=sorted(KINDS))
     parser.add_argument("--texts", required=True, help="one text per line")
@@ -184,7 +186,7 @@ def main() -> None:
     parser.add_argument("--head", help="head.npz of the trained probe")
     parser.add_argument("--onnx-dir", help="directory of the int8 ONNX export + tokenizer files")
     parser.add_argument("--onnx-file", default="model_quantized.onnx")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with open(args.texts, encoding="utf-8") as f:
         texts = [line.rstrip("\n") for line in f]
 

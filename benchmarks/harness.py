@@ -2,9 +2,9 @@
 
 Usage (``bash benchmarks/run.sh`` sets up the environments and calls this)::
 
-    .venv/bin/python benchmarks/harness.py --reps 3 --sets sst2 tweets
+    .venv/bin/python -m benchmarks.harness --reps 3 --sets sst2 tweets
 
-Every contender runs in a fresh process (``contender.py``) in the environment it needs, with the
+Every contender runs in a fresh process (``python -m benchmarks.contender``) in the environment it needs, with the
 same head and the same thread count; contenders are interleaved within each repetition so that a
 burst of load from elsewhere hits all of them alike. Figures are medians over repetitions with the
 min-max; ratios to probe-int8 are taken within the same run. Writes ``results/latest.json``,
@@ -26,11 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.host import cpu_name
+from benchmarks.paths import REPO as ROOT
+from benchmarks.record import write_results
+from benchmarks.texts import load_texts
+
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 ENVS = HERE / ".envs"
-sys.path.insert(0, str(HERE))
-from texts import load_texts  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,8 @@ def token_lengths(artifact: Path, texts: list[str]) -> dict:
 
 def run_one(c: Contender, text_file: Path, common: list[str], timeout: int) -> dict:
     spawned = time.time()
-    cmd = [python_of(c.env), str(HERE / "contender.py"), c.name, "--texts", str(text_file)]
+    # ``-m`` from the repository root: the contender's venv need not have probe installed.
+    cmd = [python_of(c.env), "-m", "benchmarks.contender", c.name, "--texts", str(text_file)]
     cmd += ["--spawned", repr(spawned), *common, *c.args]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("OMP_NUM_THREADS", None)
@@ -121,7 +124,7 @@ def load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["sst2", "tweets"])
     parser.add_argument("--n", type=int, default=2000)
@@ -138,7 +141,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--latency-texts", type=int, default=200, help="single-text calls timed per process")
     parser.add_argument("--name", default="latest", help="results file stem: results/NAME.json, .md, .png")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     work = ENVS / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -151,11 +154,11 @@ def main() -> None:
     chosen = [c for c in contenders(args.int8, args.fp32) if not args.only or c.name in args.only]
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "command": "bash benchmarks/run.sh " + " ".join(sys.argv[1:]),
+        "command": "bash benchmarks/run.sh " + " ".join(sys.argv[1:] if argv is None else argv),
         "threads": args.threads,
         "reps": args.reps,
         "batch_size_others": args.batch_size,
-        "cpu": _cpu_name(),
+        "cpu": f"{cpu_name()} ({os.cpu_count()} logical CPUs)",
         "load_average_start": load_average(),
         "sets": {},
     }
@@ -189,11 +192,12 @@ def main() -> None:
     print("\n" + (args.out / f"{args.name}.md").read_text())
     alt = python_of("alt")
     if Path(alt).exists():
-        subprocess.run([alt, str(HERE / "report.py"), "--plot", str(args.out / f"{args.name}.json")], check=False)
+        plot = [alt, "-m", "benchmarks.report", "--plot", str(args.out / f"{args.name}.json")]
+        subprocess.run(plot, check=False, cwd=ROOT)
 
 
 def write(report: dict, out: Path, name: str) -> None:
-    from report import markdown
+    from benchmarks.report import markdown
 
     report["load_average_end"] = load_average()
     report["install_mb"] = {
@@ -201,18 +205,7 @@ def write(report: dict, out: Path, name: str) -> None:
         "torch venv (.venv: torch + transformers + probe)": du_mb(site_packages(ROOT / ".venv")),
         "Optimum/fastembed venv (torch + transformers<4.58)": du_mb(site_packages(ENVS / "alt")),
     }
-    (out / f"{name}.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / f"{name}.md").write_text(markdown(report))
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f" ({os.cpu_count()} logical CPUs)"
-    except OSError:
-        pass
-    return "unknown"
+    write_results(out / f"{name}.json", report, markdown(report))
 
 
 if __name__ == "__main__":

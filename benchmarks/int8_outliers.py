@@ -1,10 +1,10 @@
-"""Outlier-channel decomposition before dynamic int8 quantization (LLM.int8()-style).
+"""Outlier-channel decomposition before dynamic int8 quantization (LLM.int8()-style); shared by research/ studies.
 
 Why: dynamic int8 quantizes each activation tensor with ONE scale, and BERT-family encoders have a
 handful of hidden channels ~15x larger than the rest (MiniLM: 99, 63, 223 at the FFN inputs). That
 one scale wastes most of the 256 levels on them. We compute those few channels in fp32 through a
 tiny side MatMul, and zero them in the int8 path, which then quantizes a ~4x narrower range.
-(Dettmers et al., 2022, "LLM.int8()".) SmoothQuant, measured in benchmarks/int8_target.py, is no
+(Dettmers et al., 2022, "LLM.int8()".) SmoothQuant, measured in research/int8_target/, is no
 more accurate here and costs 10 % (MiniLM is post-LayerNorm, so its scales need a Mul per input).
 onnxruntime has no such pass for dynamic quantization, so it is done here on the fused fp32 graph,
 from channel maxima measured on real texts.

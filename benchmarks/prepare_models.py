@@ -1,6 +1,6 @@
 """Build the competitors' int8 ONNX model from the same local MiniLM, offline (run in the Optimum env).
 
-``python prepare_models.py ENCODER_DIR OUT_DIR``: Optimum exports the encoder (feature extraction)
+``python -m benchmarks.prepare_models ENCODER_DIR OUT_DIR``: Optimum exports the encoder (feature extraction)
 and quantizes it dynamically for AVX-512 VNNI, the configuration Optimum, sentence-transformers'
 ``export_dynamic_quantized_onnx_model`` and fastembed's own int8 files use. The result
 ``OUT_DIR/model_quantized.onnx`` plus the tokenizer files is loaded by Optimum, the
@@ -9,17 +9,21 @@ sentence-transformers ONNX backend and fastembed alike, so the three compare the
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("encoder", type=Path, help="the local encoder directory (Hugging Face layout)")
+    parser.add_argument("out", type=Path, help="where model_quantized.onnx and the tokenizer files go")
+    args = parser.parse_args(argv)
     from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTQuantizer
     from optimum.onnxruntime.configuration import AutoQuantizationConfig
     from transformers import AutoTokenizer
 
-    encoder, out = Path(sys.argv[1]), Path(sys.argv[2])
+    encoder, out = args.encoder, args.out
     if (out / "model_quantized.onnx").is_file():
         print(f"{out}/model_quantized.onnx exists")
         return

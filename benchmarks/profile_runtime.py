@@ -1,6 +1,6 @@
 """Where does probe-runtime's time go? Tokenization, batching/padding, each graph op, Python overhead.
 
-    .venv/bin/python benchmarks/profile_runtime.py artifacts/bench/pi.onnx --threads 1 --n 2000
+    .venv/bin/python -m benchmarks.profile_runtime artifacts/bench/pi.onnx --threads 1 --n 2000
 
 Splits one pass over the texts into tokenization, batch planning + padding, ``session.run`` and
 what is left (Python), in CPU seconds (steadier than wall time on a shared machine), then prints
@@ -24,8 +24,7 @@ from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME
 from probe_runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, DISABLED_FUSIONS, session_options
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from texts import load_texts
+from benchmarks.texts import load_texts
 
 
 def split_pass(clf: Classifier, texts: list[str], batch_size: int, max_tokens: int) -> dict[str, float]:
@@ -64,7 +63,7 @@ def op_profile(path: str, threads: int, clf: Classifier, texts: list[str], bs: i
     return dict(totals.most_common())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--texts", default="sst2")
@@ -72,7 +71,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     texts = load_texts(args.texts, args.n)
     clf = Classifier.load(args.model, threads=args.threads)
     clf.predict_proba(texts[:200])

@@ -1,7 +1,8 @@
 """Render a harness result (``results/latest.json``) as a markdown table, or as a PNG plot.
 
-``python report.py results/latest.json`` prints the markdown; ``--plot`` writes ``latest.png`` next to
-the JSON (needs matplotlib, installed in the Optimum environment only so the main one stays lean).
+``python -m benchmarks.report benchmarks/results/latest.json`` prints the markdown; ``--plot``
+writes ``latest.png`` next to the JSON (needs matplotlib, installed in the Optimum environment only so
+the main one stays lean).
 """
 
 from __future__ import annotations
@@ -87,11 +88,11 @@ def plot(path: Path) -> Path:
     return target
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("result", type=Path)
     parser.add_argument("--plot", action="store_true")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.plot:
         print(f"wrote {plot(args.result)}")
     else:

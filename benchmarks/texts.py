@@ -7,22 +7,19 @@ TweetEval-offensive train tweets (longer, mean ~30 tokens). ``PATH``: any text f
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
-__all__ = ["DATA_ROOT", "SETS", "load_texts"]
+from benchmarks.paths import dataset_file
 
-DATA_ROOT = Path(os.environ.get("PROBE_BENCH_DATA", "/work/shared/data"))
-SETS = {"sst2": "sst2/train.csv", "tweets": "tweeteval_offensive/train.csv"}
+__all__ = ["SETS", "load_texts"]
+
+SETS = {"sst2": "sst2", "tweets": "tweeteval_offensive"}  # set name -> dataset (its train.csv)
 
 
 def load_texts(name: str, n: int) -> list[str]:
     """The first ``n`` non-empty texts of a named set (or of a one-text-per-line file)."""
     if name in SETS:
-        path = DATA_ROOT / SETS[name]
-        if not path.is_file():
-            raise SystemExit(f"{path} not found: set PROBE_BENCH_DATA to the folder holding {SETS[name]}")
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(dataset_file(SETS[name], "train"), newline="", encoding="utf-8") as f:
             texts = [row["text"].strip() for row in csv.DictReader(f)]
     else:
         texts = [line.strip() for line in Path(name).read_text(encoding="utf-8").splitlines()]

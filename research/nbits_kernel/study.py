@@ -1,6 +1,6 @@
 """Why is MatMulNBits 8-bit (accuracy level 4) slow here? One matmul, every kernel, side by side.
 
-    PYTHONPATH=... .venv/bin/python benchmarks/nbits_kernel.py      # ~3 min, one core
+    .venv/bin/python -m research.nbits_kernel.study      # ~3 min, one core
 
 MiniLM's weight matmuls at the token counts a classifier sees (M = 16, 64, 256 tokens per batch):
 QKV 384x1152, attention output 384x384, FFN up 384x1536, FFN down 1536x384. Each variant is a
@@ -17,9 +17,9 @@ Variants:
   (fp32 compute); with and without ``session.disable_prepacking``: if disabling prepacking changes
   nothing, the kernel was not prepacking (then it dequantizes the whole weight on every call).
 
-Writes benchmarks/results/nbits_kernel.{json,md}. ``--profile TEXTS.csv GRAPH...`` instead profiles whole
+Writes research/nbits_kernel/nbits_kernel.{json,md}. ``--profile TEXTS.csv GRAPH...`` instead profiles whole
 graphs (``SessionOptions.enable_profiling``) and writes each op type's share of kernel time to
-benchmarks/results/nbits_profile.json.
+research/nbits_kernel/nbits_profile.{json,md}.
 
 What it showed (Intel Xeon with AMX-INT8 and AVX-512 VNNI, onnxruntime 1.32, see the results files):
 - The int8 kernel IS the one running: level 4 prepacks (``session.disable_prepacking`` makes block 32
@@ -40,11 +40,10 @@ What it showed (Intel Xeon with AMX-INT8 and AVX-512 VNNI, onnxruntime 1.32, see
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,7 +58,10 @@ from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from probe_export.rowwise import rowwise_activations
 from probe_runtime.classifier import DISABLED_FUSIONS, session_options
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.host import cpu_name
+from benchmarks.record import write_results
+
+RESULTS = Path(__file__).resolve().parent
 SHAPES = {
     "QKV 384x1152": (384, 1152),
     "attn out 384x384": (384, 384),
@@ -69,19 +71,6 @@ SHAPES = {
 TOKENS = (16, 64, 256)
 BLOCKS = (16, 32, 64, 128, 256)
 REPS, CALLS = 5, 40
-
-
-def cpu_name() -> str:
-    """``lscpu`` model name and whether the CPU has AMX int8 / AVX-512 VNNI (they decide the int8 kernels)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown CPU"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    model = fields.get("Model name", "unknown CPU").strip()
-    flags = fields.get("Flags", "").split()
-    extras = [name for flag, name in (("amx_int8", "AMX-INT8"), ("avx512_vnni", "AVX-512 VNNI")) if flag in flags]
-    return f"{model} ({', '.join(extras) if extras else 'no AMX, no AVX-512 VNNI'})"
 
 
 def matmul_graph(k: int, n: int, path: Path, seed: int = 0) -> Path:
@@ -213,22 +202,36 @@ def profile(paths: list[Path], texts: list[str], calls: int = 3) -> dict[str, di
     return out
 
 
-def main() -> int:
+def profile_markdown(shares: dict[str, dict[str, float]]) -> str:
+    """Each profiled graph: kernel time per pass and the op types taking >= 1 % of it."""
+    lines = ["| graph | kernel ms per pass | share of kernel time by op type |", "|---|---|---|"]
+    for graph, row in shares.items():
+        ops = ", ".join(f"{op} {share:.0%}" for op, share in row.items() if op != "total_ms_per_pass")
+        lines.append(f"| {graph} | {row['total_ms_per_pass']:.1f} | {ops} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--profile", nargs="+", metavar=("TEXTS.csv", "GRAPH"), help="profile whole graphs instead: op-type shares"
+    )
+    args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     cpu = cpu_name()
-    if len(sys.argv) > 2 and sys.argv[1] == "--profile":  # --profile TEXTS.csv GRAPH...: op-type shares
+    if args.profile:
         from probe_train.data import load_dataset
 
-        texts = load_dataset(sys.argv[2], min_classes=1).texts[:512]
-        shares = profile([Path(p) for p in sys.argv[3:]], texts)
-        (RESULTS / "nbits_profile.json").write_text(json.dumps({"cpu": cpu, "graphs": shares}, indent=1))
+        if len(args.profile) < 2:
+            parser.error("--profile needs a texts CSV and at least one graph")
+        texts = load_dataset(args.profile[0], min_classes=1).texts[:512]
+        shares = profile([Path(p) for p in args.profile[1:]], texts)
+        write_results(RESULTS / "nbits_profile.json", {"cpu": cpu, "graphs": shares}, profile_markdown(shares))
         print(json.dumps(shares, indent=1))
         return 0
     results = measure()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {"cpu": cpu, "onnxruntime": ort.__version__, "threads": 1, "results": results}
-    (RESULTS / "nbits_kernel.json").write_text(json.dumps(payload, indent=1))
-    (RESULTS / "nbits_kernel.md").write_text(markdown(results, cpu))
+    write_results(RESULTS / "nbits_kernel.json", payload, markdown(results, cpu))
     print(markdown(results, cpu))
     return 0
 

@@ -1,6 +1,6 @@
 """Which precisions should `probe export --quantize auto` try, in what order? (issue 19)
 
-    PYTHONPATH=... .venv/bin/python benchmarks/int8_candidates.py [--datasets ...] [--mpnet]
+    .venv/bin/python -m research.int8_candidates.study [--datasets ...] [--mpnet DATASET]
     # ~25 min for the four shared datasets on 2 shared cores; --mpnet adds MPNet on SMS spam (~15 min)
 
 For each shared dataset it trains the MiniLM probe with the real CLI (`probe train`; SST-2 on a seeded,
@@ -29,7 +29,7 @@ Measured on the same texts for all candidates (the texts are never used to choos
   batched texts/s over the test texts (2 threads, the runtime's defaults) and one text per call
   (median latency over 100 texts, as an app calling `predict(text)`).
 
-Writes benchmarks/results/int8_candidates.{json,md}, naming the CPU (lscpu model, AMX or not).
+Writes research/int8_candidates/int8_candidates.{json,md}, naming the CPU (lscpu model, AMX or not).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -60,20 +61,24 @@ from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from scipy.stats import binomtest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers, weight_input_values, weight_inputs
-from int8_rowwise import fake_sym
-from nbits_kernel import cpu_name
-from quality_report import subsample
+from benchmarks.host import cpu_name
+from benchmarks.int8_outliers import (
+    OUTLIER_SUFFIX,
+    activation_maxima,
+    split_outliers,
+    weight_input_values,
+    weight_inputs,
+)
+from benchmarks.int8_recipes import FLOAT, fake_sym
+from benchmarks.paths import WORK as _WORK
+from benchmarks.paths import dataset_file
+from benchmarks.quality_report import DATASETS, subsample
+from benchmarks.record import write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-WORK = ROOT / "benchmarks" / ".work" / "candidates"
-RESULTS = ROOT / "benchmarks" / "results"
-MPNET = ROOT / "benchmarks" / ".work" / "all-mpnet-base-v2"
-DATASETS = {"prompt_injections": None, "sms_spam": None, "tweeteval_offensive": None, "sst2": 2000}
+WORK = _WORK / "candidates"
+RESULTS = Path(__file__).resolve().parent
+MPNET = _WORK / "all-mpnet-base-v2"  # prepared by `python -m benchmarks.prepare_mpnet`
 FLIP_TEXTS = 3000  # training texts (seeded sample) + the whole test split
-FLOAT = {"DefaultTensorType": onnx.TensorProto.FLOAT}
 DEFAULT, FP32 = "int8 (today's default, per batch)", "fp32"
 
 
@@ -85,11 +90,11 @@ def _quiet(argv: list[str]) -> int:
 def train_fp32(dataset: str, max_train: int | None, model: str | None, work: Path) -> tuple[Path, Path]:
     """Train the probe with the CLI and export its fp32 file (both reused when present)."""
     work.mkdir(parents=True, exist_ok=True)
-    train_csv = SHARED / dataset / "train.csv"
+    train_csv = dataset_file(dataset, "train")
     if max_train:
         train_csv = subsample(train_csv, work / "train-subset.csv", max_train)
     if not (work / "probe" / "report.json").is_file():
-        argv = ["train", str(train_csv), "--test", str(SHARED / dataset / "test.csv"), "--out", str(work / "probe")]
+        argv = ["train", str(train_csv), "--test", str(dataset_file(dataset, "test")), "--out", str(work / "probe")]
         assert _quiet(argv + (["--model", model] if model else [])) == 0, f"training failed on {dataset}"
     fp32 = work / "fp32.onnx"
     if not fp32.is_file():
@@ -97,65 +102,63 @@ def train_fp32(dataset: str, max_train: int | None, model: str | None, work: Pat
     return fp32, train_csv
 
 
+def _default(fp32: Path, out: Path) -> None:
+    quantize_int8(fp32, out)
+
+
+def _per_token(fp32: Path, out: Path) -> None:
+    quantize_int8(fp32, out, per_token=True)
+
+
+def _attention_fp32(fp32: Path, out: Path) -> None:
+    quantize_dynamic(
+        str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
+        op_types_to_quantize=["MatMul", "EmbedLayerNormalization", "Gather"],
+    )  # fmt: skip
+    rowwise_activations(out, out, symmetric=True)
+
+
+def _outliers(unfused: Path, calibration: list[dict[str, np.ndarray]], out: Path) -> None:
+    split = out.with_name("outliers-fp32.onnx")
+    split_outliers(unfused, split, activation_maxima(unfused, calibration))
+    names = [n.name for n in onnx.load(str(split)).graph.node if n.name.endswith(OUTLIER_SUFFIX)]
+    quantize_dynamic(
+        str(split), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
+        nodes_to_exclude=names,
+    )  # fmt: skip
+    rowwise_activations(out, out, symmetric=True)
+
+
+def _nbits(unfused: Path, block: int, out: Path) -> None:
+    quantizer = MatMulNBitsQuantizer(
+        onnx.load(str(unfused)), bits=8, block_size=block, is_symmetric=True, accuracy_level=4
+    )
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
+
+
+def _mixed(unfused: Path, excluded: list[str], out: Path) -> None:
+    quantize_dynamic(
+        str(unfused), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
+        nodes_to_exclude=excluded,
+    )  # fmt: skip
+    rowwise_activations(out, out, symmetric=True)
+
+
 def build(fp32: Path, work: Path, calibration: list[dict[str, np.ndarray]]) -> dict[str, Path | str]:
     """Every candidate graph, built from the exported fp32 file (or why it could not be built)."""
     unfused = work / "unfused.onnx"
     unfuse_attention(fp32, unfused)
-
-    def default(out: Path) -> None:
-        quantize_int8(fp32, out)
-
-    def per_token(out: Path) -> None:
-        quantize_int8(fp32, out, per_token=True)
-
-    def attention_fp32(out: Path) -> None:
-        quantize_dynamic(
-            str(fp32), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
-            op_types_to_quantize=["MatMul", "EmbedLayerNormalization", "Gather"],
-        )  # fmt: skip
-        rowwise_activations(out, out, symmetric=True)
-
-    def outliers(out: Path) -> None:
-        split = work / "outliers-fp32.onnx"
-        split_outliers(unfused, split, activation_maxima(unfused, calibration))
-        names = [n.name for n in onnx.load(str(split)).graph.node if n.name.endswith(OUTLIER_SUFFIX)]
-        quantize_dynamic(
-            str(split), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
-            nodes_to_exclude=names,
-        )  # fmt: skip
-        rowwise_activations(out, out, symmetric=True)
-
-    def nbits(block: int) -> Callable[[Path], None]:
-        def make(out: Path) -> None:
-            quantizer = MatMulNBitsQuantizer(
-                onnx.load(str(unfused)), bits=8, block_size=block, is_symmetric=True, accuracy_level=4
-            )
-            quantizer.process()
-            quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
-
-        return make
-
     ranked = sensitivity(unfused, calibration)
-
-    def mixed(k: int) -> Callable[[Path], None]:
-        def make(out: Path) -> None:
-            quantize_dynamic(
-                str(unfused), str(out), weight_type=QuantType.QInt8, per_channel=True, extra_options=FLOAT,
-                nodes_to_exclude=ranked[:k],
-            )  # fmt: skip
-            rowwise_activations(out, out, symmetric=True)
-
-        return make
-
     builders: dict[str, tuple[str, Callable[[Path], None]]] = {
-        DEFAULT: ("int8.onnx", default),
-        "int8-per-token": ("per-token.onnx", per_token),
-        "per-token, attention fp32": ("per-token-attn-fp32.onnx", attention_fp32),
-        "per-token + fp32 outlier channels": ("per-token-outliers.onnx", outliers),
-        "per-token, 3 most sensitive matmuls fp32": ("per-token-top3.onnx", mixed(3)),
-        "per-token, 6 most sensitive matmuls fp32": ("per-token-top6.onnx", mixed(6)),
-        "NBits8 b32, level 4": ("nbits8-b32.onnx", nbits(32)),
-        "NBits8 b128, level 4": ("nbits8-b128.onnx", nbits(128)),
+        DEFAULT: ("int8.onnx", partial(_default, fp32)),
+        "int8-per-token": ("per-token.onnx", partial(_per_token, fp32)),
+        "per-token, attention fp32": ("per-token-attn-fp32.onnx", partial(_attention_fp32, fp32)),
+        "per-token + fp32 outlier channels": ("per-token-outliers.onnx", partial(_outliers, unfused, calibration)),
+        "per-token, 3 most sensitive matmuls fp32": ("per-token-top3.onnx", partial(_mixed, unfused, ranked[:3])),
+        "per-token, 6 most sensitive matmuls fp32": ("per-token-top6.onnx", partial(_mixed, unfused, ranked[:6])),
+        "NBits8 b32, level 4": ("nbits8-b32.onnx", partial(_nbits, unfused, 32)),
+        "NBits8 b128, level 4": ("nbits8-b128.onnx", partial(_nbits, unfused, 128)),
     }
     files: dict[str, Path | str] = {FP32: fp32}
     for name, (filename, make) in builders.items():
@@ -236,7 +239,7 @@ def measure(dataset: str, max_train: int | None, model_dir: str | None, tag: str
     fp32, train_csv = train_fp32(dataset, max_train, model_dir, work)
     session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
     manifest, tok = manifest_from_metadata(dict(session.get_modelmeta().custom_metadata_map), str(fp32))
-    test = align_labels(load_dataset(SHARED / dataset / "test.csv", min_classes=1), manifest.labels)
+    test = align_labels(load_dataset(dataset_file(dataset, "test"), min_classes=1), manifest.labels)
     train = load_dataset(train_csv, min_classes=1)
     order = np.random.default_rng(1).permutation(len(train))
     extra = [train.texts[i] for i in order[: max(0, FLIP_TEXTS - len(test))]]
@@ -320,16 +323,16 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="*", default=list(DATASETS))
     parser.add_argument("--mpnet", default="", help="also run the real all-mpnet-base-v2 on this dataset")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--name", default="int8_candidates", help="results file stem in benchmarks/results/")
-    args = parser.parse_args()
+    parser.add_argument("--name", default="int8_candidates", help="results file stem in research/int8_candidates/")
+    args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     out = RESULTS / f"{args.name}.json"
-    jobs = [(d, DATASETS[d], None, d) for d in args.datasets]
+    jobs: list[tuple[str, int | None, str | None, str]] = [(d, DATASETS[d], None, d) for d in args.datasets]
     if args.mpnet:
         jobs.append((args.mpnet, DATASETS.get(args.mpnet), str(MPNET), f"{args.mpnet}-mpnet"))
     for dataset, max_train, model_dir, tag in jobs:
@@ -338,9 +341,7 @@ def main() -> int:
         results = json.loads(out.read_text()) if out.is_file() else {"runs": {}}
         results.update({"cpu": cpu_name(), "onnxruntime": ort.__version__})
         results["runs"][tag] = run
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(results, indent=1))
-        out.with_suffix(".md").write_text(markdown(results))
+        write_results(out, results, markdown(results))
     results = json.loads(out.read_text())
     print(markdown(results))
     return 0

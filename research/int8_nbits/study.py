@@ -1,19 +1,19 @@
 """onnxruntime's block-wise MatMulNBits (4/8-bit weights, int8 compute) against the default int8 graph.
 
-    .venv/bin/python benchmarks/int8_nbits.py      # ~5 min on 2 idle cores
+    .venv/bin/python -m research.int8_nbits.study      # ~5 min on 2 idle cores
 
 Block-wise quantization also quantizes activations per block of 32 input channels (accuracy level 4),
 which sidesteps the [CLS] outliers that make per-tensor dynamic int8 flip predictions
-(benchmarks/results/int8_rowwise.md). Same probe, fp32 graph and SST-2 dev sentences as
-benchmarks/int8_variants.py (its ``setup``); attention either stays fused (its QKV weights then stay
+(research/int8_rowwise/int8_rowwise.md). Same probe, fp32 graph and SST-2 dev sentences as
+research/int8_variants (``benchmarks.sst2_probe.setup``); attention either stays fused (its QKV weights then stay
 fp32) or is unfused first (``probe_export.rowwise.unfuse_attention``) so that QKV gets MatMulNBits too.
 Throughput: texts per CPU-second, 1 thread, median of 3 interleaved repetitions.
-Writes benchmarks/results/int8_nbits.{json,md}.
+Writes research/int8_nbits/int8_nbits.{json,md}.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import statistics
 import sys
@@ -27,13 +27,16 @@ from probe_export.graph import quantize_int8
 from probe_export.rowwise import unfuse_attention
 from probe_runtime import Classifier
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_variants import RESULTS, setup
+from benchmarks.record import write_results
+from benchmarks.sst2_probe import setup
+
+RESULTS = Path(__file__).resolve().parent
 
 REPS = 3
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="int8-nbits-"))
     _, _, test, manifest, tok, _, fp32 = setup(work)
@@ -77,9 +80,7 @@ def main() -> int:
             f"| {name} | {row['flip_rate']:.2%} | {row['accuracy']:.4f} | {row['mb']:.1f} | {rate:.0f} "
             f"| {rate / default:.2f} |"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_nbits.json").write_text(json.dumps({"n_test": len(test), "variants": rows}, indent=1))
-    (RESULTS / "int8_nbits.md").write_text("\n".join(lines) + "\n")
+    write_results(RESULTS / "int8_nbits.json", {"n_test": len(test), "variants": rows}, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -4,7 +4,10 @@ The export graph belongs to ``probe_export.graph``; this script only experiments
 measured numbers (texts/s, batch-1 p50, argmax agreement and max |Δp| against the fp32 file), so the
 winning options can be moved into the exporter with evidence. Usage::
 
-    .venv/bin/python benchmarks/graph_variants.py artifacts/pi-fp32.onnx --out benchmarks/.variants
+    .venv/bin/python -m research.graph_variants.study artifacts/pi-fp32.onnx --out benchmarks/.variants
+
+Writes OUT/results.json and OUT/results.md (the figures are not kept in the repository: docs/benchmarks.md
+quotes them).
 
 Variants are combinations of: ``SkipLayerNormalization`` kept or split into Add + LayerNormalization
 (onnxruntime 1.2x's CPU SkipLayerNormalization kernel is several times slower than the two plain
@@ -14,14 +17,13 @@ ops), which op types are quantized, per-channel or per-tensor weights, and sessi
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -30,8 +32,8 @@ from onnx import helper
 from probe_runtime.artifact import manifest_from_metadata
 from probe_runtime.classifier import Classifier, session_options
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from texts import load_texts
+from benchmarks.record import write_results
+from benchmarks.texts import load_texts
 
 FLOAT = onnx.TensorProto.FLOAT
 
@@ -163,7 +165,15 @@ def measure(clf: Classifier, texts: list[str], reps: int, batch_size: int, max_t
     }
 
 
-def main() -> None:
+def markdown(results: dict[str, dict[str, float]]) -> str:
+    """One row per variant, one column per measured figure."""
+    columns = list(next(iter(results.values()), {}))
+    lines = ["| variant | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join(f"{row[c]:.4g}" for c in columns) + " |" for name, row in results.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path, help="a trained model directory (probe train --out)")
     parser.add_argument("fp32", type=Path, help="its fp32 artifact (probe export --quantize none): the reference")
@@ -181,7 +191,7 @@ def main() -> None:
         metavar=("VARIANT", "TARGET"),
         help="only build VARIANT and write it as a runnable artifact (metadata copied from FP32, marked int8)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {p.key: p.value for p in onnx.load(str(args.fp32), load_external_data=False).metadata_props}
     manifest, tokenizer_json = manifest_from_metadata(meta, str(args.fp32))
@@ -189,7 +199,7 @@ def main() -> None:
 
     raw = args.out / "raw.onnx"
     dims = export_raw(args.model_dir, raw)
-    pc = {"per_channel": True, "op_types": None, "extra": {}}
+    pc: dict[str, Any] = {"per_channel": True, "op_types": None, "extra": {}}
     no_sln = {"enable_skip_layer_norm": False}
     mha = {"enable_skip_layer_norm": False, "use_multi_head_attention": True}
     keep = ["SkipLayerNormFusion"]
@@ -237,7 +247,7 @@ def main() -> None:
         row["size_mb"] = path.stat().st_size / 1e6
         results[name] = row
         print(f"{name:28s} " + "  ".join(f"{k} {v:.4g}" for k, v in row.items()), flush=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2))
+    write_results(args.out / "results.json", {"variants": results}, markdown(results))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Single onnxruntime kernels at MiniLM shapes: which fused op is worth its fusion on this CPU?
 
-    .venv/bin/python benchmarks/kernels.py [--threads 1]
+    .venv/bin/python -m research.kernels.study [--threads 1]
 
 One-node graphs built with ``onnx.helper``, timed in CPU time per call (steadier than wall time on a
 shared machine). Answers: is SkipLayerNormalization faster than Add + LayerNormalization, BiasGelu
@@ -20,6 +20,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from benchmarks.paths import REPO
 
 H, HEADS = 384, 12
 
@@ -58,13 +60,13 @@ def padded_softmax_us(threads: int, flush_denormals: bool) -> float:
     return cpu_us(softmax, {"x": scores}, threads, 300, flush_denormals=flush_denormals)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--softmax-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flush", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rows", type=int, default=896, help="tokens in a batch (64 texts x 14 tokens)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.softmax_only:  # the child process of the denormal measurement below
         print(padded_softmax_us(args.threads, args.flush))
         return
@@ -79,7 +81,8 @@ def main() -> None:
     skip = helper.make_node("SkipLayerNormalization", ["x", "s", "g", "b"], ["y"], domain=ms, epsilon=1e-12)
     add = helper.make_node("Add", ["x", "s"], ["t"])
     ln = helper.make_node("LayerNormalization", ["t", "g", "b"], ["y"], epsilon=1e-12)
-    feeds, inits = {"x": x, "s": x}, {"g": gamma, "b": beta}
+    feeds: dict[str, np.ndarray] = {"x": x, "s": x}
+    inits: dict[str, np.ndarray] = {"g": gamma, "b": beta}
     print(f"  SkipLayerNormalization      {cpu_us(graph([skip], feeds, inits), feeds, th):9.1f}")
     print(f"  Add + LayerNormalization    {cpu_us(graph([add, ln], feeds, inits), feeds, th):9.1f}")
     for op in ("BiasGelu", "FastGelu"):
@@ -89,7 +92,7 @@ def main() -> None:
     batch, seq = 64, rows // 64
     xq = rng.integers(0, 255, (batch, seq, H), dtype=np.uint8)
     w = rng.integers(-127, 127, (H, 3 * H), dtype=np.int8)
-    scalars = {
+    scalars: dict[str, np.ndarray] = {
         "xs": np.array(0.02, np.float32),
         "ws": np.array(0.01, np.float32),
         "xz": np.array(128, np.uint8),
@@ -120,8 +123,9 @@ def main() -> None:
     # onnxruntime applies session.set_denormal_as_zero once per process, from the first session
     # created, so each setting is measured in a fresh process.
     for flush in (False, True):
-        argv = [sys.executable, __file__, "--softmax-only", "--threads", str(th)] + (["--flush"] if flush else [])
-        us = float(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+        child = [sys.executable, "-m", "research.kernels.study", "--softmax-only", "--threads", str(th)]
+        child += ["--flush"] if flush else []
+        us = float(subprocess.run(child, capture_output=True, text=True, check=True, cwd=REPO).stdout)
         print(f"  Softmax [10,12,13,13], 2 of 13 padded, denormals {'flushed' if flush else 'kept'}: {us:.1f}")
 
     print("u8 x s8 MatMulInteger, K=384, N=1536 (the FFN up-projection):")

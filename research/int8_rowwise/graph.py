@@ -1,7 +1,7 @@
-"""Graph rewrites for benchmarks/int8_rowwise.py: outlier channel splitting.
+"""Graph rewrites for research/int8_rowwise/study.py: outlier channel splitting.
 
 ``rowwise_activations`` and ``unfuse_attention`` live in ``probe_export.rowwise`` (the exporter's
-``--quantize int8-per-token`` uses them); this module adds the benchmark-only rewrite below.
+``--quantize int8-per-token`` uses them); this module adds the study-only rewrite below.
 
 ``split_channels`` is outlier channel splitting (Zhao et al., 2019) on the fused fp32 graph, before
 quantization: input channel c whose max |x| (on calibration texts) exceeds t = ``ratio`` x the median channel
@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from probe_export.rowwise import rowwise_activations, unfuse_attention
 
-__all__ = ["SPLIT_SUFFIX", "rowwise_activations", "split_channels", "unfuse_attention"]
+__all__ = ["SPLIT_SUFFIX", "split_channels"]
 
 log = logging.getLogger(__name__)
 SPLIT_SUFFIX = "_ocs"

@@ -1,16 +1,18 @@
 """Can any int8 recipe meet issue #4's target? Every shared dataset within 0.3 accuracy points of fp32,
 at no more than 10 % throughput cost against the fastest int8 file.
 
-    .venv/bin/python benchmarks/int8_target.py      # after benchmarks/quality_report.py; ~8 min on 2 cores
+    .venv/bin/python -m research.int8_target.study      # after benchmarks.quality_report; ~8 min on 2 cores
 
 It reuses the probes and files that benchmarks/quality_report.py trained and exported
-(benchmarks/.work/quality/<dataset>/). On each dataset's test split it measures the recipes the
-issue names, and the ones the earlier SST-2 studies (int8_variants, int8_rowwise, int8_nbits) left:
+(benchmarks/.work/quality/<dataset>/: fp32.onnx, int8-default.onnx, int8-per-token.onnx, the names the
+report used when this study ran; see this folder's README.md for rerunning it today). On each
+dataset's test split it measures the recipes the issue names, and the ones the earlier SST-2 studies
+(int8_variants, int8_rowwise, int8_nbits) left:
 
 - **int8 (default)** and **int8-per-token**: the two recipes `probe export` ships.
 - **int8 weights, fp32 activations**: every encoder matmul weight rounded exactly as the int8 file
   rounds it (per-column symmetric), activations left in fp32 (the embedding tables and the head stay
-  fp32 too; in the int8 file they add little, benchmarks/results/int8_variants.md). Recipes that also
+  fp32 too; in the int8 file they add little, research/int8_variants/int8_variants.md). Recipes that also
   quantize activations to 8 bits start from this error: it is the floor. It runs at fp32 speed, and
   so does a real weight-only int8 kernel on this build (MatMulNBits 8-bit: 0.27x, int8_nbits.md).
 - **SmoothQuant, alpha searched per matmul**: each weight input's channels are divided by
@@ -25,12 +27,12 @@ issue names, and the ones the earlier SST-2 studies (int8_variants, int8_rowwise
 
 Calibration uses 256 seeded training texts, never the test split. Speeds are texts/s over the test
 split, 2 threads, median of interleaved repetitions in the same run, and are given as ratios to the
-default int8 file. Writes benchmarks/results/int8_target.{json,md}.
+default int8 file. Writes research/int8_target/int8_target.{json,md}.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import statistics
 import sys
@@ -48,11 +50,13 @@ from probe_runtime.artifact import manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from probe_train.probe import fit_probe, softmax_head
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_outliers import weight_input_values, weight_inputs
-from int8_rowwise import fake_asym, fake_sym
-from int8_variants import FLOAT
-from quality_report import DATASETS, RESULTS, SHARED, WORK, throughput
+from benchmarks.int8_outliers import weight_input_values, weight_inputs
+from benchmarks.int8_recipes import FLOAT, fake_asym, fake_sym
+from benchmarks.paths import dataset_file
+from benchmarks.quality_report import DATASETS, WORK, throughput
+from benchmarks.record import write_results
+
+RESULTS = Path(__file__).resolve().parent
 
 ALPHAS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 TARGET_POINTS, TARGET_COST = 0.3, 0.10
@@ -138,9 +142,10 @@ def measure(dataset: str, work: Path, reps: int) -> dict[str, Any]:
     files = WORK / dataset
     meta = {p.key: p.value for p in onnx.load(str(files / "fp32.onnx"), load_external_data=False).metadata_props}
     manifest, tok = manifest_from_metadata(meta, str(files / "fp32.onnx"))
-    train_csv = files / "train-subset.csv" if (files / "train-subset.csv").is_file() else SHARED / dataset / "train.csv"
+    subset = files / "train-subset.csv"
+    train_csv = subset if subset.is_file() else dataset_file(dataset, "train")
     train = align_labels(load_dataset(train_csv), manifest.labels)
-    test = load_dataset(SHARED / dataset / "test.csv", min_classes=1)
+    test = load_dataset(dataset_file(dataset, "test"), min_classes=1)
     y = align_labels(test, manifest.labels).y
 
     def model(path: Path) -> Classifier:
@@ -219,11 +224,15 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.disable(logging.WARNING)
     missing = [d for d in DATASETS if not (WORK / d / "int8-per-token.onnx").is_file()]
     if missing:
-        print(f"run benchmarks/quality_report.py first: no exported files for {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"run `python -m benchmarks.quality_report` first: no exported files for {', '.join(missing)}",
+            file=sys.stderr,
+        )
         return 1
     results: dict[str, Any] = {"datasets": {}}
     with tempfile.TemporaryDirectory(prefix="int8-target-") as tmp:
@@ -231,9 +240,7 @@ def main() -> int:
             print(f"{dataset} ...", file=sys.stderr, flush=True)
             (Path(tmp) / dataset).mkdir()
             results["datasets"][dataset] = measure(dataset, Path(tmp) / dataset, reps=3)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "int8_target.json").write_text(json.dumps(results, indent=2) + "\n")
-    (RESULTS / "int8_target.md").write_text(markdown(results))
+    write_results(RESULTS / "int8_target.json", results, markdown(results))
     print(markdown(results))
     return 0
 

@@ -1,90 +1,41 @@
 """Which int8 recipe keeps fp32's predictions, and at what speed? (issue: int8 that keeps its accuracy)
 
-    .venv/bin/python benchmarks/int8_variants.py            # ~15 min on 2 idle cores
+    .venv/bin/python -m research.int8_variants.study            # ~15 min on 2 idle cores
 
 Trains a MiniLM mean-pooling probe on 2,000 SST-2 training phrases, exports the fused fp32 graph
 through the real exporter, then builds int8 variants of it and measures, on the 872 SST-2 dev
 sentences: flips against fp32, mean |Δp|, accuracy, file size and throughput (2 threads, median of
 interleaved repetitions). Per-node sensitivity is measured on 1,000 *other* training phrases, never
-on the evaluation set. Writes benchmarks/results/int8_variants.{json,md}.
+on the evaluation set. Writes research/int8_variants/int8_variants.{json,md}.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import onnx
-import torch
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-from probe_export.graph import export_onnx, optimize
-from probe_export.module import build_module
 from probe_runtime import Classifier
-from probe_runtime.artifact import Manifest
-from probe_runtime.batching import TextEncoder
-from probe_train.data import Dataset, load_dataset
-from probe_train.embeddings import text_encoder
-from probe_train.encoder import pad_token_id, tokenizer_json
-from probe_train.model_dir import load_trained, save_trained
 from probe_train.probe import fit_probe, softmax_head
-from probe_train.training import ProbeSettings, train_probe
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers
+from benchmarks.int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers
+from benchmarks.int8_recipes import FLOAT
+from benchmarks.record import write_results
+from benchmarks.sst2_probe import setup
 
-ROOT = Path(__file__).resolve().parents[1]
-SST2 = ROOT.parent / "shared" / "data" / "sst2"
-RESULTS = ROOT / "benchmarks" / "results"
-FLOAT = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+RESULTS = Path(__file__).resolve().parent
 
 
-class Setup(NamedTuple):
-    """The trained probe, its fused fp32 graph and the data splits every int8 study shares."""
-
-    train: Dataset
-    val: Dataset
-    test: Dataset
-    manifest: Manifest
-    tok: str
-    tokens: TextEncoder
-    fp32: Path
-
-
-def setup(work: Path) -> Setup:
-    """Train the 2,000-phrase SST-2 probe in ``work`` and export its fused fp32 graph through the exporter."""
-    full = load_dataset(SST2 / "train.csv")
-    order = np.random.default_rng(0).permutation(len(full))
-    train = full.subset(np.sort(order[:2000]), "sst2 train[2000]")
-    val = full.subset(np.sort(order[2000:3000]), "sst2 train, 1000 other phrases")
-    test = load_dataset(SST2 / "test.csv")
-    save_trained(train_probe(train, test, ProbeSettings(), show_progress=False), work / "m", test)
-    trained = load_trained(work / "m")
-    module, encoder = build_module(trained)
-    tok = tokenizer_json(encoder)
-    tokens = text_encoder(encoder)
-    manifest = Manifest(
-        labels=trained.labels,
-        max_length=trained.max_length,
-        pooling="mean",
-        base_encoder=encoder.name,
-        input_names=encoder.input_names,
-        pad_token_id=pad_token_id(encoder),
-    )
-    sample = next(tokens.batches(tokens.encode(test.texts[:2]), 2, 10**9)).feeds
-    export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, work / "raw.onnx")
-    optimize(work / "raw.onnx", work / "fp32.onnx", 12, 384)
-    return Setup(train, val, test, manifest, tok, tokens, work / "fp32.onnx")
-
-
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="int8-variants-"))
     train, val, test, manifest, tok, tokens, fp32 = setup(work)
@@ -105,7 +56,7 @@ def main() -> int:
     for node in candidates:
         probs = run(dynamic("one", per_channel=True, nodes_to_quantize=[node]), val.texts)
         sensitivity[node] = float(np.abs(probs - val_ref).mean())
-    ranked = sorted(sensitivity, key=sensitivity.get, reverse=True)
+    ranked = sorted(sensitivity, key=lambda node: sensitivity[node], reverse=True)
     head = [n.name for n in graph.graph.node if any(i.startswith("head.") for i in n.input)]
     head += [f"{n}_MatMul" for n in head]
 
@@ -164,9 +115,7 @@ def main() -> int:
             times[name].append(len(test) / (time.perf_counter() - started))
     for name, rates in times.items():
         rows[name] |= {"texts_per_s": statistics.median(rates), "min": min(rates), "max": max(rates)}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"test": "sst2 dev (872)", "train": len(train), "sensitivity": sensitivity, "variants": rows}
-    (RESULTS / "int8_variants.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "| variant | flips vs fp32 | mean abs Δp | accuracy | MB | texts/s (min–max) |",
         "|---|---|---|---|---|---|",
@@ -182,7 +131,7 @@ def main() -> int:
         "Most sensitive nodes (mean |Δp| when quantized alone, 1,000 validation phrases): "
         + ", ".join(f"`{n}` {sensitivity[n]:.4f}" for n in ranked[:6]),
     ]
-    (RESULTS / "int8_variants.md").write_text("\n".join(lines) + "\n")
+    write_results(RESULTS / "int8_variants.json", result, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

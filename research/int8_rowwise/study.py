@@ -1,29 +1,30 @@
 """Per-token activation quantization and outlier channel splitting for the int8 graph (issue #4).
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/int8_rowwise.py      # ~10 min, one core
+    OMP_NUM_THREADS=1 .venv/bin/python -m research.int8_rowwise.study      # ~10 min, one core
 
-Same probe, fp32 graph and data as benchmarks/int8_variants.py (its ``setup``): a MiniLM mean-pooling
+Same probe, fp32 graph and data as research/int8_variants (``benchmarks.sst2_probe.setup``): a MiniLM mean-pooling
 probe on 2,000 SST-2 training phrases. First a numpy diagnosis of the real activations at every weight
 MatMul / Attention input (256 *other* training phrases): where the outliers sit (which tokens, which
 channels) and the quantization SQNR per tensor vs per row. Then int8 variants built from the default
 graph (``quantize_dynamic``, per-channel int8 weights, per-tensor uint8 activations), see
-benchmarks/int8_rowwise_graph.py, measured on the 872 SST-2 dev sentences: flips vs fp32, mean |Δp|,
+research/int8_rowwise/graph.py, measured on the 872 SST-2 dev sentences: flips vs fp32, mean |Δp|,
 accuracy, file size, throughput (one onnxruntime thread, one batch at a time, median of interleaved
 repetitions, same run as the default graph) and batch-composition dependence (batched vs one text per
 batch). Flips are also counted on 5,000 further training phrases (no labels needed), because on 872
 texts one flip is 0.11 points. Outlier channels are chosen on training phrases, never on the eval set.
-Writes benchmarks/results/int8_rowwise.{json,md}.
+Writes research/int8_rowwise/int8_rowwise.{json,md}.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import logging
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -31,33 +32,24 @@ import onnxruntime as ort
 from onnx import helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from probe_export.graph import quantize_int8
+from probe_export.rowwise import rowwise_activations, unfuse_attention
 from probe_runtime import Classifier
 from probe_train.data import load_dataset
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from int8_outliers import activation_maxima, weight_inputs
-from int8_rowwise_graph import rowwise_activations, split_channels, unfuse_attention
-from int8_variants import FLOAT, RESULTS, SST2, setup
+from benchmarks.int8_outliers import activation_maxima, weight_inputs
+from benchmarks.int8_recipes import FLOAT, fake_asym, fake_sym
+from benchmarks.paths import dataset_file
+from benchmarks.record import write_results
+from benchmarks.sst2_probe import setup
+from research.int8_rowwise.graph import split_channels
+
+RESULTS = Path(__file__).resolve().parent
 
 REPS = 5
 
 
 def _sqnr(x: np.ndarray, err: np.ndarray) -> float:
     return float(10 * np.log10((x**2).sum() / (err**2).sum()))
-
-
-def fake_asym(x: np.ndarray, axis: int | None) -> np.ndarray:
-    """uint8 asymmetric fake quantization like DynamicQuantizeLinear, per tensor (None) or per row (-1)."""
-    lo = np.minimum(x.min(axis=axis, keepdims=True), 0)
-    hi = np.maximum(x.max(axis=axis, keepdims=True), 0)
-    scale = np.maximum((hi - lo) / 255, 1e-12)
-    zp = np.clip(np.round(-lo / scale), 0, 255)
-    return (np.clip(np.round(x / scale) + zp, 0, 255) - zp) * scale
-
-
-def fake_sym(x: np.ndarray, axis: int) -> np.ndarray:
-    scale = np.maximum(np.abs(x).max(axis=axis, keepdims=True) / 127, 1e-12)
-    return np.round(x / scale) * scale
 
 
 def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
@@ -70,7 +62,9 @@ def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
     options.intra_op_num_threads = 1
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    acc = {n: {"sig": 0.0, "tensor": 0.0, "row": 0.0, "row_sym": 0.0, "rows": [], "ids": [], "abs": []} for n in names}
+    acc: dict[str, dict[str, Any]] = {
+        n: {"sig": 0.0, "tensor": 0.0, "row": 0.0, "row_sym": 0.0, "rows": [], "ids": [], "abs": []} for n in names
+    }
     for feeds in batches:
         mask = feeds["attention_mask"].astype(bool)
         for name, x in zip(names, session.run(names, feeds)):
@@ -107,11 +101,12 @@ def diagnose(fp32: Path, batches: list[dict[str, np.ndarray]]) -> list[dict]:
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
     logging.disable(logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix="int8-rowwise-"))
     _, val, test, manifest, tok, tokens, fp32 = setup(work)
-    full = load_dataset(SST2 / "train.csv")
+    full = load_dataset(dataset_file("sst2", "train"))
     order = np.random.default_rng(0).permutation(len(full))
     extra = full.subset(np.sort(order[3000:8000]), "sst2 train, 5000 further phrases").texts  # same order as setup
     calibration = [b.feeds for b in tokens.batches(tokens.encode(val.texts[:512]), 32, 10**9)]
@@ -187,7 +182,6 @@ def main() -> int:
     for name, rates in times.items():
         median = statistics.median(rates)
         rows[name] |= {"texts_per_s": median, "min": min(rates), "max": max(rates), "vs_default": median / base}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     result = {
         "test": "sst2 dev (872)",
         "threads": "1 onnxruntime thread, one batch at a time",
@@ -197,7 +191,6 @@ def main() -> int:
         "split_channels": {k: sum(v.values()) for k, v in splits.items()},
         "variants": rows,
     }
-    (RESULTS / "int8_rowwise.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         "Diagnosis (256 training phrases; SQNR of int8 fake quantization of the real activations, dB):",
         "",
@@ -235,7 +228,7 @@ def main() -> int:
         + ", ".join(f"{k}: {v}" for k, v in result["split_channels"].items())
         + f" (onnxruntime {ort.__version__}).",
     ]
-    (RESULTS / "int8_rowwise.md").write_text("\n".join(lines) + "\n")
+    write_results(RESULTS / "int8_rowwise.json", result, "\n".join(lines))
     print("\n".join(lines))
     return 0
 

@@ -1,0 +1,1 @@
+"""What users run to measure probe-runtime or regenerate docs/: `python -m benchmarks.<module> --help`."""

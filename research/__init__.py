@@ -1,0 +1,1 @@
+"""The finished studies, one package each: `python -m research.<study>.study --help` (see research/README.md)."""
