@@ -72,7 +72,7 @@ def measure(name: str, train: Path, test: Path, test_texts: list[str], reps: int
     _quiet(["export", str(model), "--out", str(default), "--overwrite"])
     _quiet(["export", str(model), "--out", str(fp32), "--quantize", "none", "--overwrite"])
     manifest = Classifier.load(default).manifest
-    verification = manifest.verification
+    verification = manifest.verification.to_json_dict()
     precision = verification["precision"]
     chosen = next(c for c in precision["candidates"] if c["name"] == precision["chosen"])
     first = precision["candidates"][0]  # the fastest candidate tried, whether or not it passed

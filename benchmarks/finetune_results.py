@@ -146,7 +146,7 @@ def one(name: str, spec: dict, reuse: bool) -> dict:
             if not (reuse and artifact.is_file()):
                 run(export_cmd)
             manifest = Classifier.load(artifact).manifest
-            figures = manifest.verification[precision]
+            figures = manifest.verification.to_json_dict()[precision]
             entry[precision] = {
                 "accuracy": figures["accuracy"],
                 "macro_f1": figures["macro_f1"],

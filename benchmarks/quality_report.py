@@ -132,7 +132,7 @@ def throughput(models: dict[str, Classifier], texts: list[str], reps: int) -> di
 
 def _shipped(model: Classifier) -> dict[str, Any]:
     """The exporter's record of the precision it shipped: the chosen candidate's figures, and who was refused."""
-    record = model.manifest.verification["precision"]
+    record = model.manifest.verification.to_json_dict()["precision"]
     chosen = next(c for c in record["candidates"] if c["name"] == record["chosen"])
     refused = {c["name"]: c["reasons"] for c in record["candidates"] if not c["passed"]}
     return {

@@ -29,7 +29,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper
+from probe_export.writer import write_artifact
 from probe_runtime.artifact import manifest_from_metadata
+from probe_runtime.choices import Quantization
 from probe_runtime.classifier import Classifier, session_options
 
 from benchmarks.record import write_results
@@ -225,10 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.write_artifact:
         name, target = args.write_artifact
-        model = onnx.load(str(variants[name][0]()))
-        int8_manifest = replace(manifest, quantization=f"int8 ({name}, benchmark variant)")
-        onnx.helper.set_model_props(model, int8_manifest.to_metadata(tokenizer_json))
-        onnx.save(model, target)
+        # A per-batch int8 graph like the product's, sealed the product's way so probe-runtime loads it.
+        int8_manifest = replace(manifest, quantization=Quantization.INT8, created_by=f"graph_variants {name}")
+        write_artifact(variants[name][0](), int8_manifest, tokenizer_json, Path(target))
         print(f"wrote {target}")
         return
     chosen = {k: v for k, v in variants.items() if not args.only or k in args.only}

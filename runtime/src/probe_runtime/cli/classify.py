@@ -18,6 +18,7 @@ from types import FrameType
 from tqdm import tqdm
 
 from ..artifact import Label
+from ..choices import LongTextPolicy, WindowAggregate
 from ..classifier import Classifier
 from ..classify_files import (
     WINDOW_ROWS,
@@ -245,14 +246,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out")
     p.add_argument(
         "--long-text",
-        choices=["truncate", "window"],
+        choices=LongTextPolicy.values(),
         help="texts longer than the model's max length: truncate, or classify overlapping windows and aggregate "
         "(default: the artifact's policy)",
     )
     p.add_argument("--window-stride", type=int, help="with --long-text window: tokens of overlap between windows")
     p.add_argument(
         "--window-aggregate",
-        choices=["max", "mean", "auto"],
+        choices=WindowAggregate.values(),
         help="with --long-text window: max (detection: the most positive window) or mean (default: the artifact's)",
     )
     p.add_argument(
