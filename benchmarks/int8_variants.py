@@ -32,10 +32,11 @@ from probe_runtime.artifact import Manifest
 from probe_runtime.batching import TextEncoder
 from probe_train.data import Dataset, load_dataset
 from probe_train.embeddings import text_encoder
-from probe_train.encoder import pad_token_id, tokenizer_json
+from probe_train.encoder import load_encoder, pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained, save_trained
 from probe_train.probe import fit_probe, softmax_head
-from probe_train.training import ProbeSettings, train_probe
+from probe_train.training import TrainRequest
+from probe_train.training import train as train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers
@@ -65,7 +66,7 @@ def setup(work: Path) -> Setup:
     train = full.subset(np.sort(order[:2000]), "sst2 train[2000]")
     val = full.subset(np.sort(order[2000:3000]), "sst2 train, 1000 other phrases")
     test = load_dataset(SST2 / "test.csv")
-    save_trained(train_probe(train, test, ProbeSettings(), show_progress=False), work / "m", test)
+    save_trained(train_model(TrainRequest(train, load_encoder(), test=test)), work / "m")
     trained = load_trained(work / "m")
     module, encoder = build_module(trained)
     tok = tokenizer_json(encoder)
