@@ -38,16 +38,17 @@ def setup(work: Path) -> Setup:
     from probe_export.graph import export_onnx, optimize
     from probe_export.module import build_module
     from probe_train.embeddings import text_encoder
-    from probe_train.encoder import pad_token_id, tokenizer_json
+    from probe_train.encoder import load_encoder, pad_token_id, tokenizer_json
     from probe_train.model_dir import load_trained, save_trained
-    from probe_train.training import ProbeSettings, train_probe
+    from probe_train.training import TrainRequest
+    from probe_train.training import train as train_model
 
     full = load_dataset(dataset_file("sst2", "train"))
     order = np.random.default_rng(0).permutation(len(full))
     train = full.subset(np.sort(order[:2000]), "sst2 train[2000]")
     val = full.subset(np.sort(order[2000:3000]), "sst2 train, 1000 other phrases")
     test = load_dataset(dataset_file("sst2", "test"))
-    save_trained(train_probe(train, test, ProbeSettings(), show_progress=False), work / "m", test)
+    save_trained(train_model(TrainRequest(train, load_encoder(), test=test)), work / "m")
     trained = load_trained(work / "m")
     module, encoder = build_module(trained)
     tok = tokenizer_json(encoder)

@@ -136,7 +136,7 @@ DAMAGE = [
     ("config.json", _no_labels, "field 'labels' is 'pos', not a list"),
     ("config.json", _drop, "not a trained probe model (no config.json)"),
     ("eval.jsonl", _foreign_label, "line 1 has the label 'neutral', which the model lacks"),
-    ("eval.jsonl", lambda p: p.write_text("{not json\n"), "eval.jsonl: line 1 is not valid JSON"),
+    ("eval.jsonl", lambda p: p.write_text("{not json\n"), "eval.jsonl: line 1: not valid JSON"),
     ("report.json", lambda p: p.write_text("[1, 2"), "report.json: not valid JSON"),
 ]
 

@@ -12,11 +12,14 @@ from probe_export.cli import main
 from probe_export.module import build_module, torch_probabilities
 from probe_runtime import Classifier
 from probe_runtime.atomic import current_umask
+from probe_train import checkpoint
 from probe_train import finetune as ft
+from probe_train.checkpoint import checkpoint_dir_for
 from probe_train.data import load_dataset
 from probe_train.embeddings import embed_texts
 from probe_train.encoder import load_encoder
-from probe_train.finetune import FinetuneSettings, checkpoint_dir_for, finetune, head_probabilities
+from probe_train.errors import ProbeError
+from probe_train.finetune import FinetuneSettings, finetune, head_probabilities
 from probe_train.model_dir import load_trained
 
 # A random 2-layer BERT needs a far larger step than a pretrained encoder to learn in a few epochs.
@@ -43,7 +46,7 @@ def run(tiny_encoder, train, validation=None, **options):
 def test_finetuning_lowers_the_training_loss_and_beats_an_untrained_head(tiny_encoder, datasets):
     train, test = datasets
     encoder, result = run(tiny_encoder, train)
-    losses = [h["train_loss"] for h in result.history]
+    losses = [h.train_loss for h in result.history]
     assert len(losses) == TINY["epochs"]
     assert losses[-1] < 0.5 * losses[0]
 
@@ -72,13 +75,13 @@ def test_early_stopping_restores_the_best_epoch(tiny_encoder, datasets):
     fit, validation = ft.split_validation(train, FinetuneSettings(validation_size=0.25))
     # A learning rate this large makes the validation score collapse after the first epochs.
     encoder, result = run(tiny_encoder, fit, validation, epochs=6, learning_rate=0.05, patience=1)
-    scores = [h["validation"] for h in result.history]
-    best = max(range(len(scores)), key=lambda i: (scores[i]["macro_f1"], -scores[i]["loss"]))
+    scores = [h.validation for h in result.history]
+    best = max(range(len(scores)), key=lambda i: (scores[i].macro_f1, -scores[i].loss))
     assert result.best_epoch == best + 1
     assert len(scores) == result.best_epoch + 1 or len(scores) == 6
     x = embed_texts(encoder, validation.texts, "mean", -1, 32, False)
     restored = (head_probabilities(x, result.weight, result.bias).argmax(1) == validation.y).mean()
-    assert restored == pytest.approx(scores[best]["accuracy"])
+    assert restored == pytest.approx(scores[best].accuracy)
 
 
 def test_the_validation_split_comes_from_the_training_data(datasets):
@@ -101,14 +104,14 @@ def test_an_interrupted_run_resumes_mid_epoch_and_ends_where_an_uninterrupted_on
     settings = FinetuneSettings(model=str(tiny_encoder), **{**TINY, "checkpoint_every": 5})
     _, straight = run(tiny_encoder, fit, validation, checkpoint_every=5)
 
-    real_save = ft._save_checkpoint
+    real_save = checkpoint.save_checkpoint
 
     def save_then_stop(path, state):  # the process dies right after a mid-epoch checkpoint of epoch 3
         real_save(path, state)
         if state["progress"]["epoch"] == 2 and state["progress"]["batch"] > 0:
             raise Interrupted
 
-    monkeypatch.setattr(ft, "_save_checkpoint", save_then_stop)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_stop)
     with pytest.raises(Interrupted):
         finetune(load_encoder(str(tiny_encoder)), fit, validation, settings, checkpoint_dir=tmp_path)
     monkeypatch.undo()
@@ -138,7 +141,7 @@ def test_resume_refuses_a_checkpoint_made_with_other_settings(tiny_encoder, data
     settings = FinetuneSettings(model=str(tiny_encoder), **{**TINY, "epochs": 1})
     finetune(load_encoder(str(tiny_encoder)), train, None, settings, checkpoint_dir=tmp_path)
     other = replace(settings, learning_rate=1e-4)
-    with pytest.raises(ft.ProbeError, match="other data or settings"):
+    with pytest.raises(ProbeError, match="other data or settings"):
         finetune(load_encoder(str(tiny_encoder)), train, None, other, checkpoint_dir=tmp_path, resume=True)
 
 

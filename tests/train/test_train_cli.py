@@ -173,3 +173,16 @@ def test_a_closed_stdout_ends_quietly(tiny_encoder, tmp_path):
     assert proc.wait(timeout=300) == 141
     assert "Traceback" not in err and "BrokenPipe" not in err and "Exception ignored" not in err
     assert np.load(tmp_path / "v.npy").shape == (1, 32)
+
+
+def test_text_field_is_another_name_for_text_column(tiny_encoder, tiny_data, tmp_path):
+    """As in `probe-runtime classify`: CSV has columns, JSONL has fields; both flags name the text."""
+    import csv
+
+    with open(tiny_data[0], newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"body": r["text"], "label": r["label"]}) + "\n" for r in rows))
+    assert probe("train", data, "--text-field", "body", "-m", tiny_encoder, "-o", tmp_path / "m") == 0
+    assert probe("embed", data, "--text-field", "body", "-m", tiny_encoder, "-o", tmp_path / "v.npy") == 0
+    assert np.load(tmp_path / "v.npy").shape == (len(rows), 32)

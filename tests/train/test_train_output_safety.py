@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from probe_export.cli import main
 from probe_runtime.guard import output_lock
-from probe_train.finetune import CHECKPOINT_FILE, CHECKPOINT_MARKER, claim_checkpoint_dir, remove_checkpoints
+from probe_train.checkpoint import CHECKPOINT_FILE, CHECKPOINT_MARKER, claim_checkpoint_dir, remove_checkpoints
 
 
 def probe(*args) -> int:

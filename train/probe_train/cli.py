@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,16 @@ from probe_runtime.guard import (
     refuse_unwritable_output,
 )
 
-from .data import Dataset, align_labels, holdout_split, load_dataset
-from .encoder import DEFAULT_MODEL, Encoder, check_layer, load_encoder, resolve_model
+from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
+from .data import align_labels, holdout_split, load_dataset
+from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
-from .finetune import FinetuneSettings
+from .finetune import EpochResult
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
+from .settings import FinetuneSettings, Method, ProbeSettings
+from .training import TrainRequest, train
 
 __all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive", "refuse_unwritable"]
 
@@ -132,7 +136,7 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pooling",
-        choices=[p.value for p in Pooling],
+        choices=Pooling.values(),
         default="mean",
         help="how token vectors become one text vector (default: attention-masked mean)",
     )
@@ -156,15 +160,24 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _text_option(p: argparse.ArgumentParser) -> None:
+    # Both names, as `probe-runtime classify` accepts them: CSV has columns, JSONL has fields.
+    p.add_argument(
+        "--text-column",
+        "--text-field",
+        dest="text_column",
+        default="text",
+        help="column (CSV/TSV) or field (JSONL) with the text (default: text)",
+    )
+
+
 def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--text-column", default="text", help="column/field with the text (default: text)")
+    _text_option(p)
     p.add_argument("--label-column", default="label", help="column/field with the label (default: label)")
 
 
 def _guard_train_output(args: argparse.Namespace) -> Path:
     """Every check on --out, before any data is read or any model loaded: nothing of the user's is at risk."""
-    from .finetune import checkpoint_dir_for, refuse_foreign_checkpoint_dir
-
     out = Path(args.out)
     inputs = {"training data": args.data, "test data": args.test, "encoder": _local_encoder(args.model)}
     refuse_output_over_inputs(out, inputs)
@@ -183,31 +196,51 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _train(args)
 
 
-def _train(args: argparse.Namespace) -> int:
-    from .training import ProbeSettings, train_probe
+def _settings(args: argparse.Namespace) -> ProbeSettings:
+    common = {
+        "model": args.model,
+        "pooling": args.pooling,
+        "layer": args.layer,
+        "max_length": args.max_length,
+        "seed": args.seed,
+    }
+    if args.method == "probe":
+        return ProbeSettings(**common, batch_size=args.batch_size or ProbeSettings.batch_size)
+    return FinetuneSettings(
+        **common,
+        batch_size=args.batch_size or FinetuneSettings.batch_size,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        validation_size=args.validation_size,
+        patience=args.patience,
+        checkpoint_every=args.checkpoint_every,
+    )
 
+
+def _train(args: argparse.Namespace) -> int:
     data = load_dataset(args.data, args.text_column, args.label_column)
     if args.test:
-        train = data
+        train_data = data
         test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
     else:
-        train, test = holdout_split(data, args.test_size, args.seed)
+        train_data, test = holdout_split(data, args.test_size, args.seed)
     # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
     print(
-        f"training ({args.method}) on {len(train)} examples ({len(train.labels)} labels: "
-        f"{train.labels}); evaluating on {len(test)} from {test.source}",
+        f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
+        f"{train_data.labels}); evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )
+    request = TrainRequest(train_data, encoder, _settings(args), test=test, show_progress=show_progress())
     if args.method == "finetune":
-        trained, out = _finetune(args, train, test, encoder)
+        trained = _finetune(args, request)
     else:
-        batch_size = args.batch_size or 32
-        settings = ProbeSettings(args.model, args.pooling, args.layer, args.max_length, batch_size, args.seed)
-        trained = train_probe(train, test, settings, show_progress=show_progress(), encoder=encoder)
-        out = save_trained(trained, args.out, test, overwrite=args.overwrite)
+        trained = train(request)
+    out = save_trained(trained, args.out, encoder=encoder, overwrite=args.overwrite)
+    if args.method == "finetune":
+        remove_checkpoints(checkpoint_dir_for(args.out))
     print(format_report(trained.report, f"held-out evaluation ({test.source})"))
     print(
         f"\nsaved the trained model to {out}/ (report: {out}/report.json); "
@@ -216,12 +249,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_epoch(result: object) -> None:
+def _print_epoch(result: EpochResult) -> None:
     """One line per epoch on stderr, so progress shows even when stderr is a log file, not a TTY."""
     line = f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}"
-    if result.validation:
+    if result.validation is not None:
         v = result.validation
-        line += f", validation loss {v['loss']:.4f} accuracy {v['accuracy']:.4f} macro-F1 {v['macro_f1']:.4f}"
+        line += f", validation loss {v.loss:.4f} accuracy {v.accuracy:.4f} macro-F1 {v.macro_f1:.4f}"
         line += " (best so far)" if result.improved else f" (best: epoch {result.best_epoch})"
     line += f"; {result.seconds:.0f} s"
     if result.stopping:
@@ -231,22 +264,8 @@ def _print_epoch(result: object) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset, encoder: Encoder) -> tuple[TrainedModel, Path]:
-    from .finetune import checkpoint_dir_for, remove_checkpoints, save_finetuned, train_finetune
-
-    settings = FinetuneSettings(
-        model=args.model,
-        pooling=args.pooling,
-        layer=args.layer,
-        max_length=args.max_length,
-        batch_size=args.batch_size or FinetuneSettings.batch_size,
-        seed=args.seed,
-        epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        validation_size=args.validation_size,
-        patience=args.patience,
-        checkpoint_every=args.checkpoint_every,
-    )
+def _finetune(args: argparse.Namespace, request: TrainRequest) -> TrainedModel:
+    """`train` with the checkpoint directory, per-epoch lines, and what to do after an interruption."""
     checkpoints = checkpoint_dir_for(args.out)
     if args.resume:
         print(f"resuming from the checkpoint in {checkpoints}/", file=sys.stderr)
@@ -256,23 +275,11 @@ def _finetune(args: argparse.Namespace, train: Dataset, test: Dataset, encoder: 
             file=sys.stderr,
         )
     try:
-        trained, encoder = train_finetune(
-            train,
-            test,
-            settings,
-            checkpoint_dir=checkpoints,
-            resume=args.resume,
-            show_progress=show_progress(),
-            on_epoch=_print_epoch,
-            encoder=encoder,
-        )
+        return train(replace(request, checkpoint_dir=checkpoints, resume=args.resume, on_epoch=_print_epoch))
     except KeyboardInterrupt:
         if checkpoints.is_dir():
             print(f"the same command with --resume continues from the checkpoint in {checkpoints}/", file=sys.stderr)
         raise
-    out = save_finetuned(trained, encoder, args.out, test, overwrite=args.overwrite)
-    remove_checkpoints(checkpoints)
-    return trained, out
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -333,7 +340,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-size", type=fraction, default=0.2, help="held-out fraction without --test (default 0.2)")
     p.add_argument(
         "--method",
-        choices=["probe", "finetune"],
+        choices=Method.values(),
         default="probe",
         help="probe: frozen encoder + logistic regression (default); finetune: train encoder and head end to end",
     )
@@ -388,6 +395,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="texts: plain text (one per line), .csv, .tsv or .jsonl")
     p.add_argument("--out", "-o", required=True, help="the .npy file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is a .npy file (never anything else)")
-    p.add_argument("--text-column", default="text", help="column/field with the text (default: text)")
+    _text_option(p)
     _encoder_options(p)
     p.set_defaults(func=cmd_embed)

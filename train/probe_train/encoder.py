@@ -6,10 +6,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from probe_runtime.errors import UsageError
 
 from .errors import ProbeError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerFast
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -40,8 +44,8 @@ class Encoder:
 
     name: str
     path: str
-    model: object  # transformers.PreTrainedModel
-    tokenizer: object  # transformers.PreTrainedTokenizerFast
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerFast
     max_length: int
 
     @property
@@ -128,7 +132,7 @@ def _names(auto_map: object) -> str:
     return ", ".join(sorted({str(v) for v in flat}))
 
 
-def _refuse_remote_code(name: str, path: str, kwargs: dict[str, object]) -> None:
+def _refuse_remote_code(name: str, path: str, kwargs: dict[str, Any]) -> None:
     """probe never runs Python code shipped with a model: refuse a model that needs it, and say so.
 
     ``trust_remote_code=False`` alone is not enough: for a known ``model_type`` transformers then
@@ -165,7 +169,7 @@ def load_encoder(name: str | None = None, max_length: int | None = None) -> Enco
     Eager attention on purpose: it is what onnxruntime's transformer optimizer recognises and fuses
     (sdpa attention exports to a graph the fusions do not match).
     """
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel, AutoTokenizer, PreTrainedTokenizerFast
 
     if max_length is not None:
         check_max_length(max_length, None, name or DEFAULT_MODEL)
@@ -175,7 +179,7 @@ def load_encoder(name: str | None = None, max_length: int | None = None) -> Enco
         raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it")
     if local and not (Path(path) / "config.json").is_file():
         raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it (no config.json)")
-    kwargs: dict[str, object] = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
+    kwargs: dict[str, Any] = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
     label = name or DEFAULT_MODEL
     try:
         _refuse_remote_code(label, path, kwargs)
@@ -188,7 +192,7 @@ def load_encoder(name: str | None = None, max_length: int | None = None) -> Enco
         # with these; its first line names the problem.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ProbeError(f"could not load encoder {label!r} from {path}: {first}") from exc
-    if not getattr(tokenizer, "is_fast", False):
+    if not isinstance(tokenizer, PreTrainedTokenizerFast) or not tokenizer.is_fast:
         raise ProbeError(f"{path} has no fast tokenizer (tokenizer.json); probe needs one to export")
     if len(tokenizer.get_vocab()) <= len(set(tokenizer.all_special_tokens)):
         # transformers builds an empty tokenizer when the folder has no tokenizer files: every word

@@ -1,13 +1,15 @@
 """A scikit-learn estimator over raw texts, for both methods, so probe works with ``cross_val_score``,
 ``GridSearchCV`` and pipelines.
 
-It reuses the command line's pieces (``fit_probe``/``softmax_head`` for the probe, ``finetune`` for
-fine-tuning) and predicts like the exported artifact: pooled vector → softmax(W·x + b).
+It trains through the command line's own entry point (`training.train`), writes the same model
+directory (`model_dir.save_trained`), and predicts like the exported artifact: pooled vector →
+softmax(W·x + b).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +22,17 @@ from .data import Dataset
 from .embeddings import embed_texts
 from .encoder import load_encoder
 from .errors import DataError
-from .finetune import FinetuneSettings, finetune, head_probabilities, save_finetuned, split_validation
-from .model_dir import ENCODER_DIR, KIND, TrainedModel, is_trained_model_dir, sample_texts, save_trained
-from .probe import fit_probe, softmax_head
+from .finetune import head_probabilities
+from .model_dir import KIND, is_trained_model_dir, save_trained
+from .settings import FinetuneSettings, Method, ProbeSettings
+from .training import TrainRequest, evaluate_on, train
 
 __all__ = ["ProbeClassifier"]
 
-METHODS = ("probe", "finetune")
 
-
-def _texts(X: Iterable[str] | Any) -> list[str]:
+def _texts(X: Any) -> list[str]:
     """Accept a list, array, Series or single-column frame of strings."""
-    if hasattr(X, "ndim") and X.ndim == 2:
+    if getattr(X, "ndim", None) == 2:
         if X.shape[1] != 1:
             raise DataError(f"expected one text per row, got {X.shape[1]} columns; pass a single column of texts")
         X = np.asarray(X)[:, 0]
@@ -50,7 +51,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
     end to end). ``X`` is a sequence of raw strings.
 
     Fitted attributes: ``classes_``, ``coef_`` ``[n_classes, dim]`` and ``intercept_`` (the softmax
-    head, also for binary problems), ``encoder_`` and, for fine-tuning, ``history_``.
+    head, also for binary problems), ``encoder_``, ``trained_`` (the `TrainedModel` `save` writes)
+    and ``C_`` (probe) or ``history_`` (fine-tuning).
     """
 
     def __init__(
@@ -87,14 +89,20 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True
         return tags
 
-    def _settings(self) -> FinetuneSettings:
+    def _settings(self) -> ProbeSettings:
+        """The CLI's settings classes: the same validation, the same recorded settings."""
+        common: dict[str, Any] = {
+            "model": self.model,
+            "pooling": self.pooling,
+            "layer": self.layer,
+            "max_length": self.max_length,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+        }
+        if self.method == "probe":
+            return ProbeSettings(**common)
         return FinetuneSettings(
-            model=self.model,
-            pooling=self.pooling,
-            layer=self.layer,
-            max_length=self.max_length,
-            batch_size=self.batch_size,
-            seed=self.seed,
+            **common,
             epochs=self.epochs,
             learning_rate=self.learning_rate,
             validation_size=self.validation_size,
@@ -102,83 +110,72 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             checkpoint_every=0,
         )
 
-    def fit(self, X: Iterable[str], y: Iterable[Any]) -> ProbeClassifier:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+    def fit(self, X: Any, y: Any) -> ProbeClassifier:
+        if self.method not in Method.values():
+            raise ValueError(f"method must be one of {Method.values()}, not {self.method!r}")
         texts, y = _texts(X), np.asarray(y)
         if len(texts) != len(y):
             raise ValueError(f"X has {len(texts)} texts but y has {len(y)} labels")
-        # Kept for `save`: the export checks its precision candidates against fp32 on training texts.
-        self.sample_texts_ = sample_texts(texts, self.seed)
         self.classes_, index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(f"every example has the label {self.classes_[0]!r}; a classifier needs two classes")
         data = Dataset(texts, index.astype(np.int64), self.classes_.tolist(), "fit data")
         settings = self._settings()
         self.encoder_ = load_encoder(self.model, self.max_length)
+        request = TrainRequest(data, self.encoder_, settings, show_progress=self.show_progress)
+        self.trained_ = train(request)
+        self.coef_, self.intercept_ = self.trained_.weight, self.trained_.bias
         if self.method == "probe":
-            x = embed_texts(self.encoder_, texts, self.pooling, self.layer, self.batch_size, self.show_progress)
-            head = fit_probe(x, data.y, seed=self.seed)
-            self.coef_, self.intercept_ = softmax_head(head)
-            self.C_ = float(head.C)
+            self.C_ = self.trained_.settings["C"]
         else:
-            fit, validation = split_validation(data, settings)
-            result = finetune(self.encoder_, fit, validation, settings, show_progress=self.show_progress)
-            self.coef_, self.intercept_ = result.weight, result.bias
-            self.history_ = result.history
+            self.history_ = self.trained_.settings["history"]
         return self
 
-    def predict_proba(self, X: Iterable[str]) -> np.ndarray:
+    def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
         x = embed_texts(self.encoder_, _texts(X), self.pooling, self.layer, self.batch_size, self.show_progress)
         return head_probabilities(x, self.coef_, self.intercept_)
 
-    def predict(self, X: Iterable[str]) -> np.ndarray:
+    def predict(self, X: Any) -> np.ndarray:
         best = self.predict_proba(X).argmax(1)
-        return self.classes_[best]
+        result: np.ndarray = self.classes_[best]
+        return result
+
+    def _evaluation(self, eval_texts: Any, eval_y: Any) -> Dataset:
+        labels = self.trained_.labels
+        ys = np.asarray(eval_y)
+        unknown = sorted({str(v) for v in ys[~np.isin(ys, self.classes_)]})
+        if unknown:
+            raise DataError(f"evaluation labels {unknown} were not seen in fit (classes: {labels})")
+        index = np.searchsorted(self.classes_, ys).astype(np.int64)
+        return Dataset(_texts(eval_texts), index, labels, "evaluation data")
 
     def save(
         self,
         out: str | Path,
-        eval_texts: Iterable[str] | None = None,
-        eval_y: Iterable[Any] | None = None,
+        eval_texts: Any = None,
+        eval_y: Any = None,
         *,
         overwrite: bool = False,
     ) -> Path:
         """Write a model directory that ``probe export`` turns into the one-file artifact.
 
-        ``eval_texts``/``eval_y`` (labelled held-out data) are what export verifies the file on.
+        ``eval_texts``/``eval_y`` (labelled held-out data) are what export verifies the file on, and
+        what the directory's report scores, as ``probe train --test`` does.
         Like ``probe train --out``: ``out`` may not be or hold the encoder, and an existing ``out`` is
         replaced only if it is a model directory saved by probe and ``overwrite=True``; anything else
         raises `UsageError` and is left untouched.
         """
         check_is_fitted(self, "coef_")
         refuse_output_over_inputs(out, {"encoder": self.encoder_.path}, flag="out")
-        refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND, flag="out")
-        labels = [v.item() if hasattr(v, "item") else v for v in self.classes_]
-        evaluation = None
+        refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
+        trained = self.trained_
         if eval_texts is not None:
-            eval_y = np.asarray(eval_y)
-            unknown = sorted({str(v) for v in eval_y[~np.isin(eval_y, self.classes_)]})
-            if unknown:
-                raise DataError(f"evaluation labels {unknown} were not seen in fit (classes: {labels})")
-            ys = np.searchsorted(self.classes_, eval_y)
-            evaluation = Dataset(_texts(eval_texts), ys.astype(np.int64), labels, "evaluation data")
-        settings = {"seed": self.seed, "base_encoder": self.encoder_.name, "estimator": self.get_params()}
-        trained = TrainedModel(
-            method=self.method,
-            encoder=self.encoder_.name if self.method == "probe" else ENCODER_DIR,
-            pooling=self.pooling,
-            layer=self.layer,
-            max_length=self.encoder_.max_length,
-            labels=labels,
-            weight=self.coef_,
-            bias=self.intercept_,
-            settings=settings,
-            eval_texts=evaluation.texts if evaluation else [],
-            eval_y=evaluation.y.tolist() if evaluation else [],
-            sample_texts=getattr(self, "sample_texts_", []),
-        )
-        if self.method == "probe":
-            return save_trained(trained, out, evaluation, overwrite=overwrite)
-        return save_finetuned(trained, self.encoder_, out, evaluation, overwrite=overwrite)
+            started = time.perf_counter()
+            evaluation = self._evaluation(eval_texts, eval_y)
+            scores = evaluate_on(trained, self.encoder_, evaluation, self.batch_size, self.show_progress)
+            # Scoring is part of training's time on the command line (`train` scores `--test`) too.
+            seconds = round(trained.report["train_seconds"] + time.perf_counter() - started, 2)
+            report = {**scores, **trained.report, "train_seconds": seconds, "test_source": evaluation.source}
+            trained = replace(trained, report=report, eval_texts=evaluation.texts, eval_y=evaluation.y.tolist())
+        return save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)

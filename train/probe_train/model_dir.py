@@ -10,19 +10,30 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from probe_runtime.atomic import atomic_dir, user_mode
+from probe_runtime.errors import InputError
 from probe_runtime.guard import refuse_existing_output
 
-from .data import Dataset
+from .encoder import Encoder
 from .errors import ProbeError
 
-__all__ = ["KIND", "TrainedModel", "is_trained_model_dir", "load_trained", "save_trained"]
+__all__ = [
+    "ENCODER_DIR",
+    "KIND",
+    "TrainedModel",
+    "is_trained_model_dir",
+    "load_trained",
+    "sample_texts",
+    "save_trained",
+]
 
 FORMAT = "probe-trained-model"
 FORMAT_VERSION = 1
@@ -86,30 +97,47 @@ def is_trained_model_dir(path: str | Path) -> bool:
 def save_trained(
     model: TrainedModel,
     out: str | Path,
-    evaluation: Dataset | None,
-    encoder_dir: str | Path | None = None,
     *,
+    encoder: Encoder | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write the directory atomically: build it beside the target, then swap it in.
 
+    The one packaging path, for both methods and for the CLI and the estimator alike. A fine-tuned
+    model needs its (trained-in-place) ``encoder``: it is saved with its tokenizer as ``encoder/``.
+    ``model.eval_texts`` become ``eval.jsonl``, what `probe export` verifies the file on.
     An existing ``out`` is replaced only when it is a model directory of ours and ``overwrite`` is
-    true; anything else (a Hugging Face model folder, a project root) is refused, never touched.
+    true; anything else (a Hugging Face model folder, a project root) is refused, never touched, and
+    before the encoder is saved, so a refusal costs nothing.
     """
     out = Path(out)
     refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
+    if model.method != "finetune":
+        return _write(model, out, None, overwrite)
+    if encoder is None:
+        raise ValueError("a fine-tuned model is saved together with its encoder: pass encoder=")
+    with tempfile.TemporaryDirectory(prefix="probe-finetuned-") as tmp:
+        encoder.model.save_pretrained(tmp)
+        encoder.tokenizer.save_pretrained(tmp)
+        return _write(model, out, Path(tmp), overwrite)
+
+
+def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: bool) -> Path:
     with atomic_dir(out) as staging:
         (staging / CONFIG).write_text(json.dumps(model.config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / REPORT).write_text(json.dumps(model.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         np.savez(staging / HEAD, weight=model.weight, bias=model.bias)
-        if evaluation is not None:
-            with open(staging / EVAL, "w", encoding="utf-8") as f:
-                for text, y in zip(evaluation.texts, evaluation.y.tolist()):
-                    f.write(json.dumps({"text": text, "label": model.labels[y]}, ensure_ascii=False) + "\n")
+        if model.eval_texts:
+            labelled = zip(model.eval_texts, model.eval_y)
+            _write_jsonl(staging / EVAL, ({"text": text, "label": model.labels[y]} for text, y in labelled))
         if model.sample_texts:
-            with open(staging / SAMPLE, "w", encoding="utf-8") as f:
-                for text in model.sample_texts:
-                    f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+            _write_jsonl(staging / SAMPLE, ({"text": text} for text in model.sample_texts))
         if encoder_dir is not None:
             shutil.copytree(encoder_dir, staging / ENCODER_DIR)
             # copytree copies the source's mode: a TemporaryDirectory is 0700, the user's umask decides here.
@@ -121,6 +149,11 @@ def save_trained(
 
 def _damaged(path: Path, what: str) -> ProbeError:
     return ProbeError(f"{path}: {what}. The model directory is damaged; train it again with `probe train`.")
+
+
+def _unreadable(path: Path, exc: ProbeError) -> ProbeError:
+    """The data reader's message (which starts with the file's name) as a damaged-directory error."""
+    return _damaged(path, str(exc).removeprefix(f"{path}, ").removeprefix(f"{path}: "))
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -184,32 +217,26 @@ def _read_head(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
+    """The held-out texts and their label indices, read with the one data reader (absent: none)."""
     eval_path = path / EVAL
+    if not eval_path.is_file():
+        return [], []
+    from probe_runtime.files import read_rows
+
+    index = {json.dumps(label): i for i, label in enumerate(labels)}
     texts: list[str] = []
     ys: list[int] = []
-    if not eval_path.is_file():
-        return texts, ys
-    index = {json.dumps(label): i for i, label in enumerate(labels)}
     try:
-        lines = eval_path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise _damaged(eval_path, f"not UTF-8 ({exc})") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            raise _damaged(eval_path, f"line {number} is not valid JSON") from None
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str) or "label" not in item:
-            raise _damaged(eval_path, f"line {number} is not an object with a string 'text' and a 'label'")
-        key = json.dumps(item["label"])
-        if key not in index:
-            raise _damaged(
-                eval_path, f"line {number} has the label {item['label']!r}, which the model lacks ({labels})"
-            )
-        texts.append(item["text"])
-        ys.append(index[key])
+        for row in read_rows(str(eval_path), "text", label_column="label"):
+            key = json.dumps(row.label)
+            if key not in index:
+                raise _damaged(
+                    eval_path, f"line {row.id} has the label {row.label!r}, which the model lacks ({labels})"
+                )
+            texts.append(row.text)
+            ys.append(index[key])
+    except InputError as exc:
+        raise _unreadable(eval_path, exc) from None
     return texts, ys
 
 
@@ -293,4 +320,4 @@ def _read_sample(path: Path) -> list[str]:
     try:
         return [row.text for row in read_rows(str(path), "text")]
     except ProbeError as exc:
-        raise _damaged(path, str(exc)) from None
+        raise _unreadable(path, exc) from None

@@ -1,0 +1,73 @@
+"""What a training run is asked to do: the probe's settings, and fine-tuning's on top of them.
+
+Validated on creation, so a mistake surfaces before an encoder is loaded. The class says the method
+(`ProbeSettings.method`), so a request cannot name one method and carry the other's settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from probe_runtime.choices import Method
+from probe_runtime.errors import UsageError
+
+from .encoder import DEFAULT_MODEL, check_max_length
+from .pooling import Pooling
+
+__all__ = ["FinetuneSettings", "Method", "ProbeSettings"]
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    """How to turn the encoder into features, and the seed; the frozen-encoder probe needs nothing more."""
+
+    method: ClassVar[Method] = Method.PROBE
+
+    model: str | None = None
+    pooling: str = Pooling.MEAN.value
+    layer: int = -1
+    max_length: int | None = None
+    batch_size: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.pooling not in Pooling.values():
+            choices = ", ".join(p.value for p in Pooling)
+            raise UsageError(f"--pooling must be one of {choices}, not {self.pooling!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise UsageError(f"--batch-size must be a whole number of at least 1, not {self.batch_size!r}")
+        if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < -1:
+            raise UsageError(f"--layer must be -1 (the last), 0 (the embeddings) or a block number, not {self.layer!r}")
+        if self.max_length is not None:
+            check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
+
+
+@dataclass(frozen=True)
+class FinetuneSettings(ProbeSettings):
+    """The probe's settings plus the optimisation ones; defaults suit MiniLM on a few thousand texts."""
+
+    method: ClassVar[Method] = Method.FINETUNE
+
+    batch_size: int = 16
+    epochs: int = 5
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    validation_size: float = 0.1
+    patience: int = 2
+    checkpoint_every: int = 100
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.epochs < 1:
+            raise UsageError(f"--epochs must be at least 1, not {self.epochs}")
+        if not self.learning_rate > 0:
+            raise UsageError(f"--learning-rate must be positive, not {self.learning_rate}")
+        if not 0 <= self.validation_size < 1:
+            raise UsageError(f"--validation-size must be in [0, 1), not {self.validation_size}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise UsageError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
+        if self.patience < 1:
+            raise UsageError(f"--patience must be at least 1, not {self.patience}")
