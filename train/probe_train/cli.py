@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from probe_runtime.atomic import atomic_path
+from probe_runtime.cli_support import add_text_column_option
 from probe_runtime.errors import UsageError
 from probe_runtime.guard import (
     output_lock,
@@ -160,19 +161,8 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _text_option(p: argparse.ArgumentParser) -> None:
-    # Both names, as `probe-runtime classify` accepts them: CSV has columns, JSONL has fields.
-    p.add_argument(
-        "--text-column",
-        "--text-field",
-        dest="text_column",
-        default="text",
-        help="column (CSV/TSV) or field (JSONL) with the text (default: text)",
-    )
-
-
 def _data_options(p: argparse.ArgumentParser) -> None:
-    _text_option(p)
+    add_text_column_option(p)
     p.add_argument("--label-column", default="label", help="column/field with the label (default: label)")
 
 
@@ -395,6 +385,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="texts: plain text (one per line), .csv, .tsv or .jsonl")
     p.add_argument("--out", "-o", required=True, help="the .npy file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is a .npy file (never anything else)")
-    _text_option(p)
+    add_text_column_option(p)
     _encoder_options(p)
     p.set_defaults(func=cmd_embed)

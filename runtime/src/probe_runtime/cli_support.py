@@ -23,7 +23,15 @@ from typing import NoReturn
 
 from .errors import ProbeError, UsageError
 
-__all__ = ["VERBOSE_HELP", "OneLineParser", "add_global_options", "one_line", "positive_int", "run_cli"]
+__all__ = [
+    "VERBOSE_HELP",
+    "OneLineParser",
+    "add_global_options",
+    "add_text_column_option",
+    "one_line",
+    "positive_int",
+    "run_cli",
+]
 
 VERBOSE_HELP = "on an error, also show the traceback (and log what happens)"
 
@@ -48,6 +56,18 @@ def add_global_options(parser: argparse.ArgumentParser, sub: argparse._SubParser
         command.add_argument("--version", action="version", version=version, help=argparse.SUPPRESS)
         if "-v" not in command._option_string_actions:
             command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
+
+
+def add_text_column_option(p: argparse.ArgumentParser) -> None:
+    """``--text-column`` / ``--text-field``: one option under both names (CSV has columns, JSONL fields), the
+    same in every command that reads texts: `probe train`/`embed`, `probe-runtime classify`/`bench`."""
+    p.add_argument(
+        "--text-column",
+        "--text-field",
+        dest="text_column",
+        default="text",
+        help="CSV/TSV column or JSONL field holding the text (default: text)",
+    )
 
 
 def positive_int(value: str) -> int:

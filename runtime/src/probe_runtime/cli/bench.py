@@ -10,10 +10,10 @@ from pathlib import Path
 
 from ..bench import DEFAULT_BATCH_SIZES, BenchResult, benchmark, read_texts, sample_texts
 from ..classifier import DEFAULT_MAX_TOKENS
-from ..cli_support import positive_int
+from ..cli_support import add_text_column_option, positive_int
 from ..errors import InputError
 from ..loader import check_providers
-from .options import add_provider_option, add_text_column_option, providers
+from .options import add_provider_option, providers
 
 __all__ = ["add_command", "cmd_bench", "table"]
 

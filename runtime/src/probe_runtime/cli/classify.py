@@ -30,11 +30,11 @@ from ..classify_files import (
     output_lock_for,
     writes_file,
 )
-from ..cli_support import positive_int
+from ..cli_support import add_text_column_option, positive_int
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
-from .options import add_provider_option, add_text_column_option, providers
+from .options import add_provider_option, providers
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
 

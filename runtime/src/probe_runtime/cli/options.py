@@ -8,18 +8,7 @@ import onnxruntime as ort
 
 from ..loader import DEFAULT_PROVIDERS
 
-__all__ = ["add_provider_option", "add_text_column_option", "providers"]
-
-
-def add_text_column_option(p: argparse.ArgumentParser) -> None:
-    """``--text-column`` / ``--text-field``: the same option under both names (as in `probe train`/`embed`)."""
-    p.add_argument(
-        "--text-column",
-        "--text-field",
-        dest="text_column",
-        default="text",
-        help="CSV/TSV column or JSONL field holding the text (default: text)",
-    )
+__all__ = ["add_provider_option", "providers"]
 
 
 def add_provider_option(p: argparse.ArgumentParser) -> None:
