@@ -368,13 +368,13 @@ def agreement(fp32: np.ndarray, other: np.ndarray) -> dict[str, float]:
 # --- sensitivity and flips -----------------------------------------------------------------------------------
 
 
-def split_texts(data: Path, dataset: str, work: Path) -> tuple[list[str], list[str]]:
+def split_texts(data: Path, dataset: str, work: Path, n_choose: int = SENSITIVITY_TEXTS) -> tuple[list[str], list[str]]:
     """(sensitivity sample: training texts, held-out: the test split + other training texts), disjoint."""
     train = read_texts(work / dataset / "train.csv")
     test = read_texts(data / dataset / "test.csv")
     order = np.random.default_rng(7).permutation(len(train))
-    choose = [train[i] for i in order[:SENSITIVITY_TEXTS]]
-    rest = [train[i] for i in order[SENSITIVITY_TEXTS:]]
+    choose = [train[i] for i in order[:n_choose]]
+    rest = [train[i] for i in order[n_choose:]]
     held_out = rest[: max(0, HELD_OUT_TEXTS - len(test))] + test
     return choose, held_out
 
@@ -445,17 +445,17 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {r['texts']} | {r['batch']} | {r['threads']} | {g[INT8]['texts_per_cpu_s']:.0f} | {cells} |"
             )
         lines.append("")
+    if results.get("graph_nodes"):
+        lines += ["Nodes per graph: " + ", ".join(f"{k}: {v}" for k, v in results["graph_nodes"].items()), ""]
     flips_rows = results.get("flips", {})
     if flips_rows:
         variants = list(next(iter(flips_rows.values())))
         lines += ["## Flips vs fp32 on held-out texts (test split + training texts not used to choose)", ""]
         lines += ["| variant | " + " | ".join(flips_rows) + " |", "|---" * (1 + len(flips_rows)) + "|"]
         for v in variants:
-            cells = []
-            for ds in flips_rows:
-                a = flips_rows[ds].get(v)
-                cells.append(f"{100 * a['flip_rate']:.2f}% ({a['flips']}/{a['texts']})" if a else "–")
-            lines.append(f"| {v} | " + " | ".join(cells) + " |")
+            found = [flips_rows[ds].get(v) for ds in flips_rows]
+            text = [f"{100 * a['flip_rate']:.2f}% ({a['flips']}/{a['texts']})" if a else "–" for a in found]
+            lines.append(f"| {v} | " + " | ".join(text) + " |")
         lines.append("")
         for ds, rows in flips_rows.items():
             kept = [f"k={k}: " + ", ".join(f"`{n}`" for n in v["fp32_nodes"]) for k, v in _kept(rows)]
@@ -493,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="*", default=["prepare", "speed", "sensitivity", "flips", "speed_k"])
     parser.add_argument("--speed-datasets", nargs="*", default=["sst2", "tweeteval_offensive"])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--sensitivity-texts", type=int, default=SENSITIVITY_TEXTS, help="training texts to rank on")
     parser.add_argument("--keep", type=int, nargs="*", default=[0, 1, 2, 4, 6], help="fp32 matmuls to try")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -519,7 +520,7 @@ def _node_counts(graphs: dict[str, Path]) -> dict[str, int]:
 def _per_dataset(ds: str, fp32: Path, args: argparse.Namespace) -> None:
     work = args.work / ds
     texts = Texts(fp32)
-    choose, held_out = split_texts(args.data, ds, args.work)
+    choose, held_out = split_texts(args.data, ds, args.work, args.sensitivity_texts)
     ranked_file = work / "sensitivity.json"
     if "sensitivity" in args.stages or ("flips" in args.stages and not ranked_file.is_file()):
         ranked_file.write_text(json.dumps(sensitivity(fp32, work, texts, choose), indent=1))
