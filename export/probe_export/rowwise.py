@@ -5,24 +5,35 @@ In MiniLM the [CLS] token carries values ~3x larger than any other token's (meas
 benchmarks/results/int8_rowwise.md), so one text's quantization depends on which texts it is
 batched with, and every other token is quantized coarsely. With one scale per row, a text's
 result no longer depends on its batch, and flips against fp32 fell from 2.6 % to 1.4 % on 5,000
-SST-2 phrases, at ~0.77x the speed of the per-tensor graph.
+SST-2 phrases.
 
 ``rowwise_activations`` rewrites a graph made by ``quantize_dynamic`` (per-channel int8 weights): every
-``DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * w_scale)`` chain becomes
+``DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(a_scale * w_scale)`` chain becomes, symmetric
+(what the exporter ships; x keeps its shape [..., K], so no Reshape is needed):
 
-    x2 = Reshape(x, [-1, K]);  hi = ReduceMax(x2, 1);  lo = ReduceMin(x2, 1)           # [M]
-    symmetric:   s = max(hi, -lo, tiny) / 127;             zp = 128 (uint8, a scalar for the MatMul)
-    asymmetric:  s = (max(hi, 0) - min(lo, 0)) / 255;      zp = round(-min(lo, 0) / s) (uint8)
-    q = QuantizeLinear(x2, s, zp, axis=0)                                              # per-axis = per row
-    z = MatMulIntegerToFloat(q, Wq, 1, w_scale[, 128])                                 # = (q - zp) @ Wq * w_scale
-    y2 = z * s[:, None]          (asymmetric: - (zp * s)[:, None] * (colsum(Wq) * w_scale))
-    y = Reshape(y2, [*Shape(x)[:-1], N])
+    s  = max(ReduceMax(x, -1), -ReduceMin(x, -1), tiny) / 127                 # [..., 1], one per row
+    q  = QuantizeLinear(x, s, zp, axis=-1, block_size=K)                      # uint8, q + 128, per row
+    y  = MatMulIntegerToFloat(q, Wq, s, w_scale, 128)                         # = (q - 128) @ Wq * w_scale * s
+
+Nine nodes per matmul instead of the sixteen of the first version (Reshape to 2-D, per-axis
+QuantizeLinear, a separate Mul by the row scale, Reshape back): onnxruntime's MatMulIntegerToFloat
+broadcasts a non-scalar ``a_scale`` over its output, so a [..., 1] scale is the per-row product for free,
+and opset 21's blocked QuantizeLinear (block = the whole row) quantizes per row without a Reshape.
+research/per_token_speed/ measured it against the first version and per-batch int8.
+Caution: that kernel multiplies its *bias* input by ``a_scale`` too, so the bias stays a separate Add.
+
+asymmetric (research only: benchmarks/int8_rowwise.py; 2-D, with an explicit zero-point correction):
+
+    x2 = Reshape(x, [-1, K]);  lo = min(ReduceMin(x2, 1), 0);  s = (max(ReduceMax(x2, 1), 0) - lo) / 255
+    zp = round(-lo / s);  q = QuantizeLinear(x2, s, zp, axis=0)
+    y  = Reshape((MatMulIntegerToFloat(q, Wq, 1, w_scale) * s[:, None] - (zp * s)[:, None] * colsum(Wq * w_scale)),
+                 [*Shape(x)[:-1], N])
 
 Hand-built because onnxruntime's quantizer has no per-row dynamic mode, and its CPU MatMulInteger
 refuses a per-row ``a_zero_point`` (``IsScalarOr1ElementVector``) although the ONNX spec allows it;
-hence the explicit zero-point correction for the asymmetric form. The fused QAttention has one input
-scale, so ``unfuse_attention`` first turns each Attention into a weight MatMul (which then gets
-per-row activations) + Split + fp32 MultiHeadAttention. onnxruntime's int8 x int8
+hence the zero point 128 (symmetric) or the explicit correction (asymmetric). The fused QAttention has
+one input scale, so ``unfuse_attention`` first turns each Attention into a weight MatMul (which then
+gets per-row activations) + Split + fp32 MultiHeadAttention. onnxruntime's int8 x int8
 MatMulIntegerToFloat is ~35x slower than uint8 x int8 on this CPU, so the symmetric form stores
 q + 128 as uint8 with a scalar zero point 128.
 """
@@ -31,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,20 +53,168 @@ __all__ = ["rowwise_activations", "unfuse_attention"]
 
 log = logging.getLogger(__name__)
 
+# Blocked QuantizeLinear (a block = a whole row) arrived in opset 21. From 20 (the exporter's opset,
+# probe_export.graph.OPSET) to 21 only types were added, except GroupNormalization, which BERT-like graphs
+# do not have; a graph with it, or below opset 20, is refused rather than silently re-interpreted.
+_BLOCKED_QUANTIZE_OPSET = 21
+_CHANGED_IN_21 = {"GroupNormalization"}
 
-def _const(model: onnx.ModelProto, name: str, value: np.ndarray) -> str:
-    model.graph.initializer.append(numpy_helper.from_array(value, name))
-    return name
+
+@dataclass(frozen=True)
+class _Chain:
+    """One ``DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul`` chain of ``quantize_dynamic``."""
+
+    dql: onnx.NodeProto
+    matmul: onnx.NodeProto
+    cast: onnx.NodeProto
+    mul: onnx.NodeProto
+    w_scale: str  # per-channel weight scales (an initializer)
+
+    @property
+    def x(self) -> str:
+        return str(self.dql.input[0])
+
+    @property
+    def y(self) -> str:
+        return str(self.mul.output[0])
 
 
-def _reduce(model: onnx.ModelProto, op: str, x: str, y: str, opset: int) -> onnx.NodeProto:
-    """``op`` over axis 1 without keepdims; the axes moved from an attribute to an input in opset 18."""
-    if opset >= 18:
-        axes = "rowwise_axis1"
-        if axes not in {i.name for i in model.graph.initializer}:
-            _const(model, axes, np.array([1], np.int64))
-        return helper.make_node(op, [x, axes], [y], keepdims=0)
-    return helper.make_node(op, [x], [y], axes=[1], keepdims=0)
+class _Builder:
+    """Adds constants to ``model`` (once each) and names new nodes after the matmul they replace."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self.names = {i.name for i in model.graph.initializer}
+
+    def const(self, name: str, value: np.ndarray) -> str:
+        if name not in self.names:
+            self.model.graph.initializer.append(numpy_helper.from_array(value, name))
+            self.names.add(name)
+        return name
+
+    def reduce(self, op: str, x: str, y: str, axis: int, keepdims: int) -> onnx.NodeProto:
+        """``op`` over one axis; opset >= 18 (axes as an input), which every graph rewritten here has."""
+        return helper.make_node(
+            op, [x, self.const(f"rowwise_axis{axis}", np.array([axis], np.int64))], [y], keepdims=keepdims
+        )
+
+
+def _opset(model: onnx.ModelProto) -> onnx.OperatorSetIdProto:
+    return next(o for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _chains(model: onnx.ModelProto, only: Callable[[str], bool] | None) -> list[_Chain]:
+    """Every quantized matmul chain (whose node name ``only`` accepts); weights must be symmetric int8."""
+    nodes = list(model.graph.node)
+    producer = {out: n for n in nodes for out in n.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for n in nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    inits = {i.name: i for i in model.graph.initializer}
+    chains = []
+    for mm in nodes:
+        dql = producer.get(mm.input[0]) if mm.op_type == "MatMulInteger" else None
+        if dql is None or dql.op_type != "DynamicQuantizeLinear" or (only is not None and not only(mm.name)):
+            continue
+        if len(mm.input) > 3 and mm.input[3] and numpy_helper.to_array(inits[mm.input[3]]).any():
+            raise ValueError(f"{mm.name}: per-token rewrite needs symmetric int8 weights (zero point 0)")
+        (cast,) = consumers[mm.output[0]]
+        (mul,) = consumers[cast.output[0]]
+        scales = producer[next(i for i in mul.input if i != cast.output[0])]  # Mul(a_scale, w_scale)
+        chains.append(_Chain(dql, mm, cast, mul, next(i for i in scales.input if i in inits)))
+    return chains
+
+
+def _symmetric(b: _Builder, chain: _Chain, weight: np.ndarray) -> list[onnx.NodeProto]:
+    """The nine nodes of the symmetric per-row form (module docstring), on x of any rank >= 2."""
+    k = int(weight.shape[0])
+    p = chain.matmul.name + "_rowwise/"
+    hi, lo, s, zp = p + "hi", p + "lo", p + "s", p + "zp"
+    return [
+        b.reduce("ReduceMax", chain.x, hi, -1, keepdims=1),
+        b.reduce("ReduceMin", chain.x, lo, -1, keepdims=1),
+        helper.make_node("Neg", [lo], [p + "neg"]),
+        helper.make_node("Max", [hi, p + "neg", b.const("rowwise_tiny", np.array(1e-8, np.float32))], [p + "amax"]),
+        helper.make_node("Mul", [p + "amax", b.const("rowwise_inv127", np.array(1 / 127.0, np.float32))], [s]),
+        helper.make_node("Shape", [s], [p + "rows"]),
+        helper.make_node(
+            "ConstantOfShape", [p + "rows"], [zp], value=numpy_helper.from_array(np.array([128], np.uint8))
+        ),
+        helper.make_node("QuantizeLinear", [chain.x, s, zp], [p + "q"], axis=-1, block_size=k),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [p + "q", chain.matmul.input[1], s, chain.w_scale, b.const("rowwise_zp128", np.array(128, np.uint8))],
+            [chain.y],
+            domain="com.microsoft",
+        ),
+    ]
+
+
+def _asymmetric(b: _Builder, chain: _Chain, weight: np.ndarray, w_scale: np.ndarray) -> list[onnx.NodeProto]:
+    """The asymmetric per-row form (module docstring): 2-D, with the zero-point correction made explicit."""
+    k, n_out = (int(d) for d in weight.shape)
+    p = chain.matmul.name + "_rowwise/"
+    x2, s, zp, z = p + "x2", p + "s", p + "zp", p + "z"
+    zero = b.const("rowwise_zero", np.array(0.0, np.float32))
+    colsum = (weight.astype(np.float64).sum(0) * w_scale.astype(np.float64)).astype(np.float32)
+    return [
+        helper.make_node("Reshape", [chain.x, b.const(p + "k", np.array([-1, k], np.int64))], [x2]),
+        b.reduce("ReduceMax", x2, p + "hi", 1, keepdims=0),
+        b.reduce("ReduceMin", x2, p + "lo", 1, keepdims=0),
+        helper.make_node("Max", [p + "hi", zero], [p + "hi0"]),
+        helper.make_node("Min", [p + "lo", zero], [p + "lo0"]),
+        helper.make_node("Sub", [p + "hi0", p + "lo0"], [p + "range"]),
+        helper.make_node("Mul", [p + "range", b.const("rowwise_inv255", np.array(1 / 255.0, np.float32))], [p + "s0"]),
+        helper.make_node("Max", [p + "s0", b.const("rowwise_tiny", np.array(1e-8, np.float32))], [s]),
+        helper.make_node("Div", [p + "lo0", s], [p + "los"]),
+        helper.make_node("Neg", [p + "los"], [p + "nlos"]),
+        helper.make_node("Round", [p + "nlos"], [p + "zpf"]),
+        helper.make_node("Cast", [p + "zpf"], [zp], to=TensorProto.UINT8),
+        helper.make_node("QuantizeLinear", [x2, s, zp], [p + "q"], axis=0),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [p + "q", chain.matmul.input[1], b.const("rowwise_one", np.array(1.0, np.float32)), chain.w_scale],
+            [z],
+            domain="com.microsoft",
+        ),
+        helper.make_node("Unsqueeze", [s, b.const("rowwise_axis1", np.array([1], np.int64))], [p + "s1"]),
+        helper.make_node("Cast", [zp], [p + "zpf1"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [p + "zpf1", s], [p + "zps"]),
+        helper.make_node("Unsqueeze", [p + "zps", "rowwise_axis1"], [p + "zps1"]),
+        helper.make_node("Mul", [p + "zps1", b.const(p + "colsum", colsum)], [p + "corr"]),
+        helper.make_node("Mul", [z, p + "s1"], [p + "zs"]),
+        helper.make_node("Sub", [p + "zs", p + "corr"], [p + "y2"]),
+        helper.make_node("Shape", [chain.x], [p + "lead"], end=-1),
+        helper.make_node("Concat", [p + "lead", b.const(p + "n", np.array([n_out], np.int64))], [p + "shape"], axis=0),
+        helper.make_node("Reshape", [p + "y2", p + "shape"], [chain.y]),
+    ]
+
+
+def _use_blocked_quantize(model: onnx.ModelProto) -> None:
+    """Raise the default-domain opset to 21 (blocked QuantizeLinear); see `_BLOCKED_QUANTIZE_OPSET`."""
+    opset = _opset(model)
+    changed = _CHANGED_IN_21 & {n.op_type for n in model.graph.node}
+    if opset.version < 20 or (opset.version < _BLOCKED_QUANTIZE_OPSET and changed):
+        raise ValueError(
+            f"per-token int8 needs an opset-20 graph without {sorted(_CHANGED_IN_21)}; got {opset.version}"
+        )
+    opset.version = max(opset.version, _BLOCKED_QUANTIZE_OPSET)
+
+
+def _prune(model: onnx.ModelProto) -> None:
+    """Drop what the rewrite left unused: the a_scale * w_scale products, per-tensor zero points, constants."""
+    outputs = {o.name for o in model.graph.output}
+    while True:
+        used = {i for n in model.graph.node for i in n.input} | outputs
+        dead = [n for n in model.graph.node if not any(o in used for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            model.graph.node.remove(node)
+    used = {i for n in model.graph.node for i in n.input}
+    for init in [i for i in model.graph.initializer if i.name not in used]:
+        model.graph.initializer.remove(init)
 
 
 def rowwise_activations(
@@ -63,121 +223,35 @@ def rowwise_activations(
     """Per-row (per-token) activation quantization for every quantized MatMul (or those whose node name
     ``only`` accepts); returns how many."""
     model = onnx.load(str(source))
-    nodes = list(model.graph.node)
-    producer = {out: n for n in nodes for out in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in nodes:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
+    chains = _chains(model, only)
+    if symmetric and chains:
+        _use_blocked_quantize(model)
+    b = _Builder(model)
     inits = {i.name: i for i in model.graph.initializer}
-    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
-    tiny = _const(model, "rowwise_tiny", np.array(1e-8, np.float32))
-    one = _const(model, "rowwise_one", np.array(1.0, np.float32))
-    zero = _const(model, "rowwise_zero", np.array(0.0, np.float32))
-    mid = _const(model, "rowwise_mid", np.array(128.0, np.float32))
-    zp128 = _const(model, "rowwise_zp128", np.array(128, np.uint8))
-    inv = _const(model, "rowwise_inv_levels", np.array(1 / (127.0 if symmetric else 255.0), np.float32))
-    drop: list[onnx.NodeProto] = []
-    rewritten = 0
-    for mm in nodes:
-        if mm.op_type != "MatMulInteger" or (only is not None and not only(mm.name)):
-            continue
-        dql = producer.get(mm.input[0])
-        if dql is None or dql.op_type != "DynamicQuantizeLinear":
-            continue
-        (cast,) = consumers[mm.output[0]]
-        (mul,) = consumers[cast.output[0]]
-        scales = producer[next(i for i in mul.input if i != cast.output[0])]  # Mul(a_scale, w_scale)
-        w_scale = next(i for i in scales.input if i in inits)
-        if len(mm.input) > 3 and mm.input[3] and numpy_helper.to_array(inits[mm.input[3]]).any():
-            raise ValueError(f"{mm.name}: per-token rewrite needs symmetric int8 weights (zero point 0)")
-        weight = numpy_helper.to_array(inits[mm.input[1]])
-        k, n_out = weight.shape
-        x, y, b = dql.input[0], mul.output[0], mm.name + "_rowwise"
-        c = {s: f"{b}/{s}" for s in ("x2", "hi", "lo", "s", "zp", "q", "z", "s1", "y2", "shape", "lead")}
-        new = [
-            helper.make_node("Reshape", [x, _const(model, f"{b}/k", np.array([-1, k], np.int64))], [c["x2"]]),
-            _reduce(model, "ReduceMax", c["x2"], c["hi"], opset),
-            _reduce(model, "ReduceMin", c["x2"], c["lo"], opset),
-        ]
+    for chain in chains:
+        weight = numpy_helper.to_array(inits[chain.matmul.input[1]])
         if symmetric:
-            new += [
-                helper.make_node("Neg", [c["lo"]], [f"{b}/neg"]),
-                helper.make_node("Max", [c["hi"], f"{b}/neg", tiny], [f"{b}/amax"]),
-                helper.make_node("Mul", [f"{b}/amax", inv], [c["s"]]),
-                helper.make_node("Mul", [c["hi"], zero], [f"{b}/zf"]),
-                helper.make_node("Add", [f"{b}/zf", mid], [f"{b}/zf128"]),
-                helper.make_node("Cast", [f"{b}/zf128"], [c["zp"]], to=TensorProto.UINT8),
-            ]
+            new = _symmetric(b, chain, weight)
         else:
-            new += [
-                helper.make_node("Max", [c["hi"], zero], [f"{b}/hi0"]),
-                helper.make_node("Min", [c["lo"], zero], [f"{b}/lo0"]),
-                helper.make_node("Sub", [f"{b}/hi0", f"{b}/lo0"], [f"{b}/range"]),
-                helper.make_node("Mul", [f"{b}/range", inv], [f"{b}/s0"]),
-                helper.make_node("Max", [f"{b}/s0", tiny], [c["s"]]),
-                helper.make_node("Div", [f"{b}/lo0", c["s"]], [f"{b}/los"]),
-                helper.make_node("Neg", [f"{b}/los"], [f"{b}/nlos"]),
-                helper.make_node("Round", [f"{b}/nlos"], [f"{b}/zpf"]),
-                helper.make_node("Cast", [f"{b}/zpf"], [c["zp"]], to=TensorProto.UINT8),
-            ]
-        new += [
-            helper.make_node("QuantizeLinear", [c["x2"], c["s"], c["zp"]], [c["q"]], axis=0),
-            helper.make_node(
-                "MatMulIntegerToFloat",
-                [c["q"], mm.input[1], one, w_scale] + ([zp128] if symmetric else []),
-                [c["z"]],
-                domain="com.microsoft",
-            ),
-            helper.make_node("Unsqueeze", [c["s"], _const(model, f"{b}/ax1", np.array([1], np.int64))], [c["s1"]]),
-        ]
-        if symmetric:
-            new.append(helper.make_node("Mul", [c["z"], c["s1"]], [c["y2"]]))
-        else:
-            colsum = weight.astype(np.float64).sum(0) * numpy_helper.to_array(inits[w_scale]).astype(np.float64)
-            new += [
-                helper.make_node("Cast", [c["zp"]], [f"{b}/zpf1"], to=TensorProto.FLOAT),
-                helper.make_node("Mul", [f"{b}/zpf1", c["s"]], [f"{b}/zps"]),
-                helper.make_node("Unsqueeze", [f"{b}/zps", f"{b}/ax1"], [f"{b}/zps1"]),
-                helper.make_node(
-                    "Mul", [f"{b}/zps1", _const(model, f"{b}/colsum", colsum.astype(np.float32))], [f"{b}/corr"]
-                ),
-                helper.make_node("Mul", [c["z"], c["s1"]], [f"{b}/zs"]),
-                helper.make_node("Sub", [f"{b}/zs", f"{b}/corr"], [c["y2"]]),
-            ]
-        new += [
-            helper.make_node("Shape", [x], [c["lead"]], end=-1),
-            helper.make_node(
-                "Concat", [c["lead"], _const(model, f"{b}/n", np.array([n_out], np.int64))], [c["shape"]], axis=0
-            ),
-            helper.make_node("Reshape", [c["y2"], c["shape"]], [y]),
-        ]
+            new = _asymmetric(b, chain, weight, numpy_helper.to_array(inits[chain.w_scale]))
         for i, node in enumerate(new):
-            node.name = f"{b}/{i}_{node.op_type}"
-        index = list(model.graph.node).index(mm)
+            node.name = f"{chain.matmul.name}_rowwise/{i}_{node.op_type}"
+        index = list(model.graph.node).index(chain.matmul)
         for offset, node in enumerate(new):
             model.graph.node.insert(index + offset, node)
-        drop += [mm, cast, mul]
-        if all(con in (mm,) for con in consumers[dql.output[0]]):
-            drop.append(dql)
-        rewritten += 1
-    for node in drop:
-        model.graph.node.remove(node)
-    used = {i for n in model.graph.node for i in n.input}
-    for node in [n for n in model.graph.node if n.op_type == "Mul" and n.output[0] not in used]:
-        model.graph.node.remove(node)  # the now unused a_scale * w_scale products
-    used = {i for n in model.graph.node for i in n.input}
-    for init in [i for i in model.graph.initializer if i.name not in used]:
-        model.graph.initializer.remove(init)  # zero points of the per-tensor path, unused constants
+        for node in (chain.matmul, chain.cast, chain.mul):
+            model.graph.node.remove(node)
+    _prune(model)  # the DynamicQuantizeLinears no chain reads any more, among others
     onnx.save(model, str(target))
-    log.info("per-row activations for %d MatMuls", rewritten)
-    return rewritten
+    log.info("per-row activations for %d MatMuls", len(chains))
+    return len(chains)
 
 
 def unfuse_attention(source: Path, target: Path) -> int:
     """Attention(x, W, b, mask) -> MatMul(x, W) + Split + MultiHeadAttention(q, k, v, b, mask); exact in fp32."""
     model = onnx.load(str(source))
     inits = {init.name: init for init in model.graph.initializer}
+    consts = _Builder(model)
     count = 0
     for node in [n for n in model.graph.node if n.op_type == "Attention"]:
         x, weight, bias = node.input[0], node.input[1], node.input[2]
@@ -185,7 +259,7 @@ def unfuse_attention(source: Path, target: Path) -> int:
         heads = next(a.i for a in node.attribute if a.name == "num_heads")
         d = inits[weight].dims[1] // 3
         b = node.name
-        split = _const(model, f"{b}_split_sizes", np.array([d, d, d], np.int64))
+        split = consts.const(f"{b}_split_sizes", np.array([d, d, d], np.int64))
         new = [
             helper.make_node("MatMul", [x, weight], [f"{b}_qkv"], name=f"{b}_qkv_MatMul"),
             helper.make_node("Split", [f"{b}_qkv", split], [f"{b}_q", f"{b}_k", f"{b}_v"], axis=-1, name=f"{b}_split"),
