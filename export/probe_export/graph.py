@@ -70,7 +70,8 @@ def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
     """Dynamic int8 quantization with per-channel weights (half the error of per-tensor, same speed).
 
     ``per_token``: one activation scale per token instead of per batch (``probe_export.rowwise``):
-    results no longer depend on the batch, about half the flips, ~0.77x the speed.
+    results no longer depend on the batch, about half the flips, 0.76-0.81x the speed of per-batch int8
+    (research/per_token_speed, Xeon with AMX, shared machine).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic

@@ -3,8 +3,8 @@ that passes the gate (`probe_export.gate`).
 
 ``--quantize auto`` (the default) tries `AUTO_ORDER`: the fastest batch-INDEPENDENT candidate first, fp32
 last (fp32 is the reference, so it always passes; nothing is ever thrown away). Measured on an Intel Xeon
-with AMX, MiniLM-L6, side by side (benchmarks/results/int8_candidates.md): per-token int8 runs at
-0.83-0.85x the speed of per-batch int8 and 2.2x fp32, and answers the same for a text alone or in any
+with AMX, MiniLM-L6, side by side (research/int8_candidates, research/per_token_speed): per-token int8 runs
+at 0.76-0.85x the speed of per-batch int8 and 2.2x fp32, and answers the same for a text alone or in any
 batch (max |Δp| ~1e-7); per-batch int8 (``--quantize int8``) is faster but a text's answer depends on
 its batch-mates, so it is only ever used when asked for by name. Every other variant measured there
 (fp32 attention, fp32 outlier channels, the most sensitive matmuls in fp32, MatMulNBits 8-bit) was

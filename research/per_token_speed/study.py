@@ -51,8 +51,9 @@ from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_runtime.loader import new_session
 
-from benchmarks.nbits_kernel import cpu_name
+from benchmarks.host import cpu_name
 from benchmarks.quality_report import subsample
+from benchmarks.record import write_results
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -479,9 +480,7 @@ def _save(path: Path, update: Callable[[dict[str, Any]], None]) -> dict[str, Any
     results = json.loads(path.read_text()) if path.is_file() else {}
     update(results)
     results.update({"cpu": cpu_name(), "onnxruntime": ort.__version__})
-    path.write_text(json.dumps(results, indent=1))
-    path.with_suffix(".md").write_text(markdown(results))
-    return results
+    return write_results(path, results, markdown(results))
 
 
 def main(argv: list[str] | None = None) -> int:
