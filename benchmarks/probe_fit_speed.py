@@ -10,12 +10,13 @@ With ``--old-max``, datasets up to that many training rows also time the search 
 before (`GridSearchCV` over the same 11 C values, BLAS unrestricted) on probe's own embeddings.
 The pipelines alternate per dataset, so a busy machine slows all of them alike; the ratio is the figure.
 Each pipeline's held-out accuracy is measured on the dataset's test split. Results go to
-benchmarks/results/probe_fit_speed.{json,md}.
+benchmarks/results/probe_fit_speed.{json,md} (rows of datasets not re-measured are kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from typing import Any
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             row["old_search_seconds"] = _old_search(encoder, train)
         print(_markdown([row], "").splitlines()[-1], flush=True)
         rows.append(row)
+    out = REPO / "benchmarks" / "results" / "probe_fit_speed.json"
+    if out.is_file():  # datasets measured by an earlier run (and not this one) stay in the results
+        done = {r["dataset"] for r in rows}
+        rows = [r for r in json.loads(out.read_text(encoding="utf-8"))["rows"] if r["dataset"] not in done] + rows
+        rows.sort(key=lambda r: DATASETS.index(r["dataset"]) if r["dataset"] in DATASETS else len(DATASETS))
     sampled = [r for r in rows if r["n_train"] < r["n_train_full"]]
     parts = [f"{r['dataset']} ({r['n_train']} of {r['n_train_full']})" for r in sampled]
     note = "Full training sets" + (f", except seeded samples of {', '.join(parts)}" if parts else "")
@@ -148,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
         "; test accuracy on each dataset's test split. Seconds are embedding + the cross-validated fit "
         "(probe: `train`, cache off). The machine was shared with other jobs: compare ratios, not absolute times."
     )
-    out = REPO / "benchmarks" / "results" / "probe_fit_speed.json"
     write_results(out, {"rows": rows, "note": note}, _markdown(rows, note))
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0

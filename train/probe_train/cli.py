@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
 from .data import align_labels, holdout_split, load_dataset
+from .embeddings import use_fast_attention
 from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
 from .finetune import EpochResult
@@ -252,6 +253,8 @@ def _train(args: argparse.Namespace) -> int:
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
+    if args.method == "probe":
+        use_fast_attention(encoder)
     print(
         f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
         f"{train_data.labels}); evaluating on {len(test)} from {test.source}",
@@ -336,6 +339,7 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
         raise UsageError("--layer auto is for `probe train`; `probe layers DATA` shows the recommendation")
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
+    use_fast_attention(encoder)
     pooling = args.pooling or Pooling.MEAN.value
     vectors = embed_texts(
         encoder,

@@ -13,9 +13,21 @@ from .embedding_cache import CacheKey, EmbeddingCache, encoder_sha256, texts_sha
 from .encoder import Encoder, resolve_layer
 from .pooling import Pooling, l2_normalize, pool
 
-__all__ = ["embed_texts", "layer_embeddings", "text_encoder"]
+__all__ = ["embed_texts", "layer_embeddings", "text_encoder", "use_fast_attention"]
 
 Vectors = dict[tuple[int, str], np.ndarray]  # (hidden-state index, pooling) -> float32 [n, hidden]
+
+
+def use_fast_attention(encoder: Encoder) -> None:
+    """Switch a frozen encoder that only embeds to PyTorch's fused attention (sdpa), when it supports it.
+
+    The encoder is loaded with eager attention because that is what the ONNX export must trace; for
+    embedding alone sdpa gives the same vectors (to float rounding) 1.4x faster (MiniLM, 200
+    prompt-injection texts, busy 2-core machine: 37-40 s against 52-57 s). `probe export` loads its own
+    encoder, eager, so the graph and its PyTorch reference are unaffected.
+    """
+    with contextlib.suppress(ValueError, AttributeError, NotImplementedError):  # no sdpa: eager stays
+        encoder.model.set_attn_implementation("sdpa")
 
 
 def embed_texts(

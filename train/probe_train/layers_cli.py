@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from .data import Dataset, align_labels, load_dataset
 from .embedding_cache import EmbeddingCache, default_cache_dir
+from .embeddings import use_fast_attention
 from .encoder import load_encoder
 from .layers import DEFAULT_TOLERANCE, PLOT, PLOT_INSTALL, RESULTS, LayerScore, Sweep, is_sweep_dir, plot_sweep
 from .layers import sweep_layers as run_sweep
@@ -57,6 +58,7 @@ def sweep_for(
 ) -> Sweep:
     """The sweep the options ask for, with progress on stderr (a bar on a terminal)."""
     encoder = load_encoder(args.model, args.max_length)
+    use_fast_attention(encoder)
     print(
         f"sweeping {encoder.model.config.num_hidden_layers + 1} layers x {len(poolings)} poolings x "
         f"{len(normalize)} normalisations of {encoder.name} on {len(train)} texts",
