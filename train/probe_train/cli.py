@@ -253,8 +253,6 @@ def _train(args: argparse.Namespace) -> int:
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
-    if args.method == "probe":
-        use_fast_attention(encoder)
     print(
         f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
         f"{train_data.labels}); evaluating on {len(test)} from {test.source}",

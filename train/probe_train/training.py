@@ -15,7 +15,7 @@ from typing import Any
 
 from .data import Dataset
 from .embedding_cache import EmbeddingCache
-from .embeddings import embed_texts
+from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
 from .finetune import EpochResult, finetune, head_probabilities, split_validation
 from .metrics import evaluate
@@ -63,6 +63,7 @@ class _Head:
 
 def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
+    use_fast_attention(request.encoder)  # frozen: it only embeds (export loads its own, eager)
     x = embed_texts(
         request.encoder,
         data.texts,
