@@ -52,9 +52,10 @@ def _reference(path: str, train: Any, test: Any) -> dict[str, Any]:
 
 def _probe(encoder: Any, train: Any, test: Any, normalize: bool) -> dict[str, Any]:
     """What `train` does for the probe method (`training._fit_probe`): embed, then the cross-validated fit."""
-    from probe_train.embeddings import embed_texts
+    from probe_train.embeddings import embed_texts, use_fast_attention
     from probe_train.probe import fit_probe_cv
 
+    use_fast_attention(encoder)  # as `train` does for the probe
     started = time.perf_counter()
     x = embed_texts(encoder, train.texts, show_progress=False, normalize=normalize)
     embedded = time.perf_counter()
