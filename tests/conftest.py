@@ -40,6 +40,15 @@ def write_csv(path: Path, rows: list[tuple[str, str]], header: tuple[str, str] =
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _embedding_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """The embedding cache (`probe train`, `probe layers`) goes to a session directory, never ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PROBE_CACHE", str(tmp_path_factory.mktemp("probe-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-layer, 32-wide BERT plus a fast WordPiece tokenizer, saved like any Hub model."""

@@ -28,6 +28,7 @@ from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
 from .output import guard_export_output
 from .precision import AUTO, QUANTIZE_CHOICES, Candidate, Reference, choose_precision, record
+from .truncate import truncate_module
 from .verify import compare
 from .writer import write_artifact
 
@@ -113,6 +114,8 @@ def export_model(
     trained = load_trained(model_dir)
     module, encoder = build_module(trained)
     texts, y, source = _verification_texts(trained, options)
+    # Only the blocks up to the layer the head reads go into the graph (`truncate`), checked on 32 texts.
+    module, encoder_layers = truncate_module(module, _feeds(encoder, texts[:32]))
     manifest = Manifest(
         labels=list(trained.labels),
         max_length=trained.max_length,
@@ -125,6 +128,7 @@ def export_model(
         quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
         training=_training_summary(trained),
         created_by=f"probe {__version__}",
+        encoder_layers=encoder_layers,
     )
     tok_json = tokenizer_json(encoder)
     long_text = _long_text_fields(manifest, encoder, options)
@@ -136,9 +140,7 @@ def export_model(
 
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
-        tokens = text_encoder(encoder)
-        sample = next(tokens.batches(tokens.encode(texts[:2]), 2, 10**9)).feeds
-        export_onnx(module, {k: torch.from_numpy(v) for k, v in sample.items()}, raw)
+        export_onnx(module, _feeds(encoder, texts[:2]), raw)
         config = encoder.model.config
         fused_ops = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
         fp32_runner = Classifier.from_graph(fused, manifest, tok_json)
@@ -180,6 +182,14 @@ def export_model(
         final = chosen.path
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _feeds(encoder: Any, texts: list[str]) -> dict[str, torch.Tensor]:
+    """One padded batch of ``texts``, as the runtime would feed it."""
+    tokens = text_encoder(encoder)
+    return {
+        k: torch.from_numpy(v) for k, v in next(tokens.batches(tokens.encode(texts), len(texts), 10**9)).feeds.items()
+    }
 
 
 def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> Figures:
@@ -227,6 +237,18 @@ def _training_summary(trained: Any) -> TrainingSummary:
     report = trained.report
     keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
     summary = {k: report[k] for k in keep if k in report}
-    recorded = ("C", "seed", "train_source", "epochs", "learning_rate", "batch_size", "best_epoch", "steps")
+    recorded = (
+        "C",
+        "cv_accuracy",
+        "cv_spread",
+        "normalize",
+        "seed",
+        "train_source",
+        "epochs",
+        "learning_rate",
+        "batch_size",
+        "best_epoch",
+        "steps",
+    )
     summary.update({k: v for k, v in trained.settings.items() if k in recorded})
     return TrainingSummary.parse(summary, "training")

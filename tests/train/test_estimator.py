@@ -127,6 +127,6 @@ def test_invalid_settings_are_usage_errors(tiny_encoder, data):
     from probe_runtime.errors import UsageError
 
     texts, y, _, _ = data
-    for bad in ({"batch_size": 0}, {"max_length": 1}, {"layer": -3}, {"pooling": "median"}, {"max_length": 10**5}):
+    for bad in ({"batch_size": 0}, {"max_length": 1}, {"layer": -4}, {"pooling": "median"}, {"max_length": 10**5}):
         with pytest.raises(UsageError):
             ProbeClassifier(model=str(tiny_encoder), **bad).fit(texts, y)

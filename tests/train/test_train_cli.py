@@ -87,7 +87,7 @@ def test_embed_writes_one_row_per_text_in_input_order(tiny_encoder, tmp_path, ca
         ("--max-length", 1, "must be at least 2"),
         ("--test-size", 1.5, "between 0 and 1"),
         ("--test-size", 0, "between 0 and 1"),
-        ("--layer", -2, "must be at least -1"),
+        ("--layer", "last", "neither a whole number nor 'auto'"),
         ("--epochs", 0, "must be at least 1"),
         ("--learning-rate", "nan", "not a finite number"),
     ],

@@ -21,12 +21,15 @@ from probe_runtime.guard import (
     refuse_output_over_inputs,
     refuse_unwritable_output,
 )
+from tqdm.auto import tqdm
 
 from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
 from .data import align_labels, holdout_split, load_dataset
+from .embeddings import use_fast_attention
 from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
 from .finetune import EpochResult
+from .layers_cli import add_cache_option, add_layers_command, auto_layer, cache_from_args
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
@@ -52,6 +55,16 @@ def at_least(low: int) -> Callable[[str], int]:
 
     parse.__name__ = f"whole number >= {low}"
     return parse
+
+
+def layer_or_auto(text: str) -> int | str:
+    """An argparse type: ``auto`` or a layer index (negative counts from the last, like Python)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor 'auto'") from None
 
 
 def _number(text: str) -> float:
@@ -138,15 +151,23 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pooling",
         choices=Pooling.values(),
-        default="mean",
+        default=None,
         help="how token vectors become one text vector (default: attention-masked mean)",
     )
     p.add_argument(
         "--layer",
-        type=at_least(-1),
+        type=layer_or_auto,
         default=-1,
-        help="hidden layer to read: -1 last (default), 0 embeddings, k after block k",
+        help="hidden layer to read: -1 last (default), -2 the one before, 0 embeddings, k after block k; "
+        "train also takes auto: the layer `probe layers` recommends (the sweep runs on the training data)",
     )
+    p.add_argument(
+        "--normalize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="L2-normalise the pooled vector before the head, in the exported graph too (default: no)",
+    )
+    add_cache_option(p)
     p.add_argument(
         "--max-length",
         type=at_least(2),
@@ -189,10 +210,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace) -> ProbeSettings:
     common = {
         "model": args.model,
-        "pooling": args.pooling,
+        "pooling": args.pooling or Pooling.MEAN.value,
         "layer": args.layer,
         "max_length": args.max_length,
         "seed": args.seed,
+        "normalize": bool(args.normalize),
     }
     if args.method == "probe":
         return ProbeSettings(**common, batch_size=args.batch_size or ProbeSettings.batch_size)
@@ -214,6 +236,9 @@ def _train(args: argparse.Namespace) -> int:
         test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
     else:
         train_data, test = holdout_split(data, args.test_size, args.seed)
+    if args.layer == "auto":
+        chosen = auto_layer(args, train_data)
+        args.layer, args.pooling, args.normalize = chosen.layer, chosen.pooling, chosen.normalize
     # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
@@ -227,7 +252,15 @@ def _train(args: argparse.Namespace) -> int:
     if args.method == "finetune":
         trained = _finetune(args, request)
     else:
-        trained = train(request)
+        with tqdm(
+            desc="choosing C by cross-validation", unit=" folds", disable=not show_progress(), leave=False
+        ) as bar:
+
+            def on_fold(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(1)
+
+            trained = train(replace(request, cache=cache_from_args(args), on_fold=on_fold))
     out = save_trained(trained, args.out, encoder=encoder, overwrite=args.overwrite)
     if args.method == "finetune":
         remove_checkpoints(checkpoint_dir_for(args.out))
@@ -290,9 +323,22 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
     texts = [row.text for row in read_rows(args.data, args.text_column)]
     if not texts:
         raise ProbeError(f"{args.data} holds no texts")
+    if args.layer == "auto":
+        raise UsageError("--layer auto is for `probe train`; `probe layers DATA` shows the recommendation")
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
-    vectors = embed_texts(encoder, texts, args.pooling, args.layer, args.batch_size, show_progress())
+    use_fast_attention(encoder)
+    pooling = args.pooling or Pooling.MEAN.value
+    vectors = embed_texts(
+        encoder,
+        texts,
+        pooling,
+        args.layer,
+        args.batch_size,
+        show_progress(),
+        normalize=bool(args.normalize),
+        cache=cache_from_args(args),
+    )
     # Re-checked now: another run may have written `out` while this one embedded.
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
     with atomic_path(out) as tmp, open(tmp, "wb") as f:  # a file object: np.save would append ".npy"
@@ -303,8 +349,9 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
                 "out": str(out),
                 "shape": list(vectors.shape),
                 "encoder": encoder.name,
-                "pooling": args.pooling,
+                "pooling": pooling,
                 "layer": args.layer,
+                "normalize": bool(args.normalize),
             }
         )
     )
@@ -376,6 +423,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help=f"also checkpoint every N steps (default {d.checkpoint_every}; 0: epochs only)",
     )
     ft.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.checkpoint/")
+    add_layers_command(sub)
 
     p = sub.add_parser(
         "embed",

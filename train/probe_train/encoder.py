@@ -23,6 +23,7 @@ __all__ = [
     "load_encoder",
     "pad_token_id",
     "position_limit",
+    "resolve_layer",
     "resolve_model",
     "tokenizer_json",
 ]
@@ -118,11 +119,21 @@ def check_max_length(max_length: int, limit: int | None, name: str) -> None:
 
 
 def check_layer(encoder: Encoder, layer: int) -> None:
-    """``--layer`` must name a hidden state the encoder has: -1 (last), 0 (embeddings) .. its block count."""
+    """``--layer`` must name a hidden state the encoder has: 0 (embeddings) .. its block count, or counted
+    from the end like a Python index (-1: the last, -2: the one before)."""
     n_layers = getattr(encoder.model.config, "num_hidden_layers", None)
-    if layer < -1 or (isinstance(n_layers, int) and layer > n_layers):
-        top = f"0..{n_layers}" if isinstance(n_layers, int) else "0 and up"
-        raise UsageError(f"--layer {layer} is out of range: this encoder has layers {top} (-1: the last)")
+    if isinstance(n_layers, int) and not -(n_layers + 1) <= layer <= n_layers:
+        raise UsageError(
+            f"--layer {layer} is out of range: this encoder has layers 0..{n_layers} "
+            f"(or -1..-{n_layers + 1} counted from the last)"
+        )
+
+
+def resolve_layer(encoder: Encoder, layer: int) -> int:
+    """``layer`` as a hidden-state index from 0 (embeddings) to the block count: -1 is the last block."""
+    check_layer(encoder, layer)
+    n_layers = int(encoder.model.config.num_hidden_layers)
+    return layer + n_layers + 1 if layer < 0 else layer
 
 
 def _names(auto_map: object) -> str:

@@ -299,7 +299,9 @@ def _start(
     from transformers import get_linear_schedule_with_warmup
 
     torch.manual_seed(settings.seed)
-    model = ClassifierModule.with_new_head(encoder, len(train.labels), settings.pooling, settings.layer)
+    model = ClassifierModule.with_new_head(
+        encoder, len(train.labels), settings.pooling, settings.layer, settings.normalize
+    )
     model.train()
     batches = TrainingBatches(encoder, train, settings.batch_size, settings.seed)
     total = batches.per_epoch() * settings.epochs

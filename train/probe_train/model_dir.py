@@ -61,6 +61,7 @@ class TrainedModel:
     eval_texts: list[str] = field(default_factory=list)
     eval_y: list[int] = field(default_factory=list)
     sample_texts: list[str] = field(default_factory=list)
+    normalize: bool = False  # the pooled vector is L2-normalised before the head (absent in older directories)
 
     def config(self) -> dict[str, Any]:
         data = asdict(self)
@@ -246,8 +247,8 @@ def _check_settings(config_path: Path, config: dict[str, Any]) -> None:
     pooling = {p.value for p in Pooling}
     if config["pooling"] not in pooling:
         raise _damaged(config_path, f"field 'pooling' is {config['pooling']!r}, not one of {sorted(pooling)}")
-    if config["layer"] < -1:
-        raise _damaged(config_path, f"field 'layer' is {config['layer']}, not -1 or more")
+    if not isinstance(config.get("normalize", False), bool):
+        raise _damaged(config_path, f"field 'normalize' is {config['normalize']!r}, not true or false")
     if config["max_length"] < 2:
         raise _damaged(config_path, f"field 'max_length' is {config['max_length']}, not 2 or more")
 
@@ -277,7 +278,7 @@ def _check_against_encoder(config_path: Path, config: dict[str, Any], weight: np
             f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
         )
     layers = encoder_config.get("num_hidden_layers")
-    if isinstance(layers, int) and config["layer"] > layers:
+    if isinstance(layers, int) and not -(layers + 1) <= config["layer"] <= layers:
         raise _damaged(config_path, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}")
 
 

@@ -3,10 +3,11 @@ so the exported graph pools exactly as training did."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from probe_runtime.artifact import Pooling
 
-__all__ = ["Pooling", "pool", "select_hidden"]
+__all__ = ["Pooling", "l2_normalize", "normalize", "pool", "select_hidden"]
 
 
 def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: Pooling | str) -> torch.Tensor:
@@ -25,3 +26,14 @@ def select_hidden(model: torch.nn.Module, feeds: dict[str, torch.Tensor], layer:
     if layer == -1:
         return model(**feeds).last_hidden_state
     return model(**feeds, output_hidden_states=True).hidden_states[layer]
+
+
+def normalize(vectors: torch.Tensor) -> torch.Tensor:
+    """Unit-length rows (L2), as sentence-transformers' Normalize does; in the graph when a model asks for it."""
+    return torch.nn.functional.normalize(vectors, p=2.0, dim=-1)
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """`normalize` on NumPy rows (cached embeddings): x / max(‖x‖, 1e-12), torch's own formula."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)

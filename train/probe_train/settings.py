@@ -30,6 +30,8 @@ class ProbeSettings:
     max_length: int | None = None
     batch_size: int = 32
     seed: int = 0
+    # L2-normalise the pooled vector before the head (as sentence-transformers models do); in the graph too.
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if self.pooling not in Pooling.values():
@@ -37,8 +39,10 @@ class ProbeSettings:
             raise UsageError(f"--pooling must be one of {choices}, not {self.pooling!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"--batch-size must be a whole number of at least 1, not {self.batch_size!r}")
-        if isinstance(self.layer, bool) or not isinstance(self.layer, int) or self.layer < -1:
-            raise UsageError(f"--layer must be -1 (the last), 0 (the embeddings) or a block number, not {self.layer!r}")
+        if isinstance(self.layer, bool) or not isinstance(self.layer, int):
+            raise UsageError(f"--layer must be a whole number (0: the embeddings, -1: the last), not {self.layer!r}")
+        if not isinstance(self.normalize, bool):
+            raise UsageError(f"normalize must be True or False, not {self.normalize!r}")
         if self.max_length is not None:
             check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
 

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from .data import Dataset
-from .embeddings import embed_texts
+from .embedding_cache import EmbeddingCache
+from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
 from .finetune import EpochResult, finetune, head_probabilities, split_validation
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
-from .probe import fit_probe, softmax_head
+from .probe import FoldProgress, fit_probe_cv, softmax_head
 from .settings import FinetuneSettings, ProbeSettings
 
 __all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "train"]
@@ -34,6 +35,8 @@ class TrainRequest:
     before any work); fine-tuning trains it in place, and `save_trained` saves it from there.
     ``test``: scored into the model's report and kept for export verification; None: no report.
     ``checkpoint_dir``/``resume``/``on_epoch``: fine-tuning only.
+    ``cache``: the probe's embeddings are read from / kept in it (`embedding_cache`); None: always computed.
+    ``on_fold``: called as the probe's cross-validation finishes each fold (progress).
     """
 
     train: Dataset
@@ -44,6 +47,8 @@ class TrainRequest:
     checkpoint_dir: Path | None = None
     resume: bool = False
     on_epoch: Callable[[EpochResult], None] | None = None
+    cache: EmbeddingCache | None = None
+    on_fold: FoldProgress | None = None
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,28 @@ class _Head:
 
 def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
-    x = embed_texts(request.encoder, data.texts, s.pooling, s.layer, s.batch_size, request.show_progress)
-    head = fit_probe(x, data.y, seed=s.seed)
+    use_fast_attention(request.encoder)  # frozen: it only embeds (export loads its own, eager)
+    x = embed_texts(
+        request.encoder,
+        data.texts,
+        s.pooling,
+        s.layer,
+        s.batch_size,
+        request.show_progress,
+        normalize=s.normalize,
+        cache=request.cache,
+    )
+    head, cv = fit_probe_cv(x, data.y, seed=s.seed, on_fold=request.on_fold)
     weight, bias = softmax_head(head)
-    recorded = {"C": float(head.C), "seed": s.seed, "train_source": data.source, "base_encoder": request.encoder.name}
+    recorded = {
+        "C": cv.C,
+        "cv_accuracy": round(cv.accuracy, 6),
+        "cv_spread": round(cv.spread, 6),
+        "seed": s.seed,
+        "normalize": s.normalize,
+        "train_source": data.source,
+        "base_encoder": request.encoder.name,
+    }
     return _Head(weight, bias, recorded, len(data))
 
 
@@ -90,10 +113,24 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
 
 
 def evaluate_on(
-    trained: TrainedModel, encoder: Encoder, data: Dataset, batch_size: int = 32, show_progress: bool = False
+    trained: TrainedModel,
+    encoder: Encoder,
+    data: Dataset,
+    batch_size: int = 32,
+    show_progress: bool = False,
+    cache: EmbeddingCache | None = None,
 ) -> dict[str, Any]:
     """The held-out report (`metrics.evaluate`) of the head as it is exported: softmax(W·x + b) on pooled vectors."""
-    x = embed_texts(encoder, data.texts, trained.pooling, trained.layer, batch_size, show_progress)
+    x = embed_texts(
+        encoder,
+        data.texts,
+        trained.pooling,
+        trained.layer,
+        batch_size,
+        show_progress,
+        normalize=trained.normalize,
+        cache=cache if trained.method != "finetune" else None,
+    )
     return evaluate(data.y, head_probabilities(x, trained.weight, trained.bias).argmax(1), trained.labels)
 
 
@@ -117,10 +154,12 @@ def train(request: TrainRequest) -> TrainedModel:
         bias=head.bias,
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
+        normalize=settings.normalize,
     )
     test = request.test
     if test is not None:
-        trained.report.update(evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress))
+        scored = evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress, request.cache)
+        trained.report.update(scored)
         trained.eval_texts, trained.eval_y = test.texts, test.y.tolist()
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:

@@ -134,6 +134,12 @@ def _layer(name: str, value: Any) -> int:
     return int(value)
 
 
+def _encoder_layers(name: str, value: Any) -> int | None:
+    if value is not None and not (is_int(value) and 0 <= value < MAX_LENGTH_LIMIT):
+        raise field_error(name, "null or the number of encoder blocks in the graph (0 or more)", value)
+    return None if value is None else int(value)
+
+
 @dataclass(frozen=True)
 class Manifest:
     """Everything the runtime (and a curious human) needs to know about an artifact.
@@ -158,6 +164,8 @@ class Manifest:
     training: TrainingSummary = field(default_factory=TrainingSummary, metadata=spec(record(TrainingSummary)))
     verification: Verification = field(default_factory=Verification, metadata=spec(record(Verification)))
     created_by: str = field(default="", metadata=spec(text))
+    # Encoder blocks kept in the graph: a probe on layer K exports only the first K (None: not recorded).
+    encoder_layers: int | None = field(default=None, metadata=spec(_encoder_layers))
 
     def __post_init__(self) -> None:
         """Types and ranges of every field; what needs the graph or tokenizer is checked by the loader."""

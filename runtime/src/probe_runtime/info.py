@@ -111,6 +111,8 @@ def describe(path: str, classifier: Classifier) -> list[str]:
         f"  long texts    {classifier.long_text.describe()}",
         f"  inputs        {', '.join(m.input_names)}",
     ]
+    if m.encoder_layers is not None:
+        lines.append(f"  encoder       {m.encoder_layers} block(s) in the graph (the head reads the last of them)")
     # Verified at load: a file that does not match them never gets this far.
     for title, part in zip(("sha256", "", ""), ("graph", "tokenizer", "manifest")):
         lines.append(f"  {title:<14}{part:<10}{classifier.sha256[part]}")

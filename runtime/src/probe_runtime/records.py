@@ -228,6 +228,9 @@ class TrainingSummary(Record):
     batch_size: int | None = field(default=None, metadata=spec(count))
     best_epoch: int | None = field(default=None, metadata=spec(count))
     steps: int | None = field(default=None, metadata=spec(count))
+    normalize: bool | None = field(default=None, metadata=spec(flag))  # pooled vector L2-normalised before the head
+    cv_accuracy: float | None = field(default=None, metadata=spec(number))  # the probe's CV accuracy at its C
+    cv_spread: float | None = field(default=None, metadata=spec(number))  # ... and its std over the folds
 
 
 @dataclass(frozen=True)
