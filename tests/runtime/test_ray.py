@@ -49,8 +49,10 @@ def local_rows(model, inputs, tmp_path, *extra) -> tuple[list[dict], str]:
     return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()], str(out)
 
 
-def ray_run(model, inputs, out, *extra) -> int:
-    return main(["classify", str(model), *map(str, inputs), "--ray", "--actors", "2", "--out", str(out), *extra])
+def ray_run(model, inputs, out, *extra, actors: int = 1) -> int:
+    """`classify --ray`; one actor unless asked (each actor start costs seconds of CI time)."""
+    args = ["--ray", "--actors", str(actors), "--out", str(out), *extra]
+    return main(["classify", str(model), *map(str, inputs), *args])
 
 
 def summary_line(err: str) -> str:
@@ -71,7 +73,7 @@ def test_every_input_kind_gives_the_local_runs_ids_labels_scores_and_summary(fp3
     local, _ = local_rows(fp32_model, inputs, tmp_path, "--all-scores")
     local_summary = summary_line(capsys.readouterr().err)
     out = tmp_path / "preds"
-    assert ray_run(fp32_model, inputs, out, "--format", "jsonl", "--all-scores") == 0
+    assert ray_run(fp32_model, inputs, out, "--format", "jsonl", "--all-scores", actors=2) == 0
     assert summary_line(capsys.readouterr().err) == local_summary
     assert "read 18 rows, classified 15, skipped 3 (empty 3)" in local_summary
     assert sorted(p.name for p in out.iterdir()) == [SUMMARY_FILE, "part-00000.jsonl"]
