@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -257,15 +257,16 @@ def classify_dataset(
     result has ``id`` and ``text_column``). ``actors`` (default: as many as the cluster has CPUs for)
     each reserve ``cpus_per_actor`` CPUs and run onnxruntime on that many threads; ``batch_size`` rows
     go to the model at a time. The artifact must be readable at ``artifact_path`` on every node; each
-    actor loads it once (``model`` sets the load options: long-text policy, providers). Lazy, like every
-    Ray dataset: nothing runs until the result is consumed or written.
+    actor loads it once (``model`` sets the other load options: long-text policy, providers). Lazy, like every
+    Ray dataset: nothing runs until the result is consumed or written. A block goes to one actor, so a
+    dataset of fewer blocks than actors keeps some idle: ``repartition`` it first.
     """
     if isinstance(data, ray.data.Dataset):
         dataset = data
     else:
         dataset = read_files(data, read or ReadSpec(text_column=text_column, rows_per_block=batch_size))
         text_column = (read or ReadSpec(text_column=text_column)).text_column
-    spec = model or ModelSpec(os.path.abspath(artifact_path), threads=cpus_per_actor)
+    spec = replace(model or ModelSpec(""), path=os.path.abspath(artifact_path), threads=cpus_per_actor)
     return _labelled(dataset, spec, _Answers(text_column, all_scores, keep_skipped), actors, batch_size)
 
 

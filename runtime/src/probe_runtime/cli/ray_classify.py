@@ -144,8 +144,8 @@ def _cluster(address: str | None, verbose: bool) -> Iterator[None]:
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=verbose)
-    if not verbose:
-        logging.getLogger("ray.data").setLevel(logging.WARNING)
+    if not verbose:  # Ray Data's progress reports (and its notice that bars are off) are not ours to print
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     saved = (context.execution_options.preserve_order, context.enable_progress_bars)
     context.execution_options.preserve_order = True  # answers come back in input order, as locally
