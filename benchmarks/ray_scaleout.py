@@ -15,6 +15,7 @@ between the markers of its section.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -77,18 +78,30 @@ def measure(cmd: list[str], rows: int) -> dict:
     }
 
 
+def labels_written(directory: Path) -> list:
+    """The labels of the run just finished, in input order (its JSONL file, or its Parquet part files)."""
+    import pyarrow.parquet as pq
+
+    local = directory / "local.jsonl"
+    if local.exists():
+        return [json.loads(line)["label"] for line in local.read_text(encoding="utf-8").splitlines()]
+    parts = sorted(directory.glob("ray*/part-*.parquet"))
+    return [label for part in parts for label in pq.read_table(part, columns=["label"])["label"].to_pylist()]
+
+
 def markdown(result: dict) -> str:
     lines = [
         f"{result['lines']:,} lines ({result['texts']}) through {result['model']} ({result['model_mb']} MB), "
         f"{result['repeat']} run(s) each, interleaved; Ray runs start their own local cluster (included):",
         "",
-        "| run | seconds | rows/s | driver peak RSS MB | peak RSS MB per actor |",
-        "|---|---|---|---|---|",
+        "| run | seconds | rows/s | driver peak RSS MB | peak RSS MB per actor | labels equal to the local run's |",
+        "|---|---|---|---|---|---|",
     ]
     for run in result["runs"]:
         actors = ", ".join(str(v) for v in run["actor_peak_rss_mb"]) or "–"
         lines.append(
-            f"| {run['name']} | {run['seconds']} | {run['rows_per_s']:,} | {run['driver_peak_rss_mb']} | {actors} |"
+            f"| {run['name']} | {run['seconds']} | {run['rows_per_s']:,} | {run['driver_peak_rss_mb']} | {actors} "
+            f"| {run['labels_equal_to_local']:,} / {result['lines']:,} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -129,14 +142,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     runs: dict[str, list[dict]] = {}
+    local_labels: list = []
     with tempfile.TemporaryDirectory(prefix="ray-scaleout-") as tmp:
         source = Path(tmp) / "input.txt"
         write_input(source, args.lines, load_texts(args.texts, 50_000))
         for _ in range(args.repeat):
             for name, cmd in commands(args.model, source, Path(tmp), args.actors):
                 print(f"{name} …", file=sys.stderr)
-                runs.setdefault(name, []).append(measure(cmd, args.lines))
-                print(runs[name][-1], file=sys.stderr)
+                run = measure(cmd, args.lines)
+                answers = labels_written(Path(tmp))
+                local_labels = local_labels or answers  # the first command is the local CLI
+                run["labels_equal_to_local"] = sum(a == b for a, b in zip(answers, local_labels))
+                runs.setdefault(name, []).append(run)
+                print(run, file=sys.stderr)
                 for leftover in Path(tmp).iterdir():
                     if leftover != source:
                         shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()

@@ -49,8 +49,8 @@ def add_ray_options(p: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--address",
-        help="with --ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto; default: $RAY_ADDRESS, "
-        "else a local cluster on this machine)",
+        help="with --ray: the cluster to join (HOST:6379, ray://HOST:10001 or auto; default: $RAY_ADDRESS, else "
+        "a cluster started on this machine, else a new local one)",
     )
     group.add_argument(
         "--actors",
