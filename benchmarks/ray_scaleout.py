@@ -55,6 +55,7 @@ def actor_peaks() -> dict[int, float]:
 def measure(cmd: list[str], rows: int) -> dict:
     """Run ``cmd``; its wall time, rows/s, peak RSS, and the actors' peak RSS seen while it ran."""
     started = time.perf_counter()
+    earlier = set(actor_peaks())  # an earlier run's actors may still be exiting: not this run's
     actors: dict[int, float] = {}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while True:
@@ -62,7 +63,8 @@ def measure(cmd: list[str], rows: int) -> dict:
         if pid:
             break
         for actor, peak in actor_peaks().items():
-            actors[actor] = max(peak, actors.get(actor, 0.0))
+            if actor not in earlier:
+                actors[actor] = max(peak, actors.get(actor, 0.0))
         time.sleep(0.5)
     seconds = time.perf_counter() - started
     err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
