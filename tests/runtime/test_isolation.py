@@ -57,6 +57,20 @@ def test_runtime_installs_into_an_empty_virtualenv_and_runs_without_torch(tmp_pa
     assert "labels" in cli.stdout
 
 
+def test_ray_is_loaded_only_by_probe_runtime_ray_and_its_absence_names_the_install_command():
+    """The `ray` extra is optional: the runtime and its CLI import without it; probe_runtime.ray names the install."""
+    code = "import probe_runtime, probe_runtime.cli, probe_runtime.cli.classify\nimport sys\n"
+    code += "print(' '.join(m for m in ('ray', 'pyarrow', 'pandas') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == []
+    blocked = (
+        "import sys\nsys.modules['ray'] = None  # as if the extra were not installed\n"
+        "try:\n    import probe_runtime.ray\nexcept ImportError as exc:\n    print(exc)"
+    )
+    out = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert 'pip install "probe-runtime[ray]"' in out.stdout
+
+
 @pytest.mark.parametrize("package", ["runtime/src/probe_runtime"])
 def test_runtime_source_never_imports_our_other_packages_or_heavy_libraries(package):
     for path in (ROOT / package).rglob("*.py"):

@@ -50,6 +50,7 @@ __all__ = [
     "classify_files",
     "output_format",
     "output_lock_for",
+    "prefixes_ids",
     "writes_file",
 ]
 
@@ -169,6 +170,12 @@ def _skip_reason(row: Row) -> str | None:
     return None if row.text.strip() else EMPTY
 
 
+def prefixes_ids(path: str, inputs: Sequence[str]) -> bool:
+    """Whether ``path``'s rows report ``PATH:line`` ids: with several inputs a line number alone would not say
+    which file (a directory's rows already carry their file's path). The local and the Ray runs share it."""
+    return len(inputs) > 1 and input_format(path) != "dir"
+
+
 def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCounter) -> Iterator[Row]:
     """Rows of every input in order; with several inputs, ids say which file (``path:line``)."""
     for path in inputs:
@@ -180,7 +187,7 @@ def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCoun
             fmt=options.input_format,
             counter=counter,
         )
-        prefix = len(inputs) > 1 and input_format(path) != "dir"
+        prefix = prefixes_ids(path, inputs)
         for row in rows:
             yield Row(f"{path}:{row.id}", row.text, row.skip) if prefix else row
 

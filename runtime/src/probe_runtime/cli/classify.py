@@ -35,6 +35,7 @@ from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
 from .options import add_provider_option, providers
+from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray, wants_ray
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
 
@@ -106,6 +107,8 @@ def _check_usage(args: argparse.Namespace) -> None:
         fail("--resume needs --out FILE (there is nothing to resume on stdout)")
     if args.resume and "-" in args.inputs:
         fail("--resume needs file inputs: stdin cannot be read again from where it stopped")
+    if args.format == "parquet":
+        fail("--format parquet needs --ray (a local run writes jsonl, csv or tsv)")
     if args.overwrite and not to_file:
         fail("--overwrite needs --out FILE")
     if args.id_column:
@@ -121,6 +124,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    if wants_ray(args):
+        return cmd_classify_ray(args)
     _check_usage(args)
     if writes_file(args.out):
         check_output(args.out, args.model, args.inputs, args.overwrite)
@@ -229,7 +234,11 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace an existing --out; only a previous prediction file (id, label, score) is ever replaced",
     )
-    p.add_argument("--format", choices=["jsonl", "csv", "tsv"], help="output format (default: from --out, else jsonl)")
+    p.add_argument(
+        "--format",
+        choices=sorted({"jsonl", "csv", "tsv", *RAY_FORMATS}),
+        help="output format (default: from --out, else jsonl; with --ray: parquet)",
+    )
     p.add_argument(
         "--input-format", choices=INPUT_FORMATS, help="read inputs as this (default: by extension; stdin: text)"
     )
@@ -269,4 +278,5 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     add_provider_option(p)
     p.add_argument("--window-rows", type=positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
+    add_ray_options(p)
     p.set_defaults(func=cmd_classify)
