@@ -18,6 +18,7 @@ __all__ = ["ClassifierModule", "build_module", "torch_probabilities"]
 def build_module(trained: TrainedModel) -> tuple[ClassifierModule, Encoder]:
     encoder = load_encoder(trained.encoder, trained.max_length)
     module = ClassifierModule.with_head(encoder, trained.weight, trained.bias, trained.pooling, trained.layer)
+    module.temperature = trained.temperature  # folded into the graph: the file's probabilities are calibrated
     return module.eval(), encoder
 
 

@@ -18,8 +18,12 @@ log = logging.getLogger(__name__)
 C_GRID = np.logspace(-2, 3, 11)
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5) -> LogisticRegression:
-    """Pick C by stratified k-fold accuracy on the training data, then refit on all of it."""
+def fit_probe(
+    x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, class_weight: dict[int, float] | None = None
+) -> LogisticRegression:
+    """Pick C by stratified k-fold accuracy on the training data, then refit on all of it.
+
+    ``class_weight``: the loss weight of each class index (None: all 1), e.g. `label_names.class_weights`."""
     smallest = int(np.bincount(y).min())
     folds = min(folds, smallest)
     if folds < 2:
@@ -28,7 +32,7 @@ def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5) -> Lo
             "cross-validation; add examples of every class"
         )
     search = GridSearchCV(
-        LogisticRegression(max_iter=3000, random_state=seed),
+        LogisticRegression(max_iter=3000, random_state=seed, class_weight=class_weight),
         {"C": C_GRID},
         cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed),
         scoring="accuracy",

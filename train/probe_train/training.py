@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from .data import Dataset
+from .decisions import HeldOut, choose_decisions, probe_held_out_logits, test_report
 from .embeddings import embed_texts
 from .encoder import Encoder, check_layer
 from .finetune import EpochResult, finetune, head_probabilities, split_validation
+from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
 from .probe import fit_probe, softmax_head
@@ -54,15 +56,36 @@ class _Head:
     bias: Any
     settings: dict[str, Any]
     n_train: int
+    held_out: HeldOut | None = None  # logits on data the model did not fit: temperature, operating point
 
 
 def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
     x = embed_texts(request.encoder, data.texts, s.pooling, s.layer, s.batch_size, request.show_progress)
-    head = fit_probe(x, data.y, seed=s.seed)
+    weights = class_weights(s.class_weight, data.labels, data.y)
+    by_index = None if weights is None else dict(enumerate(weights.tolist()))
+    head = fit_probe(x, data.y, seed=s.seed, class_weight=by_index)
     weight, bias = softmax_head(head)
     recorded = {"C": float(head.C), "seed": s.seed, "train_source": data.source, "base_encoder": request.encoder.name}
-    return _Head(weight, bias, recorded, len(data))
+    if weights is not None:
+        recorded["class_weight"] = weights.tolist()
+    held_out = None
+    if _needs_held_out(s):
+        logits = probe_held_out_logits(x, data.y, float(head.C), s.seed, 5, by_index)
+        held_out = HeldOut(logits, data.y, f"{data.source} (cross-validated predictions)")
+    return _Head(weight, bias, recorded, len(data), held_out)
+
+
+def _needs_held_out(settings: ProbeSettings) -> bool:
+    return settings.calibrate or settings.operating_point != "argmax" or settings.min_score is not None
+
+
+def _logits(
+    encoder: Encoder, texts: list[str], weight: Any, bias: Any, settings: ProbeSettings, show_progress: bool = False
+) -> Any:
+    """The head's logits, W·x + b on pooled vectors (before the temperature and the softmax)."""
+    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size, show_progress)
+    return x.astype("float64") @ weight.T.astype("float64") + bias
 
 
 def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
@@ -77,8 +100,13 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         show_progress=request.show_progress,
         on_epoch=request.on_epoch,
     )
+    held_out = None
+    if validation is not None and _needs_held_out(settings):
+        logits = _logits(request.encoder, validation.texts, result.weight, result.bias, settings)
+        held_out = HeldOut(logits, validation.y, validation.source)
+    skipped = ("model", "pooling", "layer", "max_length", "label_names")
     recorded = {
-        **{k: v for k, v in asdict(settings).items() if k not in ("model", "pooling", "layer", "max_length")},
+        **{k: v for k, v in asdict(settings).items() if k not in skipped},
         "train_source": request.train.source,
         "base_encoder": request.encoder.name,
         "n_validation": len(validation) if validation is not None else 0,
@@ -86,7 +114,7 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         "steps": result.steps,
         "history": [record.as_dict() for record in result.history],
     }
-    return _Head(result.weight, result.bias, recorded, len(fit))
+    return _Head(result.weight, result.bias, recorded, len(fit), held_out)
 
 
 def evaluate_on(
@@ -102,6 +130,8 @@ def train(request: TrainRequest) -> TrainedModel:
     started = time.perf_counter()
     settings, encoder, data = request.settings, request.encoder, request.train
     check_layer(encoder, settings.layer)
+    label_names = resolve_label_names(settings.label_names, data.labels)
+    choose_decisions(None, settings, data.labels)  # option mistakes (a threshold for three labels) before work
     if isinstance(settings, FinetuneSettings):
         head = _fit_finetune(request, settings)
     else:
@@ -117,11 +147,20 @@ def train(request: TrainRequest) -> TrainedModel:
         bias=head.bias,
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
+        label_names=label_names,
     )
+    temperature, decision = choose_decisions(head.held_out, settings, data.labels)
+    trained.temperature, trained.decision = temperature, decision.to_json_dict()
     test = request.test
     if test is not None:
-        trained.report.update(evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress))
+        # The held-out report of the head as exported (argmax of the logits: the temperature cannot change it)
+        logits = _logits(encoder, test.texts, trained.weight, trained.bias, settings, request.show_progress)
+        trained.report.update(evaluate(test.y, logits.argmax(1), trained.labels))
         trained.eval_texts, trained.eval_y = test.texts, test.y.tolist()
+        if head.held_out is not None:
+            fitted_on = head.held_out.source if settings.calibrate else None
+            extra, trained.reliability_png = test_report(logits, test.y, temperature, decision, fitted_on)
+            trained.report.update(extra)
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:
         trained.report["test_source"] = test.source

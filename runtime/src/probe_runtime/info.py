@@ -88,6 +88,8 @@ def verification_lines(v: Verification) -> list[str]:
             f"  {name:<8} {_quality(q)}vs fp32: {q.flip_rate:.2%} flipped, max |Δp| {q.max_abs_diff:.3f}, "
             f"mean |Δp| {q.mean_abs_diff:.4f}"
         )
+    if v.decision is not None:
+        lines.append(f"  at the stored threshold {_operating(v.decision)} (argmax: {_operating(v.decision_argmax)})")
     return lines + precision_lines(v.precision)
 
 

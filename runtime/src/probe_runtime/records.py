@@ -110,7 +110,7 @@ def probability(name: str, value: Any) -> float:
 def label_value(name: str, value: Any) -> str | int:
     if not (isinstance(value, str) or is_int(value)):
         raise field_error(name, "a label (a string or an integer)", value)
-    return value  # type: ignore[no-any-return]  # narrowed by the check above
+    return value
 
 
 def flag(name: str, value: Any) -> bool:
