@@ -352,13 +352,14 @@ class Decision(Record):
 
     def __post_init__(self) -> None:
         """The fields a rule needs: a threshold and positive label for binary targets; min_score, an abstain label."""
-        binary = self.rule in (DecisionRule.FPR, DecisionRule.RECALL, DecisionRule.PRECISION, DecisionRule.F1)
+        rule = DecisionRule(self.rule)  # built in code, a record's fields are not checked: the rule may be a str
+        binary = rule in (DecisionRule.FPR, DecisionRule.RECALL, DecisionRule.PRECISION, DecisionRule.F1)
         if binary and (self.threshold is None or self.positive_label is None):
-            raise field_error("decision.threshold", f"set (with positive_label) for rule {self.rule.value!r}", None)
-        if self.rule is DecisionRule.MIN_SCORE and (self.min_score is None or not self.abstain_label):
+            raise field_error("decision.threshold", f"set (with positive_label) for rule {rule.value!r}", None)
+        if rule is DecisionRule.MIN_SCORE and (self.min_score is None or not self.abstain_label):
             raise field_error("decision.min_score", "set (with abstain_label) for rule 'min_score'", None)
         if not binary and self.threshold is not None:
-            raise field_error("decision.threshold", f"absent for rule {self.rule.value!r}", self.threshold)
+            raise field_error("decision.threshold", f"absent for rule {rule.value!r}", self.threshold)
 
 
 @dataclass(frozen=True)
