@@ -178,10 +178,10 @@ def test_a_manifest_decision_that_does_not_fit_its_labels_is_refused() -> None:
     )  # type: ignore[arg-type]  # checked into the enum
     from probe_runtime.errors import ArtifactError
 
-    with pytest.raises(ArtifactError, match="decision.positive_label"):
+    with pytest.raises(ArtifactError, match=r"decision\.positive_label"):
         replace(base, decision=Decision(rule="fpr", target=0.1, threshold=0.7, positive_label=2))  # type: ignore[arg-type]
     with pytest.raises(ArtifactError, match="label_names"):
         replace(base, label_names=["only one"])
-    with pytest.raises(ArtifactError, match="decision.threshold"):
+    with pytest.raises(ArtifactError, match=r"decision\.threshold"):
         Decision(rule="fpr", target=0.1)  # type: ignore[arg-type]
     assert Decider(("a", "b")).indices(np.array([[0.4, 0.6]])).tolist() == [1]
