@@ -185,3 +185,19 @@ def test_a_manifest_decision_that_does_not_fit_its_labels_is_refused() -> None:
     with pytest.raises(ArtifactError, match=r"decision\.threshold"):
         Decision(rule="fpr", target=0.1)  # type: ignore[arg-type]
     assert Decider(("a", "b")).indices(np.array([[0.4, 0.6]])).tolist() == [1]
+
+
+def test_a_version_2_artifact_still_loads_and_answers_argmax(fp32_model: Path, tmp_path: Path) -> None:
+    """Version 2 files carry no decision, temperature or names: argmax is what they mean, so they are read."""
+    from probe_runtime.artifact import KEY_SCHEMA
+
+    from tests.runtime.tampering import rewrite
+
+    def as_version_2(manifest: dict) -> None:  # type: ignore[type-arg]  # JSON data
+        for key in ("decision", "temperature", "label_names"):
+            manifest.pop(key)
+
+    old = rewrite(fp32_model, tmp_path / "v2.onnx", manifest=as_version_2, props={KEY_SCHEMA: "2"})
+    clf, new = Classifier.load(old), Classifier.load(fp32_model)
+    assert clf.threshold is None and clf.manifest.temperature == 1.0 and clf.manifest.label_names == []
+    assert clf.predict(TEXTS) == new.predict(TEXTS)
