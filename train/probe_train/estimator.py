@@ -134,7 +134,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
         x = embed_texts(self.encoder_, _texts(X), self.pooling, self.layer, self.batch_size, self.show_progress)
-        return head_probabilities(x, self.coef_, self.intercept_)
+        return head_probabilities(x, self.coef_, self.intercept_, self.trained_.temperature)
 
     def predict(self, X: Any) -> np.ndarray:
         best = self.predict_proba(X).argmax(1)

@@ -361,11 +361,12 @@ def finetune(
     )
 
 
-def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """softmax(x Wᵀ + b): what the exported graph computes after pooling."""
+def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax((x Wᵀ + b) / T): what the exported graph computes after pooling (T: the fitted temperature)."""
     from scipy.special import softmax
 
-    result: np.ndarray = softmax(x.astype(np.float64) @ weight.T.astype(np.float64) + bias, axis=1)
+    logits = x.astype(np.float64) @ weight.T.astype(np.float64) + bias
+    result: np.ndarray = softmax(logits / temperature, axis=1)
     return result
 
 
