@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         train_csv = subsample(dataset_file(dataset, "train"), work / "train-subset.csv", args.max_train)
         entry: dict[str, Any] = {}
         methods = ["probe", "finetune"] if (args.finetune_all or dataset == OPERATING_DATASET) else ["probe"]
+        methods = [m for m in methods if m in args.methods]
         for method in methods:
             extra = ["--operating-point", POINTS[method]] if dataset == OPERATING_DATASET else []
             if method == "finetune":
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--finetune-all", action="store_true", help="fine-tune on every dataset, not only prompt injection"
     )
+    parser.add_argument("--methods", nargs="+", default=["probe", "finetune"], choices=["probe", "finetune"])
     parser.add_argument("--reuse-trained", action="store_true", help="read the reports of an earlier run")
     parser.add_argument("--out", default=str(REPO / "docs" / "results.md"))
     parser.add_argument("--from-json", action="store_true", help="only rebuild the section from the results JSON")
