@@ -65,6 +65,7 @@ class TrainedModel:
     # Decisions (probe_train.decisions): the temperature folded into the head's softmax, the operating
     # point as the manifest's `Decision` JSON, display names aligned with labels (empty: none).
     temperature: float = 1.0
+    calibrated_on: str = ""  # the held-out data the temperature was fitted on ("": not fitted)
     decision: dict[str, Any] = field(default_factory=dict)
     label_names: list[str] = field(default_factory=list)
     reliability_png: bytes | None = None  # written beside the report as reliability.png

@@ -13,11 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probe_runtime.records import Decision
+
 from .data import Dataset
 from .decisions import HeldOut, choose_decisions, probe_held_out_logits, test_report
 from .embeddings import embed_texts
 from .encoder import Encoder, check_layer
-from .finetune import EpochResult, finetune, head_probabilities, split_validation
+from .finetune import EpochResult, finetune, split_validation
 from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
@@ -72,7 +74,7 @@ def _fit_probe(request: TrainRequest) -> _Head:
     held_out = None
     if _needs_held_out(s):
         logits = probe_held_out_logits(x, data.y, float(head.C), s.seed, 5, by_index)
-        held_out = HeldOut(logits, data.y, f"{data.source} (cross-validated predictions)")
+        held_out = HeldOut(logits, data.y, "the training data (5-fold cross-validated predictions)")
     return _Head(weight, bias, recorded, len(data), held_out)
 
 
@@ -80,11 +82,9 @@ def _needs_held_out(settings: ProbeSettings) -> bool:
     return settings.calibrate or settings.operating_point != "argmax" or settings.min_score is not None
 
 
-def _logits(
-    encoder: Encoder, texts: list[str], weight: Any, bias: Any, settings: ProbeSettings, show_progress: bool = False
-) -> Any:
+def _logits(encoder: Encoder, texts: list[str], weight: Any, bias: Any, settings: ProbeSettings) -> Any:
     """The head's logits, W·x + b on pooled vectors (before the temperature and the softmax)."""
-    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size, show_progress)
+    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size)
     return x.astype("float64") @ weight.T.astype("float64") + bias
 
 
@@ -103,7 +103,7 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
     held_out = None
     if validation is not None and _needs_held_out(settings):
         logits = _logits(request.encoder, validation.texts, result.weight, result.bias, settings)
-        held_out = HeldOut(logits, validation.y, validation.source)
+        held_out = HeldOut(logits, validation.y, "the validation split")
     skipped = ("model", "pooling", "layer", "max_length", "label_names")
     recorded = {
         **{k: v for k, v in asdict(settings).items() if k not in skipped},
@@ -120,9 +120,22 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
 def evaluate_on(
     trained: TrainedModel, encoder: Encoder, data: Dataset, batch_size: int = 32, show_progress: bool = False
 ) -> dict[str, Any]:
-    """The held-out report (`metrics.evaluate`) of the head as it is exported: softmax(W·x + b) on pooled vectors."""
+    """The held-out report of the head as it is exported (see `score_test`), without the diagram."""
+    return score_test(trained, encoder, data, batch_size, show_progress)[0]
+
+
+def score_test(
+    trained: TrainedModel, encoder: Encoder, data: Dataset, batch_size: int = 32, show_progress: bool = False
+) -> tuple[dict[str, Any], bytes | None]:
+    """The held-out report of the head as it is exported: `metrics.evaluate` of its labels (argmax of the
+    logits W·x + b on pooled vectors: the temperature cannot change it), then `decisions.test_report`
+    (calibration, curves, the operating point); and the reliability diagram's PNG when one is drawn."""
     x = embed_texts(encoder, data.texts, trained.pooling, trained.layer, batch_size, show_progress)
-    return evaluate(data.y, head_probabilities(x, trained.weight, trained.bias).argmax(1), trained.labels)
+    logits = x.astype("float64") @ trained.weight.T.astype("float64") + trained.bias
+    report = evaluate(data.y, logits.argmax(1), trained.labels)
+    decision = Decision.parse(trained.decision, "decision")
+    extra, png = test_report(logits, data.y, trained.temperature, decision, trained.calibrated_on or None)
+    return {**report, **extra}, png
 
 
 def train(request: TrainRequest) -> TrainedModel:
@@ -151,16 +164,13 @@ def train(request: TrainRequest) -> TrainedModel:
     )
     temperature, decision = choose_decisions(head.held_out, settings, data.labels)
     trained.temperature, trained.decision = temperature, decision.to_json_dict()
+    if head.held_out is not None and settings.calibrate:
+        trained.calibrated_on = head.held_out.source
     test = request.test
     if test is not None:
-        # The held-out report of the head as exported (argmax of the logits: the temperature cannot change it)
-        logits = _logits(encoder, test.texts, trained.weight, trained.bias, settings, request.show_progress)
-        trained.report.update(evaluate(test.y, logits.argmax(1), trained.labels))
+        report, trained.reliability_png = score_test(trained, encoder, test, settings.batch_size, request.show_progress)
+        trained.report.update(report)
         trained.eval_texts, trained.eval_y = test.texts, test.y.tolist()
-        if head.held_out is not None:
-            fitted_on = head.held_out.source if settings.calibrate else None
-            extra, trained.reliability_png = test_report(logits, test.y, temperature, decision, fitted_on)
-            trained.report.update(extra)
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:
         trained.report["test_source"] = test.source
