@@ -134,9 +134,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         "## Decisions: operating points and calibration",
         "",
-        f"Generated {results['generated']} by `{results['command']}` (all-MiniLM-L6-v2). Reduced scale: every "
-        f"training set subsampled to at most {results['max_train']:,} texts (seeded); fine-tuning "
-        f"{results['epochs']} epochs, on prompt injection only unless stated. The 2 cores were shared with "
+        f"Generated {results['generated']} by `{results['command']}` (all-MiniLM-L6-v2). Reduced scale: "
+        "training sets subsampled (seeded) to the sizes in the *train* column; fine-tuning "
+        f"{results['epochs']} epochs, on prompt injection only. The 2 cores were shared with "
         "other jobs (this affects times only).",
         "",
         "**Operating points on prompt injection.** The threshold on P(injection) is chosen on data the model did "
