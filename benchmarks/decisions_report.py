@@ -135,8 +135,13 @@ def markdown(results: dict[str, Any]) -> str:
         "## Decisions: operating points and calibration",
         "",
         f"Generated {results['generated']} by `{results['command']}` (all-MiniLM-L6-v2). Reduced scale: "
-        "training sets subsampled (seeded) to the sizes in the *train* column; fine-tuning "
-        f"{results['epochs']} epochs, on prompt injection only. The 2 cores were shared with "
+        "training sets subsampled (seeded) to the sizes in the *train* column; "
+        + (
+            f"fine-tuning {results['epochs']} epochs, on prompt injection only. "
+            if any("finetune" in e for e in results["datasets"].values())
+            else "no fine-tuned model in this generation (`--methods probe`). "
+        )
+        + "The 2 cores were shared with "
         "other jobs (this affects times only).",
         "",
         "**Operating points on prompt injection.** The threshold on P(injection) is chosen on data the model did "
