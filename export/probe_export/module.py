@@ -20,6 +20,7 @@ def build_module(trained: TrainedModel) -> tuple[ClassifierModule, Encoder]:
     module = ClassifierModule.with_head(
         encoder, trained.weight, trained.bias, trained.pooling, trained.layer, trained.normalize
     )
+    module.temperature = trained.temperature  # folded into the graph: the file's probabilities are calibrated
     return module.eval(), encoder
 
 

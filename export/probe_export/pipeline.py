@@ -23,6 +23,7 @@ from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained
 
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
+from .decisions import decision_fields, decision_verification
 from .gate import GateLimits
 from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
@@ -129,6 +130,7 @@ def export_model(
         training=_training_summary(trained),
         created_by=f"probe {__version__}",
         encoder_layers=encoder_layers,
+        **decision_fields(trained),
     )
     tok_json = tokenizer_json(encoder)
     long_text = _long_text_fields(manifest, encoder, options)
@@ -178,6 +180,8 @@ def export_model(
         verification = replace(
             verification, fused_ops=fused_ops, fp32=fp32, agreement_texts=len(texts_all), precision=precision, int8=int8
         )
+        shipped = chosen.probs[labelled]  # the shipped graph's answers on the labelled texts
+        verification = replace(verification, **decision_verification(manifest, shipped, y))
         manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
         final = chosen.path
         path = write_artifact(final, manifest, tok_json, Path(out))

@@ -117,7 +117,10 @@ def test_embedding_and_the_exported_module_compute_the_same_pooled_vectors(tiny_
     trained = load_trained(tiny_trained)
     module, encoder = build_module(trained)
     via_embeddings = head_probabilities(
-        embed_texts(encoder, texts, trained.pooling, trained.layer, 32, False), trained.weight, trained.bias
+        embed_texts(encoder, texts, trained.pooling, trained.layer, 32, False),
+        trained.weight,
+        trained.bias,
+        trained.temperature,  # folded into the module's softmax, as into the exported graph
     )
     # float32 head in torch, float64 in head_probabilities: the same up to rounding
     np.testing.assert_allclose(torch_probabilities(module, encoder, texts), via_embeddings, atol=1e-5)

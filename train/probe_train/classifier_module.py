@@ -39,6 +39,9 @@ class ClassifierModule(torch.nn.Module):
     """Token ids in; logits (training), or probabilities and pooled vectors (export) out.
 
     The attribute names (``encoder``, ``head``) are the state-dict keys fine-tuning checkpoints hold.
+    ``temperature`` divides the logits before the softmax of `forward` (temperature scaling, fitted by
+    `probe_train.calibration`): the exported graph's probabilities are the calibrated ones. Training
+    (`logits`) never sees it.
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class ClassifierModule(torch.nn.Module):
         self.pooling = pooling
         self.layer = layer
         self.input_names = input_names
+        self.temperature = 1.0
 
     @classmethod
     def with_head(
@@ -95,7 +99,10 @@ class ClassifierModule(torch.nn.Module):
         if token_type_ids is not None:
             feeds["token_type_ids"] = token_type_ids
         vectors = pooled(self.encoder, feeds, self.pooling, self.layer, self.normalize)
-        return torch.softmax(self.head(vectors), dim=-1), vectors
+        logits = self.head(vectors)
+        if self.temperature != 1.0:  # no extra node in the graph of an uncalibrated model
+            logits = logits / self.temperature
+        return torch.softmax(logits, dim=-1), vectors
 
 
 def forward_batches(

@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
 from .data import align_labels, holdout_split, load_dataset
+from .decision_options import add_decision_options, decision_settings, format_decisions
 from .embeddings import use_fast_attention
 from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
 from .errors import ProbeError
@@ -215,6 +216,7 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
         "max_length": args.max_length,
         "seed": args.seed,
         "normalize": bool(args.normalize),
+        **decision_settings(args),
     }
     if args.method == "probe":
         return ProbeSettings(**common, batch_size=args.batch_size or ProbeSettings.batch_size)
@@ -265,6 +267,9 @@ def _train(args: argparse.Namespace) -> int:
     if args.method == "finetune":
         remove_checkpoints(checkpoint_dir_for(args.out))
     print(format_report(trained.report, f"held-out evaluation ({test.source})"))
+    decisions = format_decisions(trained.report, out)
+    if decisions:
+        print(decisions)
     print(
         f"\nsaved the trained model to {out}/ (report: {out}/report.json); "
         f"next: probe export {out} --out {Path(out).with_suffix('.onnx')}"
@@ -384,6 +389,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed for the splits, the probe and fine-tuning (default 0)")
     _data_options(p)
     _encoder_options(p)
+    add_decision_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)
     ft = p.add_argument_group(
         "fine-tuning (--method finetune)",

@@ -25,7 +25,7 @@ from .errors import DataError
 from .finetune import head_probabilities
 from .model_dir import KIND, is_trained_model_dir, save_trained
 from .settings import FinetuneSettings, Method, ProbeSettings
-from .training import TrainRequest, evaluate_on, train
+from .training import TrainRequest, score_test, train
 
 __all__ = ["ProbeClassifier"]
 
@@ -134,7 +134,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
         x = embed_texts(self.encoder_, _texts(X), self.pooling, self.layer, self.batch_size, self.show_progress)
-        return head_probabilities(x, self.coef_, self.intercept_)
+        return head_probabilities(x, self.coef_, self.intercept_, self.trained_.temperature)
 
     def predict(self, X: Any) -> np.ndarray:
         best = self.predict_proba(X).argmax(1)
@@ -173,9 +173,10 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         if eval_texts is not None:
             started = time.perf_counter()
             evaluation = self._evaluation(eval_texts, eval_y)
-            scores = evaluate_on(trained, self.encoder_, evaluation, self.batch_size, self.show_progress)
+            scores, png = score_test(trained, self.encoder_, evaluation, self.batch_size, self.show_progress)
             # Scoring is part of training's time on the command line (`train` scores `--test`) too.
             seconds = round(trained.report["train_seconds"] + time.perf_counter() - started, 2)
             report = {**scores, **trained.report, "train_seconds": seconds, "test_source": evaluation.source}
-            trained = replace(trained, report=report, eval_texts=evaluation.texts, eval_y=evaluation.y.tolist())
+            evaluated = {"eval_texts": evaluation.texts, "eval_y": evaluation.y.tolist(), "reliability_png": png}
+            trained = replace(trained, report=report, **evaluated)
         return save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)

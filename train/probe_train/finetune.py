@@ -34,6 +34,7 @@ from .data import Dataset, holdout_split
 from .encoder import Encoder
 from .errors import DataError, ProbeError
 from .finetune_batches import TrainingBatches
+from .label_names import class_weights
 from .metrics import evaluate
 from .settings import FinetuneSettings
 
@@ -160,6 +161,7 @@ class _Run:
     best_state: dict[str, torch.Tensor] | None = None
     started: float = field(default_factory=time.perf_counter)
     start_step: int = 0
+    class_weight: torch.Tensor | None = None  # the loss weight of each class (None: all 1)
 
 
 def _optimizer(model: torch.nn.Module, settings: FinetuneSettings) -> torch.optim.Optimizer:
@@ -219,7 +221,7 @@ def _resume(run: _Run) -> int:
 
 def _step(run: _Run, feeds: Feeds, y: torch.Tensor) -> None:
     """One optimizer step on one batch."""
-    loss = torch.nn.functional.cross_entropy(run.model.logits(feeds), y)
+    loss = torch.nn.functional.cross_entropy(run.model.logits(feeds), y, weight=run.class_weight)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.settings.max_grad_norm)
     run.optimizer.step()
@@ -309,7 +311,10 @@ def _start(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_ratio * total), total)
     run_id = fingerprint(train, validation, settings, encoder.name)
     checkpoint = open_checkpoint(checkpoint_dir, run_id, resume=resume)
-    return _Run(model, encoder, settings, batches, validation, optimizer, scheduler, checkpoint, total)
+    run = _Run(model, encoder, settings, batches, validation, optimizer, scheduler, checkpoint, total)
+    weights = class_weights(settings.class_weight, train.labels, train.y)
+    run.class_weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    return run
 
 
 def finetune(
@@ -358,11 +363,12 @@ def finetune(
     )
 
 
-def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """softmax(x Wᵀ + b): what the exported graph computes after pooling."""
+def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """softmax((x Wᵀ + b) / T): what the exported graph computes after pooling (T: the fitted temperature)."""
     from scipy.special import softmax
 
-    result: np.ndarray = softmax(x.astype(np.float64) @ weight.T.astype(np.float64) + bias, axis=1)
+    logits = x.astype(np.float64) @ weight.T.astype(np.float64) + bias
+    result: np.ndarray = softmax(logits / temperature, axis=1)
     return result
 
 

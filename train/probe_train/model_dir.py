@@ -38,6 +38,7 @@ __all__ = [
 FORMAT = "probe-trained-model"
 FORMAT_VERSION = 1
 CONFIG, HEAD, REPORT, EVAL, ENCODER_DIR = "config.json", "head.npz", "report.json", "eval.jsonl", "encoder"
+RELIABILITY = "reliability.png"
 # Unlabelled training texts the export compares its precision candidates against fp32 on: agreement needs
 # no labels, and a few thousand texts tell a 0.5 % flip rate from a 2 % one where a 116-text test split cannot.
 SAMPLE, SAMPLE_TEXTS = "texts.jsonl", 4000
@@ -62,10 +63,17 @@ class TrainedModel:
     eval_y: list[int] = field(default_factory=list)
     sample_texts: list[str] = field(default_factory=list)
     normalize: bool = False  # the pooled vector is L2-normalised before the head (absent in older directories)
+    # Decisions (probe_train.decisions): the temperature folded into the head's softmax, the operating
+    # point as the manifest's `Decision` JSON, display names aligned with labels (empty: none).
+    temperature: float = 1.0
+    calibrated_on: str = ""  # the held-out data the temperature was fitted on ("": not fitted)
+    decision: dict[str, Any] = field(default_factory=dict)
+    label_names: list[str] = field(default_factory=list)
+    reliability_png: bytes | None = None  # written beside the report as reliability.png
 
     def config(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts"):
+        for key in ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts", "reliability_png"):
             data.pop(key)
         return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
 
@@ -134,6 +142,8 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
         (staging / CONFIG).write_text(json.dumps(model.config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / REPORT).write_text(json.dumps(model.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         np.savez(staging / HEAD, weight=model.weight, bias=model.bias)
+        if model.reliability_png is not None:
+            (staging / RELIABILITY).write_bytes(model.reliability_png)
         if model.eval_texts:
             labelled = zip(model.eval_texts, model.eval_y)
             _write_jsonl(staging / EVAL, ({"text": text, "label": model.labels[y]} for text, y in labelled))

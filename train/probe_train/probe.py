@@ -29,7 +29,16 @@ from threadpoolctl import threadpool_limits
 
 from .errors import DataError
 
-__all__ = ["C_GRID", "CVResult", "FoldProgress", "cv_search", "fit_probe", "fit_probe_cv", "softmax_head"]
+__all__ = [
+    "C_GRID",
+    "CVResult",
+    "ClassWeight",
+    "FoldProgress",
+    "cv_search",
+    "fit_probe",
+    "fit_probe_cv",
+    "softmax_head",
+]
 
 log = logging.getLogger(__name__)
 C_GRID = np.logspace(-2, 3, 11)
@@ -59,14 +68,19 @@ def _folds(y: np.ndarray, folds: int) -> int:
     return folds
 
 
-def _model(c: float, seed: int, warm: bool = False) -> LogisticRegression:
-    return LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed, warm_start=warm)
+ClassWeight = dict[int, float] | None  # the loss weight of each class index (None: all 1), `label_names.class_weights`
 
 
-def _fold_path(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int) -> np.ndarray:
+def _model(c: float, seed: int, warm: bool = False, class_weight: ClassWeight = None) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed, warm_start=warm, class_weight=class_weight)
+
+
+def _fold_path(
+    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, class_weight: ClassWeight = None
+) -> np.ndarray:
     """One fold's accuracy at every C of the grid, each fit warm-started from the previous C's solution."""
     scores = np.empty(len(C_GRID))
-    model = _model(float(C_GRID[0]), seed, warm=True)
+    model = _model(float(C_GRID[0]), seed, warm=True, class_weight=class_weight)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, c in enumerate(C_GRID):
@@ -91,6 +105,7 @@ def cv_search(
     *,
     n_jobs: int | None = None,
     on_fold: FoldProgress | None = None,
+    class_weight: ClassWeight = None,
 ) -> CVResult:
     """Stratified k-fold accuracy along the C grid; the best mean wins (the smallest C on a tie)."""
     y = np.asarray(y)
@@ -102,12 +117,13 @@ def cv_search(
     with threadpool_limits(limits=1):
         if jobs == 1:
             for train, test in splits:
-                rows.append(_fold_path(x, y, train, test, seed))
+                rows.append(_fold_path(x, y, train, test, seed, class_weight))
                 if on_fold:
                     on_fold(len(rows), folds)
         else:
             parallel = Parallel(n_jobs=jobs, prefer="threads", return_as="generator_unordered")
-            for row in parallel(delayed(_fold_path)(x, y, train, test, seed) for train, test in splits):
+            tasks = (delayed(_fold_path)(x, y, train, test, seed, class_weight) for train, test in splits)
+            for row in parallel(tasks):
                 rows.append(row)
                 if on_fold:
                     on_fold(len(rows), folds)
@@ -126,10 +142,11 @@ def fit_probe_cv(
     *,
     n_jobs: int | None = None,
     on_fold: FoldProgress | None = None,
+    class_weight: ClassWeight = None,
 ) -> tuple[LogisticRegression, CVResult]:
     """`cv_search`, then the chosen C refitted from scratch on all the data (the model exported)."""
-    result = cv_search(x, y, seed, folds, n_jobs=n_jobs, on_fold=on_fold)
-    model = _model(result.C, seed)
+    result = cv_search(x, y, seed, folds, n_jobs=n_jobs, on_fold=on_fold, class_weight=class_weight)
+    model = _model(result.C, seed, class_weight=class_weight)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(x, y)
@@ -143,9 +160,11 @@ def fit_probe_cv(
     return model, result
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5) -> LogisticRegression:
+def fit_probe(
+    x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, class_weight: ClassWeight = None
+) -> LogisticRegression:
     """Pick C by stratified k-fold accuracy on the training data, then refit on all of it."""
-    return fit_probe_cv(x, y, seed, folds)[0]
+    return fit_probe_cv(x, y, seed, folds, class_weight=class_weight)[0]
 
 
 def softmax_head(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,7 @@ Validated on creation, so a mistake surfaces before an encoder is loaded. The cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from probe_runtime.choices import Method
@@ -32,6 +32,13 @@ class ProbeSettings:
     seed: int = 0
     # L2-normalise the pooled vector before the head (as sentence-transformers models do); in the graph too.
     normalize: bool = False
+    # Decisions the user sets (probe_train.decisions): the operating point chosen on held-out data,
+    # multi-class abstention, per-class loss weights, temperature scaling, label display names.
+    operating_point: str = "argmax"
+    min_score: float | None = None
+    class_weight: str | dict[str, str] | None = field(default=None, hash=False)
+    calibrate: bool = True
+    label_names: dict[str, str] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         if self.pooling not in Pooling.values():
@@ -45,6 +52,11 @@ class ProbeSettings:
             raise UsageError(f"normalize must be True or False, not {self.normalize!r}")
         if self.max_length is not None:
             check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
+        from .operating_point import parse_operating_point
+
+        parse_operating_point(self.operating_point)
+        if self.min_score is not None and not 0 < self.min_score < 1:
+            raise UsageError(f"--min-score must be between 0 and 1 (exclusive), not {self.min_score}")
 
 
 @dataclass(frozen=True)
@@ -75,3 +87,8 @@ class FinetuneSettings(ProbeSettings):
             raise UsageError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
         if self.patience < 1:
             raise UsageError(f"--patience must be at least 1, not {self.patience}")
+        if self.validation_size == 0 and (self.operating_point != "argmax" or self.min_score is not None):
+            raise UsageError(
+                "--operating-point and --min-score are chosen on the validation split: "
+                "use a --validation-size above 0 with them"
+            )

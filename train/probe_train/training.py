@@ -13,11 +13,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from probe_runtime.records import Decision
+
 from .data import Dataset
+from .decisions import HeldOut, choose_decisions, probe_held_out_logits, test_report
 from .embedding_cache import EmbeddingCache
 from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
-from .finetune import EpochResult, finetune, head_probabilities, split_validation
+from .finetune import EpochResult, finetune, split_validation
+from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
 from .probe import FoldProgress, fit_probe_cv, softmax_head
@@ -59,6 +63,7 @@ class _Head:
     bias: Any
     settings: dict[str, Any]
     n_train: int
+    held_out: HeldOut | None = None  # logits on data the model did not fit: temperature, operating point
 
 
 def _fit_probe(request: TrainRequest) -> _Head:
@@ -74,9 +79,11 @@ def _fit_probe(request: TrainRequest) -> _Head:
         normalize=s.normalize,
         cache=request.cache,
     )
-    head, cv = fit_probe_cv(x, data.y, seed=s.seed, on_fold=request.on_fold)
+    weights = class_weights(s.class_weight, data.labels, data.y)
+    by_index = None if weights is None else dict(enumerate(weights.tolist()))
+    head, cv = fit_probe_cv(x, data.y, seed=s.seed, on_fold=request.on_fold, class_weight=by_index)
     weight, bias = softmax_head(head)
-    recorded = {
+    recorded: dict[str, Any] = {
         "C": cv.C,
         "cv_accuracy": round(cv.accuracy, 6),
         "cv_spread": round(cv.spread, 6),
@@ -85,7 +92,23 @@ def _fit_probe(request: TrainRequest) -> _Head:
         "train_source": data.source,
         "base_encoder": request.encoder.name,
     }
-    return _Head(weight, bias, recorded, len(data))
+    if weights is not None:
+        recorded["class_weight"] = weights.tolist()
+    held_out = None
+    if _needs_held_out(s):
+        logits = probe_held_out_logits(x, data.y, float(head.C), s.seed, 5, by_index)
+        held_out = HeldOut(logits, data.y, "the training data (5-fold cross-validated predictions)")
+    return _Head(weight, bias, recorded, len(data), held_out)
+
+
+def _needs_held_out(settings: ProbeSettings) -> bool:
+    return settings.calibrate or settings.operating_point != "argmax" or settings.min_score is not None
+
+
+def _logits(encoder: Encoder, texts: list[str], weight: Any, bias: Any, settings: ProbeSettings) -> Any:
+    """The head's logits, W·x + b on pooled vectors (before the temperature and the softmax)."""
+    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size, normalize=settings.normalize)
+    return x.astype("float64") @ weight.T.astype("float64") + bias
 
 
 def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
@@ -100,8 +123,13 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         show_progress=request.show_progress,
         on_epoch=request.on_epoch,
     )
+    held_out = None
+    if validation is not None and _needs_held_out(settings):
+        logits = _logits(request.encoder, validation.texts, result.weight, result.bias, settings)
+        held_out = HeldOut(logits, validation.y, "the validation split")
+    skipped = ("model", "pooling", "layer", "max_length", "label_names")
     recorded = {
-        **{k: v for k, v in asdict(settings).items() if k not in ("model", "pooling", "layer", "max_length")},
+        **{k: v for k, v in asdict(settings).items() if k not in skipped},
         "train_source": request.train.source,
         "base_encoder": request.encoder.name,
         "n_validation": len(validation) if validation is not None else 0,
@@ -109,7 +137,7 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         "steps": result.steps,
         "history": [record.as_dict() for record in result.history],
     }
-    return _Head(result.weight, result.bias, recorded, len(fit))
+    return _Head(result.weight, result.bias, recorded, len(fit), held_out)
 
 
 def evaluate_on(
@@ -120,7 +148,21 @@ def evaluate_on(
     show_progress: bool = False,
     cache: EmbeddingCache | None = None,
 ) -> dict[str, Any]:
-    """The held-out report (`metrics.evaluate`) of the head as it is exported: softmax(W·x + b) on pooled vectors."""
+    """The held-out report of the head as it is exported (see `score_test`), without the diagram."""
+    return score_test(trained, encoder, data, batch_size, show_progress, cache)[0]
+
+
+def score_test(
+    trained: TrainedModel,
+    encoder: Encoder,
+    data: Dataset,
+    batch_size: int = 32,
+    show_progress: bool = False,
+    cache: EmbeddingCache | None = None,
+) -> tuple[dict[str, Any], bytes | None]:
+    """The held-out report of the head as it is exported: `metrics.evaluate` of its labels (argmax of the
+    logits W·x + b on pooled vectors: the temperature cannot change it), then `decisions.test_report`
+    (calibration, curves, the operating point); and the reliability diagram's PNG when one is drawn."""
     x = embed_texts(
         encoder,
         data.texts,
@@ -129,9 +171,13 @@ def evaluate_on(
         batch_size,
         show_progress,
         normalize=trained.normalize,
-        cache=cache if trained.method != "finetune" else None,
+        cache=cache if trained.method != "finetune" else None,  # a fine-tuned encoder is not the cached one
     )
-    return evaluate(data.y, head_probabilities(x, trained.weight, trained.bias).argmax(1), trained.labels)
+    logits = x.astype("float64") @ trained.weight.T.astype("float64") + trained.bias
+    report = evaluate(data.y, logits.argmax(1), trained.labels)
+    decision = Decision.parse(trained.decision, "decision")
+    extra, png = test_report(logits, data.y, trained.temperature, decision, trained.calibrated_on or None)
+    return {**report, **extra}, png
 
 
 def train(request: TrainRequest) -> TrainedModel:
@@ -139,6 +185,8 @@ def train(request: TrainRequest) -> TrainedModel:
     started = time.perf_counter()
     settings, encoder, data = request.settings, request.encoder, request.train
     check_layer(encoder, settings.layer)
+    label_names = resolve_label_names(settings.label_names, data.labels)
+    choose_decisions(None, settings, data.labels)  # option mistakes (a threshold for three labels) before work
     if isinstance(settings, FinetuneSettings):
         head = _fit_finetune(request, settings)
     else:
@@ -155,11 +203,18 @@ def train(request: TrainRequest) -> TrainedModel:
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
         normalize=settings.normalize,
+        label_names=label_names,
     )
+    temperature, decision = choose_decisions(head.held_out, settings, data.labels)
+    trained.temperature, trained.decision = temperature, decision.to_json_dict()
+    if head.held_out is not None and settings.calibrate:
+        trained.calibrated_on = head.held_out.source
     test = request.test
     if test is not None:
-        scored = evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress, request.cache)
-        trained.report.update(scored)
+        report, trained.reliability_png = score_test(
+            trained, encoder, test, settings.batch_size, request.show_progress, request.cache
+        )
+        trained.report.update(report)
         trained.eval_texts, trained.eval_y = test.texts, test.y.tolist()
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:

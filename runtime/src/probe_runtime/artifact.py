@@ -29,8 +29,10 @@ from .integrity import text_sha256
 from .records import (
     AgreementRecord,
     CandidateRecord,
+    Decision,
     Figures,
     GateRecord,
+    OperatingFigures,
     PairedRecord,
     PrecisionRecord,
     TrainingSummary,
@@ -39,6 +41,7 @@ from .records import (
     choice,
     field_error,
     is_int,
+    is_number,
     record,
     spec,
     text,
@@ -56,14 +59,17 @@ __all__ = [
     "KEY_TOKENIZER_SHA256",
     "MAX_LENGTH_LIMIT",
     "OUTPUT_NAME",
+    "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "AgreementRecord",
     "CandidateRecord",
+    "Decision",
     "Figures",
     "GateRecord",
     "LongTextPolicy",
     "Manifest",
     "Method",
+    "OperatingFigures",
     "PairedRecord",
     "Pooling",
     "PrecisionRecord",
@@ -76,7 +82,11 @@ __all__ = [
     "parse_manifest",
 ]
 
-SCHEMA_VERSION = 2
+# Version 3 adds the decision (a stored threshold), the temperature and label display names. A runtime
+# that reads version 2 only would silently answer argmax for a file tuned to a threshold, so the version
+# is bumped; version 2 files still load: they carry none of these fields, and argmax is what they mean.
+SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = ("2", "3")
 KEY_SCHEMA = "probe.schema_version"
 KEY_MANIFEST = "probe.manifest"
 KEY_TOKENIZER = "probe.tokenizer_json"
@@ -119,6 +129,20 @@ def _input_names(name: str, value: Any) -> list[str]:
         or "input_ids" not in value
     ):
         raise field_error(name, f"a list of distinct names from {list(INPUT_NAMES)} with input_ids", value)
+    return value
+
+
+def _temperature(name: str, value: Any) -> float:
+    if not (is_number(value) and 0.01 <= value <= 100):
+        raise field_error(name, "a number from 0.01 to 100 (1.0: no scaling)", value)
+    return value
+
+
+def _label_names(name: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(x, str) and x.strip() for x in value):
+        raise field_error(name, "a list of non-empty strings (or empty: the labels themselves)", value)
+    if len(set(value)) != len(value):
+        raise field_error(name, "unique display names", value)
     return value
 
 
@@ -166,6 +190,9 @@ class Manifest:
     created_by: str = field(default="", metadata=spec(text))
     # Encoder blocks kept in the graph: a probe on layer K exports only the first K (None: not recorded).
     encoder_layers: int | None = field(default=None, metadata=spec(_encoder_layers))
+    decision: Decision = field(default_factory=Decision, metadata=spec(record(Decision)))
+    temperature: float = field(default=1.0, metadata=spec(_temperature))  # folded into the graph already
+    label_names: list[str] = field(default_factory=list, metadata=spec(_label_names))  # aligned with labels
 
     def __post_init__(self) -> None:
         """Types and ranges of every field; what needs the graph or tokenizer is checked by the loader."""
@@ -174,6 +201,20 @@ class Manifest:
         if not (is_int(self.window_stride) and 0 <= self.window_stride < self.max_length):
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
             raise field_error("window_stride", expected, self.window_stride)
+        self._check_names_and_decision()
+
+    def _check_names_and_decision(self) -> None:
+        """Display names one per label; a decision that fits the labels (binary rules need two)."""
+        if self.label_names and len(self.label_names) != len(self.labels):
+            expected = f"one display name per label ({len(self.labels)}), or empty"
+            raise field_error("label_names", expected, self.label_names)
+        d = self.decision
+        if d.positive_label is not None and d.positive_label not in self.labels:
+            raise field_error("decision.positive_label", f"one of the labels {self.labels}", d.positive_label)
+        if d.threshold is not None and len(self.labels) != 2:
+            raise field_error("decision.threshold", "absent: a threshold needs exactly two labels", d.threshold)
+        if d.abstain_label is not None and d.abstain_label in [*map(str, self.labels), *self.label_names]:
+            raise field_error("decision.abstain_label", "different from every label and display name", d.abstain_label)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The manifest as JSON data, fields in declaration order (records' keys sorted)."""
@@ -225,10 +266,10 @@ def manifest_from_metadata(metadata: dict[str, str], source: str) -> tuple[Manif
             "Build one with `probe export`."
         )
     version = metadata[KEY_SCHEMA]
-    if version != str(SCHEMA_VERSION):
+    if version not in READABLE_SCHEMA_VERSIONS:
         raise ArtifactError(
-            f"{source} has artifact schema version {version[:20]!r}, but this probe-runtime reads version "
-            f"{SCHEMA_VERSION}. Install the probe-runtime release that matches the exporter, "
+            f"{source} has artifact schema version {version[:20]!r}, but this probe-runtime reads versions "
+            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}. Install the probe-runtime release that matches the exporter, "
             "or re-export the model."
         )
     for key in (KEY_MANIFEST, KEY_MANIFEST_SHA256, KEY_TOKENIZER, KEY_TOKENIZER_SHA256, KEY_GRAPH_SHA256):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Choice", "LongTextPolicy", "Method", "Pooling", "Quantization", "WindowAggregate"]
+__all__ = ["Choice", "DecisionRule", "LongTextPolicy", "Method", "Pooling", "Quantization", "WindowAggregate"]
 
 
 class Choice(str, Enum):
@@ -70,3 +70,14 @@ class Quantization(Choice):
     def batch_dependent(self) -> bool:
         """Activations scaled per batch: a text's answer can depend on the other texts of its call."""
         return self is Quantization.INT8
+
+
+class DecisionRule(Choice):
+    """How an artifact turns probabilities into a label (see `probe_runtime.decision`)."""
+
+    ARGMAX = "argmax"  # the most probable label
+    FPR = "fpr"  # binary: the threshold whose false-positive rate on held-out data is at most the target
+    RECALL = "recall"  # binary: the highest threshold whose recall is at least the target
+    PRECISION = "precision"  # binary: the lowest threshold whose precision is at least the target
+    F1 = "f1"  # binary: the threshold of the best F1
+    MIN_SCORE = "min_score"  # multi-class: argmax, or the abstain label when its probability is below min_score

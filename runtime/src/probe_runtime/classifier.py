@@ -19,6 +19,7 @@ from tokenizers import Encoding, Tokenizer
 
 from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
+from .decision import ABSTAIN, Decider, check_threshold, decider_for
 from .errors import ArtifactError, InputError, UsageError
 from .integrity import graph_sha256
 from .loader import (
@@ -63,8 +64,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result: the winning label, its probability, and every class's probability.
+    """One text's result: the label the artifact's decision rule gives, its probability, every class's.
 
+    ``label`` is the label as shown: its display name when the artifact has label names, else the label
+    of the training data; ``label_id`` is always that original label (None when the rule abstained and
+    ``label`` is the abstain label). ``scores`` are keyed by the shown labels; ``top``: the ``top_k``
+    (label, probability) pairs, most probable first, when `classify` was asked for them.
     ``windows``: how many windows of the text were classified (1 unless ``long_text="window"``);
     ``truncated``: part of the text was not read (beyond ``max_length`` tokens when truncating, or
     beyond ``max_windows`` windows when windowing).
@@ -75,6 +80,22 @@ class Prediction:
     scores: dict[Label, float]
     windows: int = 1
     truncated: bool = False
+    label_id: Label | None = None
+    top: tuple[tuple[Label, float], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON data (``json.dumps`` takes it): score keys become strings, as JSON object keys must be."""
+        data: dict[str, Any] = {
+            "label": self.label,
+            "label_id": self.label_id,
+            "score": self.score,
+            "scores": {str(k): v for k, v in self.scores.items()},
+            "windows": self.windows,
+            "truncated": self.truncated,
+        }
+        if self.top:
+            data["top"] = [{"label": label, "score": score} for label, score in self.top]
+        return data
 
 
 def available_cores() -> int:
@@ -216,7 +237,9 @@ class Classifier:
         tokenizer: Tokenizer | None = None,
         sha256: Mapping[str, str] | None = None,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
+        threshold: float | None = None,
     ) -> None:
+        self.decider: Decider = decider_for(manifest, threshold)  # the artifact's rule, or the override
         self.threads = available_cores() if threads is None else _whole_number("threads", threads)
         self.providers = tuple(providers)  # every session of this classifier runs on these
         self.manifest = manifest
@@ -250,6 +273,7 @@ class Classifier:
         window_aggregate: str | None = None,
         max_windows: int | None = None,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
+        threshold: float | None = None,
     ) -> Classifier:
         """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
 
@@ -259,12 +283,17 @@ class Classifier:
         ``max_windows`` caps the windows read per text (default 64; see ``probe_runtime.long_text``).
         ``providers``: onnxruntime execution providers in order of preference; each must be in
         ``onnxruntime.get_available_providers()``.
+        ``threshold`` (0 to 1) replaces the artifact's decision rule: for two labels, the positive label
+        (the recorded one, else the second) when its probability is at least ``threshold``; for more, the
+        abstain label when the best probability is below it. ``predict_proba`` is never affected.
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
             _whole_number("threads", threads)
         if max_windows is not None:
             _whole_number("max_windows", max_windows)
+        if threshold is not None:
+            check_threshold(threshold)
         providers = check_providers(providers)
         artifact = open_artifact(path, providers)
         settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
@@ -278,6 +307,7 @@ class Classifier:
             tokenizer=artifact.tokenizer,
             sha256=artifact.sha256,
             providers=providers,
+            threshold=threshold,
         )
 
     @classmethod
@@ -291,7 +321,18 @@ class Classifier:
 
     @property
     def labels(self) -> list[Label]:
+        """The labels as in the training data, in the order of `predict_proba`'s columns."""
         return list(self.manifest.labels)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The shown labels (display names when the artifact has them) in column order, like scikit-learn's."""
+        return np.asarray(self.decider.labels)
+
+    @property
+    def threshold(self) -> float | None:
+        """The threshold in force (binary: on the positive label; multi-class: the minimum score), None: argmax."""
+        return self.decider.threshold if self.decider.threshold is not None else self.decider.min_score
 
     @property
     def session(self) -> ort.InferenceSession:
@@ -441,20 +482,41 @@ class Classifier:
     @overload
     def predict(self, texts: Sequence[str]) -> list[Label]: ...
     def predict(self, texts: Sequence[str] | str) -> list[Label] | Label:
-        """The most probable label per text (one label for a single string)."""
+        """The label per text by the artifact's decision rule, as shown (one label for a single string)."""
         proba, _, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
-        labels = [self.manifest.labels[i] for i in proba.argmax(axis=1)]
+        labels = [self.decider.label(int(i)) for i in self.decider.indices(proba)]
         return labels[0] if single else labels
 
     @overload
-    def classify(self, texts: str) -> Prediction: ...  # type: ignore[overload-overlap]  # see predict
+    def classify(self, texts: str, top_k: int | None = None) -> Prediction: ...  # type: ignore[overload-overlap]  # see predict
     @overload
-    def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
-    def classify(self, texts: Sequence[str] | str) -> list[Prediction] | Prediction:
-        """Label, score, all class scores and coverage per text (one `Prediction` for a single string)."""
+    def classify(self, texts: Sequence[str], top_k: int | None = None) -> list[Prediction]: ...
+    def classify(self, texts: Sequence[str] | str, top_k: int | None = None) -> list[Prediction] | Prediction:
+        """Label, score, all class scores and coverage per text (one `Prediction` for a single string);
+        ``top_k``: also the k most probable labels (``Prediction.top``)."""
+        top_k = self._top_k(top_k)
         proba, coverage, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
-        results = self._predictions(proba, coverage)
+        results = self._predictions(proba, coverage, top_k)
         return results[0] if single else results
+
+    def pipeline(self, texts: Sequence[str] | str, top_k: int | None = 1) -> list[Any]:
+        """The output of a Hugging Face text-classification pipeline: ``{"label": …, "score": …}`` dicts.
+
+        ``top_k=1`` (the default): one dict per text, the label the decision rule gives, as a list (a
+        single string gives a list of one). ``top_k=None`` (every label) or ``k``: per text, a list of
+        dicts sorted by probability; a single string gives that list itself.
+        """
+        if top_k == 1:
+            return [{"label": p.label, "score": p.score} for p in self.classify(_as_list(texts)[0])]
+        k = len(self.labels) if top_k is None else self._top_k(top_k)
+        items, single = _as_list(texts)
+        ranked = [[{"label": label, "score": score} for label, score in p.top] for p in self.classify(items, k)]
+        return ranked[0] if single else ranked
+
+    def _top_k(self, top_k: int | None) -> int | None:
+        if top_k is None:
+            return None
+        return min(_whole_number("top_k", top_k), len(self.labels))
 
     __call__ = classify
 
@@ -465,6 +527,7 @@ class Classifier:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_tokens: int = DEFAULT_MAX_TOKENS,
+        top_k: int | None = None,
     ) -> Iterator[Prediction]:
         """One `Prediction` per text of ``texts``, in order, for inputs too long to hold in memory.
 
@@ -486,23 +549,29 @@ class Classifier:
             stream = iter(texts)
         except TypeError:
             raise InputError(f"texts is {type(texts).__name__}; pass an iterable of strings") from None
-        return self._stream(stream, chunk_size, batch_size, max_tokens)
+        return self._stream(stream, chunk_size, batch_size, max_tokens, self._top_k(top_k))
 
-    def _stream(self, texts: Iterator[str], chunk_size: int, batch_size: int, max_tokens: int) -> Iterator[Prediction]:
+    def _stream(
+        self, texts: Iterator[str], chunk_size: int, batch_size: int, max_tokens: int, top_k: int | None
+    ) -> Iterator[Prediction]:
         done = 0
         while chunk := list(itertools.islice(texts, chunk_size)):
             proba, coverage, _ = self._proba(chunk, batch_size, max_tokens, first=done)
-            yield from self._predictions(proba, coverage)
+            yield from self._predictions(proba, coverage, top_k)
             done += len(chunk)
 
-    def _predictions(self, proba: np.ndarray, coverage: Coverage) -> list[Prediction]:
+    def _predictions(self, proba: np.ndarray, coverage: Coverage, top_k: int | None = None) -> list[Prediction]:
+        chosen = self.decider.indices(proba)
         return [
-            self._prediction(row, int(windows), bool(truncated))
-            for row, windows, truncated in zip(proba, coverage.windows, coverage.truncated)
+            self._prediction(row, int(index), int(windows), bool(truncated), top_k)
+            for row, index, windows, truncated in zip(proba, chosen, coverage.windows, coverage.truncated)
         ]
 
-    def _prediction(self, row: np.ndarray, windows: int, truncated: bool) -> Prediction:
-        best = int(row.argmax())
-        labels = self.manifest.labels
-        scores = {lab: float(p) for lab, p in zip(labels, row)}
-        return Prediction(labels[best], float(row[best]), scores, windows, truncated)
+    def _prediction(self, row: np.ndarray, index: int, windows: int, truncated: bool, top_k: int | None) -> Prediction:
+        shown = self.decider.labels
+        scores = {label: float(p) for label, p in zip(shown, row)}
+        # Abstaining, the score is the best probability: the one that fell short of the minimum.
+        score = float(row.max()) if index == ABSTAIN else float(row[index])
+        label_id = None if index == ABSTAIN else self.manifest.labels[index]
+        top = tuple((shown[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:top_k]) if top_k else ()
+        return Prediction(self.decider.label(index), score, scores, windows, truncated, label_id, top)

@@ -68,6 +68,7 @@ class ClassifyOptions:
     errors: str = "strict"
     out_format: str | None = None
     all_scores: bool = False
+    top_k: int | None = None  # also write the k most probable labels (label_2, score_2, ... label_k, score_k)
     window_rows: int = WINDOW_ROWS  # texts classified per chunk; a checkpoint after each
     resume: bool = False
     overwrite: bool = False  # replace an existing --out, only if it is a previous prediction file
@@ -204,6 +205,7 @@ def _fingerprint(clf: Classifier, inputs: Sequence[str], options: ClassifyOption
         "inputs": [str(Path(p).resolve()) for p in inputs],
         "options": settings,
         "long_text": asdict(clf.long_text),
+        **({"threshold": clf.threshold} if clf.threshold is not None else {}),
     }
 
 
@@ -328,13 +330,14 @@ class _Run:
         summary = self._skip_done(saved)
         self._report(summary)
         pending = _PendingRows(self.rows, summary)
-        predictions = self.clf.classify_stream(pending.texts(), chunk_size=self.options.window_rows)
+        predictions = self.clf.classify_stream(
+            pending.texts(), chunk_size=self.options.window_rows, top_k=self.options.top_k
+        )
         first = next(predictions, None)  # reading one more chunk completes the check of every recorded prefix
         if first is None:
             self.counter.finish()
         self.output.start()  # only now may a resumed partial file be cut back to its checkpoint
-        score_columns = [f"score_{label}" for label in self.clf.labels] if self.options.all_scores else []
-        writer = RowWriter(self.output.stream, fmt, [*PREDICTION_COLUMNS, *score_columns], header=saved is None)
+        writer = RowWriter(self.output.stream, fmt, [*PREDICTION_COLUMNS, *self._extra_columns()], header=saved is None)
         if saved is None:
             self.output.checkpoint(self._state(summary))
         for prediction in chain([first] if first else [], predictions):
@@ -358,8 +361,20 @@ class _Run:
             pass
         return summary
 
+    def _extra_columns(self) -> list[str]:
+        """After id, label, score: the original label when display names are shown, the top k, every score."""
+        columns = ["label_id"] if self.clf.manifest.label_names else []
+        for rank in range(2, (self.options.top_k or 0) + 1):
+            columns += [f"label_{rank}", f"score_{rank}"]
+        shown = self.clf.classes_.tolist()
+        return columns + ([f"score_{label}" for label in shown] if self.options.all_scores else [])
+
     def _record(self, row: Row, prediction: Prediction) -> dict[str, Any]:
         record = {"id": row.id, "label": prediction.label, "score": round(prediction.score, 6)}
+        if self.clf.manifest.label_names:
+            record["label_id"] = prediction.label_id
+        for rank, (label, score) in enumerate(prediction.top[1:], start=2):
+            record.update({f"label_{rank}": label, f"score_{rank}": round(score, 6)})
         if self.options.all_scores:
             record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
         return record

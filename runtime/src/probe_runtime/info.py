@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .classifier import Classifier
-from .records import Figures, PrecisionRecord, Verification
+from .records import Figures, OperatingFigures, PrecisionRecord, Verification
 
-__all__ = ["as_json", "describe", "precision_lines", "verification_lines"]
+__all__ = ["as_json", "decision_lines", "describe", "precision_lines", "verification_lines"]
 
 
 def _value(value: Any) -> str:
@@ -45,6 +45,28 @@ def precision_lines(p: PrecisionRecord | None) -> list[str]:
     return lines
 
 
+def _operating(f: OperatingFigures | None) -> str:
+    if f is None or None in (f.fpr, f.recall, f.precision):
+        return ""
+    return f"FPR {f.fpr:.4f}, recall {f.recall:.4f}, precision {f.precision:.4f}"
+
+
+def decision_lines(classifier: Classifier) -> list[str]:
+    """The decision rule in force and what it achieved (validation when chosen, test at export), and the temperature."""
+    m, d = classifier.manifest, classifier.manifest.decision
+    line = f"decision      {classifier.decider.describe()}"
+    if d.target is not None:
+        line += f" (target {d.rule} {d.target:g}"
+        line += f"; on {d.chosen_on}: {_operating(d.validation)})" if d.validation else ")"
+    lines = [line]
+    tested = _operating(m.verification.decision)
+    if tested:
+        lines.append(f"  at export   {tested} on the test texts; argmax: {_operating(m.verification.decision_argmax)}")
+    if m.temperature != 1.0:
+        lines.append(f"temperature   {m.temperature:.4g} (folded into the graph: probabilities are calibrated)")
+    return lines
+
+
 def _quality(figures: Figures) -> str:
     if figures.accuracy is None or figures.macro_f1 is None:
         return ""
@@ -66,6 +88,8 @@ def verification_lines(v: Verification) -> list[str]:
             f"  {name:<8} {_quality(q)}vs fp32: {q.flip_rate:.2%} flipped, max |Δp| {q.max_abs_diff:.3f}, "
             f"mean |Δp| {q.mean_abs_diff:.4f}"
         )
+    if v.decision is not None:
+        lines.append(f"  at the stored threshold {_operating(v.decision)} (argmax: {_operating(v.decision_argmax)})")
     return lines + precision_lines(v.precision)
 
 
@@ -94,7 +118,9 @@ def _sections(classifier: Classifier) -> list[str]:
         if data:
             lines.append(f"  {section}:")
             for key, value in data.items():
-                if not (section == "verification" and key == "precision"):  # shown above, line by line
+                if not (
+                    section == "verification" and key in ("precision", "decision", "decision_argmax")
+                ):  # shown above, line by line
                     lines.append(f"    {key:<20} {_value(value)}")
     return lines
 
@@ -105,7 +131,7 @@ def describe(path: str, classifier: Classifier) -> list[str]:
     size = Path(path).stat().st_size
     lines = [
         f"{path}  ({size / 1e6:.1f} MB, {m.quantization}, {m.created_by})",
-        f"  labels        {m.labels}",
+        f"  labels        {m.labels}" + (f" shown as {m.label_names}" if m.label_names else ""),
         f"  base encoder  {m.base_encoder}",
         f"  method        {m.method}, pooling {m.pooling}, layer {m.layer}, max length {m.max_length}",
         f"  long texts    {classifier.long_text.describe()}",
@@ -116,6 +142,7 @@ def describe(path: str, classifier: Classifier) -> list[str]:
     # Verified at load: a file that does not match them never gets this far.
     for title, part in zip(("sha256", "", ""), ("graph", "tokenizer", "manifest")):
         lines.append(f"  {title:<14}{part:<10}{classifier.sha256[part]}")
+    lines.extend(f"  {line}" for line in decision_lines(classifier))
     quality = _int8_quality(m.verification)
     if quality:
         lines.append(f"  {quality}")

@@ -17,14 +17,16 @@ from dataclasses import MISSING, dataclass, field, fields
 from enum import Enum
 from typing import Any, TypeVar
 
-from .choices import Choice, Quantization
+from .choices import Choice, DecisionRule, Quantization
 from .errors import ArtifactError
 
 __all__ = [
     "AgreementRecord",
     "CandidateRecord",
+    "Decision",
     "Figures",
     "GateRecord",
+    "OperatingFigures",
     "PairedRecord",
     "PrecisionRecord",
     "Record",
@@ -96,6 +98,18 @@ def integer(name: str, value: Any) -> int:
 def text(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise field_error(name, "a string", value)
+    return value
+
+
+def probability(name: str, value: Any) -> float:
+    if not (is_number(value) and 0 <= value <= 1):
+        raise field_error(name, "a number from 0 to 1", value)
+    return value
+
+
+def label_value(name: str, value: Any) -> str | int:
+    if not (isinstance(value, str) or is_int(value)):
+        raise field_error(name, "a label (a string or an integer)", value)
     return value
 
 
@@ -309,6 +323,49 @@ class PrecisionRecord(Record):
 
 
 @dataclass(frozen=True)
+class OperatingFigures(Record):
+    """A binary decision's figures on labelled texts, for the positive label (rates are fractions)."""
+
+    fpr: float | None = field(default=None, metadata=spec(probability))  # negatives called positive
+    recall: float | None = field(default=None, metadata=spec(probability))  # positives called positive
+    precision: float | None = field(default=None, metadata=spec(probability))
+    f1: float | None = field(default=None, metadata=spec(probability))
+    texts: int | None = field(default=None, metadata=spec(count))
+    positives: int | None = field(default=None, metadata=spec(count))  # texts whose true label is the positive one
+    threshold: float | None = field(default=None, metadata=spec(probability))  # the threshold measured at
+
+
+@dataclass(frozen=True)
+class Decision(Record):
+    """The operating point `probe train` chose: how probabilities become a label (`probe_runtime.decision`).
+
+    Binary rules (fpr, recall, precision, f1) answer ``positive_label`` when its probability is at least
+    ``threshold``, chosen on held-out data (``chosen_on``) for ``target``; ``validation`` is what the
+    threshold achieved there. ``min_score`` (multi-class): below it, the answer is ``abstain_label``.
+    """
+
+    rule: DecisionRule = field(default=DecisionRule.ARGMAX, metadata=spec(choice(DecisionRule)))
+    target: float | None = field(default=None, metadata=spec(probability))
+    threshold: float | None = field(default=None, metadata=spec(probability))
+    positive_label: str | int | None = field(default=None, metadata=spec(label_value))
+    min_score: float | None = field(default=None, metadata=spec(probability))
+    abstain_label: str | None = field(default=None, metadata=spec(text))
+    chosen_on: str | None = field(default=None, metadata=spec(text))  # the held-out data the threshold was chosen on
+    validation: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
+
+    def __post_init__(self) -> None:
+        """The fields a rule needs: a threshold and positive label for binary targets; min_score, an abstain label."""
+        rule = DecisionRule(self.rule)  # built in code, a record's fields are not checked: the rule may be a str
+        binary = rule in (DecisionRule.FPR, DecisionRule.RECALL, DecisionRule.PRECISION, DecisionRule.F1)
+        if binary and (self.threshold is None or self.positive_label is None):
+            raise field_error("decision.threshold", f"set (with positive_label) for rule {rule.value!r}", None)
+        if rule is DecisionRule.MIN_SCORE and (self.min_score is None or not self.abstain_label):
+            raise field_error("decision.min_score", "set (with abstain_label) for rule 'min_score'", None)
+        if not binary and self.threshold is not None:
+            raise field_error("decision.threshold", f"absent for rule {rule.value!r}", self.threshold)
+
+
+@dataclass(frozen=True)
 class Verification(Record):
     """The export's proof that the file is the trained classifier: each graph against its reference."""
 
@@ -324,3 +381,6 @@ class Verification(Record):
     agreement_texts: int | None = field(default=None, metadata=spec(count))  # texts the gate's agreement is measured on
     # Onnxruntime fusions applied, by op
     fused_ops: dict[str, int] | None = field(default=None, metadata=spec(counts_by_name))
+    # The shipped file's figures at the stored threshold (binary operating points), next to argmax's
+    decision: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
+    decision_argmax: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))

@@ -31,6 +31,7 @@ from ..classify_files import (
     writes_file,
 )
 from ..cli_support import add_text_column_option, positive_int
+from ..decision import check_threshold
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
@@ -119,6 +120,14 @@ def _check_usage(args: argparse.Namespace) -> None:
         fail(f"--out {args.out} is a directory; name a file such as {Path(args.out) / 'predictions.jsonl'}")
 
 
+def threshold_value(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    try:
+        return check_threshold(float(text), "--threshold")
+    except (ValueError, UsageError):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, not {text!r}") from None
+
+
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -143,6 +152,7 @@ def _load(args: argparse.Namespace) -> Classifier:
         window_stride=args.window_stride,
         window_aggregate=args.window_aggregate,
         providers=providers(args),
+        threshold=args.threshold,
         **cap,
     )
 
@@ -155,6 +165,7 @@ def _options(args: argparse.Namespace) -> ClassifyOptions:
         errors=args.errors,
         out_format=args.format,
         all_scores=args.all_scores,
+        top_k=args.top_k,
         window_rows=args.window_rows,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -188,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     where = f" → {args.out}" if writes_file(args.out) else ""
-    print(describe(summary, clf.labels) + where, file=sys.stderr)
+    print(describe(summary, clf.decider.output_labels) + where, file=sys.stderr)
     return 0
 
 
@@ -253,6 +264,17 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--all-scores", action="store_true", help="also write every class's probability (score_LABEL)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out")
+    p.add_argument(
+        "--threshold",
+        type=threshold_value,
+        help="replace the artifact's decision rule: two labels, the positive one when its probability is at "
+        "least this; more labels, 'abstain' below this best probability (default: the artifact's rule)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=positive_int,
+        help="also write the K most probable labels after the first (label_2, score_2, ... label_K, score_K)",
+    )
     p.add_argument(
         "--long-text",
         choices=LongTextPolicy.values(),
