@@ -267,9 +267,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args(argv)
     built = build(args.mirrors, args.out)
-    print(f"train {len(built.train)}; " + "; ".join(f"{k} {len(v)}" for k, v in built.evals.items()))
+    # A script's summary for whoever runs the build.
+    print(f"train {len(built.train)}; " + "; ".join(f"{k} {len(v)}" for k, v in built.evals.items()))  # noqa: T201
     for why, n in sorted(built.removed.items()):
-        print(f"removed {n}: {why}")
+        print(f"removed {n}: {why}")  # noqa: T201
 
 
 if __name__ == "__main__":

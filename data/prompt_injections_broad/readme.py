@@ -1,5 +1,7 @@
 """The data set's README, written by the build from what it built (so counts never drift from the CSVs)."""
 
+# ruff: noqa: E501  (the README's markdown table rows below are one line each by nature)
+
 from __future__ import annotations
 
 import hashlib
@@ -17,7 +19,7 @@ HAND_CHECK_NOTE = (
     '("Pretend to be Saitama from One Punch Man…", "Roleplay as…"), 5 reading-comprehension prompts whose '
     'passage happens to say "ignored"/"forgotten"/"pretending", and 2 ordinary requests ("Do not forget to '
     'consider…", "the forgotten realms campaign setting"). One (open_assistant: "I want you to assume a '
-    'personality… You should not tell me \"as a language model\"… pretend we are having a discussion") asks the '
+    'personality… You should not tell me "as a language model"… pretend we are having a discussion") asks the '
     "model to drop its assistant role, so it is excluded (`HAND_EXCLUDED` in `build.py`). The set is dominated by "
     'llm_warden\'s "Pretend to be…" prompts: it measures over-defence on role-play and incidental trigger words, '
     'not on every phrasing (e.g. "Can I ignore this warning?")'
@@ -87,5 +89,7 @@ def write_readme(out: Path, built: Built) -> None:
     lines.append("\nThe deepset test split used as an evaluation is `../prompt_injections/test.csv` (unchanged).\n")
     lines.append("## Rows removed by the build\n")
     lines += [f"- {why}: {n}" for why, n in sorted(built.removed.items())]
-    lines.append(f"\n## Hand check\n\n{HAND_CHECKED} rows of `trigger_benign.csv` were read by hand: {HAND_CHECK_NOTE}.\n")
+    lines.append(
+        f"\n## Hand check\n\n{HAND_CHECKED} rows of `trigger_benign.csv` were read by hand: {HAND_CHECK_NOTE}.\n"
+    )
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")
