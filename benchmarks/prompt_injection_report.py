@@ -111,16 +111,30 @@ def training_file(variant: Variant, rows: int | None) -> Path:
 def train_and_export(variant: Variant, args: argparse.Namespace, operating_point: bool) -> tuple[Path, list[str]]:
     """``probe train`` + default ``probe export``; returns the artifact and the commands run."""
     model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
+    run = commands(variant, args, operating_point, model, artifact)
+    for command in run:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return artifact, [" ".join(c[3:]).replace(str(REPO) + "/", "") for c in run]
+
+
+def commands(
+    variant: Variant, args: argparse.Namespace, operating_point: bool, model: Path, artifact: Path
+) -> list[list[str]]:
     data = training_file(variant, args.finetune_rows)
     train = [*PROBE, "train", str(data), "--test", str(DEEPSET / "test.csv"), "--out", str(model), "--overwrite"]
     if variant.method == "finetune":
         train += ["--method", "finetune", "--epochs", str(args.finetune_epochs), "--max-length", str(args.max_length)]
     if operating_point:
         train += ["--operating-point", OPERATING_POINT]
-    export = [*PROBE, "export", str(model), "--out", str(artifact), "--overwrite"]
-    for command in (train, export):
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    return artifact, [" ".join(c[3:]).replace(str(REPO) + "/", "") for c in (train, export)]
+    return [train, [*PROBE, "export", str(model), "--out", str(artifact), "--overwrite"]]
+
+
+def reused_commands(variant: Variant, args: argparse.Namespace, operating_point: bool) -> list[str]:
+    """The commands that made an artifact being reused (the same settings must be passed again)."""
+    model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
+    return [
+        " ".join(c[3:]).replace(str(REPO) + "/", "") for c in commands(variant, args, operating_point, model, artifact)
+    ]
 
 
 def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
@@ -198,61 +212,80 @@ def document(results: dict[str, Any]) -> str:
         )
     lines += ["", "## How it was run", "", *[f"- {note}" for note in results["notes"]], ""]
     for name, record in results["models"].items():
-        lines.append(f"- {name}: `{record['commands'][0]}`; `{record['commands'][1]}` ({record['seconds']:.0f} s)")
+        took = (
+            "time not recorded" if record["seconds"] is None else f"{record['seconds'] / 60:.1f} min on the shared CPU"
+        )
+        lines.append(f"- {name}: `probe {record['commands'][0]}`; `probe {record['commands'][1]}` ({took})")
     lines += ["", host_line(results["host"]), ""]
     return "\n".join(lines)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["probe", "finetune"], help="run one method; merges into the JSON")
+    parser.add_argument("--only", choices=["probe", "finetune"], help="run one method (merges into the JSON)")
+    parser.add_argument("--train-set", choices=list(TRAIN_SETS), help="run one training set (merges into the JSON)")
     parser.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
     parser.add_argument(
         "--finetune-rows", type=int, default=None, help="seeded stratified subset of the broad set for fine-tuning"
     )
     parser.add_argument("--max-length", type=int, default=128, help="fine-tuning tokens per text (default 128)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score an artifact already in benchmarks/.work instead of retraining"
+    )
     parser.add_argument("--note", action="append", default=[], help="a note for the document (repeatable)")
     parser.add_argument("--render", action="store_true", help="only rewrite the documents from the recorded JSON")
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.render:
-        record = json.loads(RESULTS.read_text(encoding="utf-8"))
-        record["notes"] = list(dict.fromkeys(record["notes"] + args.note))
-        write_documents(write_results(RESULTS, {k: v for k, v in record.items() if k != "host"}))
-        return
-    operating_point = has_operating_point()
-    models: dict[str, Any] = {}
-    methods = [args.only] if args.only else ["probe", "finetune"]
-    for method in methods:
-        for train_set in TRAIN_SETS:
-            variant = Variant(method, train_set)
-            print(f"{variant.name}: training and exporting…", flush=True)
-            started = time.perf_counter()
-            artifact, commands = train_and_export(variant, args, operating_point)
-            seconds = time.perf_counter() - started
-            with training_file(variant, args.finetune_rows).open(encoding="utf-8") as f:
-                train_rows = sum(1 for _ in csv.DictReader(f))
-            models[variant.name] = {
-                "commands": commands,
-                "seconds": seconds,
-                "train_rows": train_rows,
-                "eval": evaluate(artifact, operating_point),
-            }
-            print(f"{variant.name}: {json.dumps(models[variant.name]['eval']['benign trigger words'])}", flush=True)
-    # Read only now, so a --only run started while another was going merges with what that one wrote.
+def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -> dict[str, Any]:
+    """Train, export (unless reusing) and score one variant."""
+    started = time.perf_counter()
+    artifact = OUT / f"{variant.name}.onnx"
+    if args.reuse and artifact.exists():
+        commands, seconds = reused_commands(variant, args, operating_point), None
+    else:
+        artifact, commands = train_and_export(variant, args, operating_point)
+        seconds = time.perf_counter() - started
+    with training_file(variant, args.finetune_rows).open(encoding="utf-8") as f:
+        train_rows = sum(1 for _ in csv.DictReader(f))
+    return {
+        "commands": commands,
+        "seconds": seconds,
+        "train_rows": train_rows,
+        "eval": evaluate(artifact, operating_point),
+    }
+
+
+def merge(name: str | None, result: dict[str, Any] | None, operating_point: bool, notes: list[str]) -> dict[str, Any]:
+    """Add one model's figures to the recorded JSON at once (so an interrupted run keeps what it measured)."""
     previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
-    models = {**previous.get("models", {}), **models} if args.only else models
+    models = previous.get("models", {}) | ({name: result} if name else {})
     order = [f"{m}-{t}" for m in ("probe", "finetune") for t in TRAIN_SETS]
     record = {
         "operating_point": operating_point,
         "eval_rows": {split: len(read_rows(path)[0]) for split, path in EVALS.items()},
-        "notes": list(dict.fromkeys(previous.get("notes", []) + args.note)) if args.only else args.note,
-        "models": {name: models[name] for name in order if name in models},
+        "notes": list(dict.fromkeys(previous.get("notes", []) + notes)),
+        "models": {key: models[key] for key in order if key in models},
     }
-    write_documents(write_results(RESULTS, record))
+    return write_results(RESULTS, record)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.render:
+        previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+        write_documents(merge(None, None, previous["operating_point"], args.note))
+        return
+    operating_point = has_operating_point()
+    methods = [args.only] if args.only else ["probe", "finetune"]
+    train_sets = [args.train_set] if args.train_set else list(TRAIN_SETS)
+    record = merge(None, None, operating_point, args.note)
+    for variant in (Variant(m, t) for m in methods for t in train_sets):
+        print(f"{variant.name}: training and exporting…", flush=True)
+        result = measure(variant, args, operating_point)
+        record = merge(variant.name, result, operating_point, [])
+        print(f"{variant.name}: {json.dumps(result['eval'])}", flush=True)
+    write_documents(record)
 
 
 def write_documents(record: dict[str, Any]) -> None:
