@@ -1,0 +1,299 @@
+"""Prompt-injection detectors trained on deepset alone vs on the broader set, measured side by side.
+
+For the probe and the fine-tuned MiniLM, each trained on ``data/prompt_injections/train.csv`` (deepset)
+and on ``data/prompt_injections_broad/train.csv`` (broad), through the real command line
+(``probe train``, then ``probe export`` with its defaults: int8 when it passes the gate), this scores
+the exported file on deepset's test split, on every source's held-out test split and on the held-out
+benign trigger-word prompts: accuracy, F1 and recall on injections, and the false-positive rate on
+benign rows, at argmax and (when ``probe train`` has ``--operating-point``) at the operating point
+chosen on validation data. Writes benchmarks/results/prompt_injection.{json,md} and
+docs/prompt_injection.md.
+
+    python -m benchmarks.prompt_injection_report                    # everything, probes first
+    python -m benchmarks.prompt_injection_report --only probe       # the probe rows only
+    python -m benchmarks.prompt_injection_report --finetune-epochs 2 --finetune-rows 1200
+
+Fine-tuning on a shared 2-core CPU is slow, so its epochs and (for the broad set) training rows are
+capped by the options above; the document says which caps were used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.paths import REPO, WORK
+from benchmarks.record import host_line, write_results
+
+OUT = WORK / "prompt_injection"
+RESULTS = REPO / "benchmarks" / "results" / "prompt_injection.json"
+DOC = REPO / "docs" / "prompt_injection.md"
+DEEPSET = REPO / "data" / "prompt_injections"
+BROAD = REPO / "data" / "prompt_injections_broad"
+TRAIN_SETS = {"deepset": DEEPSET / "train.csv", "broad": BROAD / "train.csv"}
+EVALS = {
+    "deepset test": DEEPSET / "test.csv",
+    "llm_warden test": BROAD / "test_llm_warden.csv",
+    "open_assistant test": BROAD / "test_open_assistant.csv",
+    "bipia_email test": BROAD / "test_bipia_email.csv",
+    "benign trigger words": BROAD / "trigger_benign.csv",
+}
+OPERATING_POINT = "fpr=0.05"
+PROBE = [sys.executable, "-c", "from probe_export.cli import run; run()"]
+
+
+def read_rows(path: Path) -> tuple[list[str], np.ndarray]:
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows])
+
+
+def has_operating_point() -> bool:
+    """Whether this checkout's ``probe train`` accepts ``--operating-point`` (issue 14)."""
+    result = subprocess.run([*PROBE, "train", "--help"], capture_output=True, text=True, check=False)
+    return "--operating-point" in result.stdout
+
+
+def scores(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:
+    """Accuracy; F1 and recall on injections (label 1) where the split has some; FPR on its benign rows."""
+    positives, negatives = labels == 1, labels == 0
+    true_pos = int(np.sum(predicted[positives] == 1))
+    predicted_pos = int(np.sum(predicted == 1))
+    recall = true_pos / int(positives.sum()) if positives.any() else None
+    precision = true_pos / predicted_pos if predicted_pos else 0.0
+    f1 = None
+    if recall is not None:
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    fpr = float(np.mean(predicted[negatives] == 1)) if negatives.any() else None
+    return {"accuracy": float(np.mean(predicted == labels)), "f1": f1, "recall": recall, "fpr": fpr}
+
+
+@dataclass(frozen=True)
+class Variant:
+    method: str  # probe | finetune
+    train_set: str  # deepset | broad
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}-{self.train_set}"
+
+
+def training_file(variant: Variant, rows: int | None) -> Path:
+    """The training CSV, or (fine-tuning on the broad set with ``rows``) a seeded stratified subset."""
+    source = TRAIN_SETS[variant.train_set]
+    if variant.method != "finetune" or rows is None:
+        return source
+    with source.open(encoding="utf-8", newline="") as f:
+        records = list(csv.DictReader(f))
+    if len(records) <= rows:
+        return source
+    from sklearn.model_selection import train_test_split
+
+    kept, _ = train_test_split(records, train_size=rows, random_state=0, stratify=[r["label"] for r in records])
+    out = OUT / f"{variant.train_set}-train-{rows}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept)
+    return out
+
+
+def train_and_export(variant: Variant, args: argparse.Namespace, operating_point: bool) -> tuple[Path, list[str]]:
+    """``probe train`` + default ``probe export``; returns the artifact and the commands run."""
+    model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
+    run = commands(variant, args, operating_point, model, artifact)
+    for command in run:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+    return artifact, [" ".join(c[3:]).replace(str(REPO) + "/", "") for c in run]
+
+
+def commands(
+    variant: Variant, args: argparse.Namespace, operating_point: bool, model: Path, artifact: Path
+) -> list[list[str]]:
+    data = training_file(variant, args.finetune_rows)
+    train = [*PROBE, "train", str(data), "--test", str(DEEPSET / "test.csv"), "--out", str(model), "--overwrite"]
+    if variant.method == "finetune":
+        train += ["--method", "finetune", "--epochs", str(args.finetune_epochs), "--max-length", str(args.max_length)]
+    if operating_point:
+        train += ["--operating-point", OPERATING_POINT]
+    return [train, [*PROBE, "export", str(model), "--out", str(artifact), "--overwrite"]]
+
+
+def reused_commands(variant: Variant, args: argparse.Namespace, operating_point: bool) -> list[str]:
+    """The commands that made an artifact being reused (the same settings must be passed again)."""
+    model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
+    return [
+        " ".join(c[3:]).replace(str(REPO) + "/", "") for c in commands(variant, args, operating_point, model, artifact)
+    ]
+
+
+def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
+    """Every evaluation split, at argmax and (if trained with one) at the artifact's own decision."""
+    from probe_runtime import Classifier
+
+    classifier = Classifier.load(str(artifact))
+    label_of = np.array(classifier.labels)  # column order of predict_proba
+    out: dict[str, Any] = {}
+    for split, path in EVALS.items():
+        texts, labels = read_rows(path)
+        argmax = label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]
+        row: dict[str, Any] = {"rows": len(texts), "argmax": scores(labels, argmax)}
+        if operating_point:
+            row["operating_point"] = scores(labels, np.asarray(classifier.predict(texts)))
+        out[split] = row
+    return out
+
+
+def fmt(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def table(results: dict[str, Any], at: str) -> list[str]:
+    head = "| model | trained on | deepset acc | deepset F1 | llm_warden acc / F1 / recall | open_assistant FPR |"
+    head += " bipia_email acc / recall / FPR | **benign trigger-word FPR** |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    for name, record in results["models"].items():
+        e = record["eval"]
+        if at not in e["deepset test"]:
+            continue
+
+        def get(split: str, metric: str, e: dict[str, Any] = e) -> str:
+            return fmt(e[split][at][metric])
+
+        method, train_set = name.split("-")
+        lines.append(
+            f"| {method} | {train_set} ({record['train_rows']}) | {get('deepset test', 'accuracy')} | "
+            f"{get('deepset test', 'f1')} | {get('llm_warden test', 'accuracy')} / {get('llm_warden test', 'f1')} / "
+            f"{get('llm_warden test', 'recall')} | {get('open_assistant test', 'fpr')} | "
+            f"{get('bipia_email test', 'accuracy')} / {get('bipia_email test', 'recall')} / "
+            f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** |"
+        )
+    return lines
+
+
+def document(results: dict[str, Any]) -> str:
+    counts = ", ".join(f"{split} {n}" for split, n in results["eval_rows"].items())
+    lines = [
+        "# Prompt injection: deepset alone vs the broader set",
+        "",
+        "Generated by `python -m benchmarks.prompt_injection_report` (figures: "
+        "`benchmarks/results/prompt_injection.json`). Data: `data/prompt_injections/` (deepset) and "
+        "`data/prompt_injections_broad/` (sources, licences, dedup and splits in its README). Every model is "
+        "trained with `probe train` and exported with the default `probe export` (int8 when it passes the "
+        "gate); the figures are the exported file's, scored with `probe-runtime`'s `Classifier`.",
+        "",
+        f"Evaluation rows: {counts}. None of them is in any training set (exact or near duplicate: "
+        "character 5-gram Jaccard ≥ 0.8). Percentages; F1 and recall are on injections (label 1); FPR is the "
+        "share of benign rows flagged. With 43 trigger-word prompts one row is 2.3 points.",
+        "",
+        "## At argmax",
+        "",
+        *table(results, "argmax"),
+        "",
+        f"## At an operating point chosen on validation data (`probe train --operating-point {OPERATING_POINT}`)",
+        "",
+    ]
+    if results["operating_point"]:
+        lines += table(results, "operating_point")
+    else:
+        lines.append(
+            "pending: this checkout's `probe train` has no `--operating-point` yet (issue 14); rerun the "
+            "report once it has."
+        )
+    lines += ["", "## How it was run", "", *[f"- {note}" for note in results["notes"]], ""]
+    for name, record in results["models"].items():
+        took = (
+            "time not recorded" if record["seconds"] is None else f"{record['seconds'] / 60:.1f} min on the shared CPU"
+        )
+        lines.append(f"- {name}: `probe {record['commands'][0]}`; `probe {record['commands'][1]}` ({took})")
+    lines += ["", host_line(results["host"]), ""]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["probe", "finetune"], help="run one method (merges into the JSON)")
+    parser.add_argument("--train-set", choices=list(TRAIN_SETS), help="run one training set (merges into the JSON)")
+    parser.add_argument("--finetune-epochs", type=int, default=3, help="fine-tuning epochs (default 3)")
+    parser.add_argument(
+        "--finetune-rows", type=int, default=None, help="seeded stratified subset of the broad set for fine-tuning"
+    )
+    parser.add_argument("--max-length", type=int, default=128, help="fine-tuning tokens per text (default 128)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="score an artifact already in benchmarks/.work instead of retraining"
+    )
+    parser.add_argument("--note", action="append", default=[], help="a note for the document (repeatable)")
+    parser.add_argument("--render", action="store_true", help="only rewrite the documents from the recorded JSON")
+    return parser.parse_args(argv)
+
+
+def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -> dict[str, Any]:
+    """Train, export (unless reusing) and score one variant."""
+    started = time.perf_counter()
+    artifact = OUT / f"{variant.name}.onnx"
+    if args.reuse and artifact.exists():
+        commands, seconds = reused_commands(variant, args, operating_point), None
+    else:
+        artifact, commands = train_and_export(variant, args, operating_point)
+        seconds = time.perf_counter() - started
+    with training_file(variant, args.finetune_rows).open(encoding="utf-8") as f:
+        train_rows = sum(1 for _ in csv.DictReader(f))
+    return {
+        "commands": commands,
+        "seconds": seconds,
+        "train_rows": train_rows,
+        "eval": evaluate(artifact, operating_point),
+    }
+
+
+def merge(name: str | None, result: dict[str, Any] | None, operating_point: bool, notes: list[str]) -> dict[str, Any]:
+    """Add one model's figures to the recorded JSON at once (so an interrupted run keeps what it measured)."""
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    models = previous.get("models", {}) | ({name: result} if name else {})
+    order = [f"{m}-{t}" for m in ("probe", "finetune") for t in TRAIN_SETS]
+    record = {
+        "operating_point": operating_point,
+        "eval_rows": {split: len(read_rows(path)[0]) for split, path in EVALS.items()},
+        "notes": list(dict.fromkeys(previous.get("notes", []) + notes)),
+        "models": {key: models[key] for key in order if key in models},
+    }
+    return write_results(RESULTS, record)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.render:
+        previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+        write_documents(merge(None, None, previous["operating_point"], args.note))
+        return
+    operating_point = has_operating_point()
+    methods = [args.only] if args.only else ["probe", "finetune"]
+    train_sets = [args.train_set] if args.train_set else list(TRAIN_SETS)
+    record = merge(None, None, operating_point, args.note)
+    for variant in (Variant(m, t) for m in methods for t in train_sets):
+        print(f"{variant.name}: training and exporting…", flush=True)
+        result = measure(variant, args, operating_point)
+        record = merge(variant.name, result, operating_point, [])
+        print(f"{variant.name}: {json.dumps(result['eval'])}", flush=True)
+    write_documents(record)
+
+
+def write_documents(record: dict[str, Any]) -> None:
+    text = document(record)
+    RESULTS.with_suffix(".md").write_text(text, encoding="utf-8")
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(REPO)}")
+
+
+if __name__ == "__main__":
+    main()

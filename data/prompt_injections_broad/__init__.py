@@ -1,0 +1,1 @@
+"""The broader prompt-injection set: its build script, deduplication and README writer."""
