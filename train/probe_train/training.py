@@ -20,6 +20,7 @@ from .finetune import EpochResult, finetune, head_probabilities, split_validatio
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
 from .probe import fit_probe, softmax_head
+from .provenance import dataset_facts, encoder_provenance
 from .settings import FinetuneSettings, ProbeSettings
 
 __all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "train"]
@@ -117,7 +118,9 @@ def train(request: TrainRequest) -> TrainedModel:
         bias=head.bias,
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
+        provenance=encoder_provenance(encoder),
     )
+    trained.report["data"] = {"train": dataset_facts(data)}
     test = request.test
     if test is not None:
         trained.report.update(evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress))
@@ -125,4 +128,5 @@ def train(request: TrainRequest) -> TrainedModel:
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:
         trained.report["test_source"] = test.source
+        trained.report["data"]["test"] = dataset_facts(test)
     return trained

@@ -33,6 +33,8 @@ from .records import (
     GateRecord,
     PairedRecord,
     PrecisionRecord,
+    Provenance,
+    Speed,
     TrainingSummary,
     Verification,
     check_fields,
@@ -67,7 +69,9 @@ __all__ = [
     "PairedRecord",
     "Pooling",
     "PrecisionRecord",
+    "Provenance",
     "Quantization",
+    "Speed",
     "TrainingSummary",
     "Verification",
     "WindowAggregate",
@@ -158,18 +162,28 @@ class Manifest:
     training: TrainingSummary = field(default_factory=TrainingSummary, metadata=spec(record(TrainingSummary)))
     verification: Verification = field(default_factory=Verification, metadata=spec(record(Verification)))
     created_by: str = field(default="", metadata=spec(text))
+    # Optional (absent from the file when None): the base encoder's provenance, and the model card (Markdown)
+    provenance: Provenance | None = field(default=None, metadata=spec(record(Provenance)))
+    speed: Speed | None = field(default=None, metadata=spec(record(Speed)))  # measured at export
+    card: str | None = field(default=None, metadata=spec(text))
 
     def __post_init__(self) -> None:
         """Types and ranges of every field; what needs the graph or tokenizer is checked by the loader."""
-        for name, value in check_fields(self.__dict__, Manifest, "").items():
+        given = {k: v for k, v in self.__dict__.items() if not (v is None and k in _OPTIONAL)}  # None: not recorded
+        for name, value in check_fields(given, Manifest, "").items():
             object.__setattr__(self, name, value)  # frozen: the typed value replaces the given one once
         if not (is_int(self.window_stride) and 0 <= self.window_stride < self.max_length):
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
             raise field_error("window_stride", expected, self.window_stride)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The manifest as JSON data, fields in declaration order (records' keys sorted)."""
-        return {f.name: to_plain(getattr(self, f.name)) for f in fields(self)}
+        """The manifest as JSON data, fields in declaration order (records' keys sorted); an optional field
+        that is None is left out, so files without it read and hash as before."""
+        return {
+            f.name: to_plain(getattr(self, f.name))
+            for f in fields(self)
+            if not (f.default is None and getattr(self, f.name) is None)
+        }
 
     def to_json(self) -> str:
         """The manifest as stored (sorted keys, so the same manifest always hashes the same)."""
@@ -187,6 +201,7 @@ class Manifest:
         }
 
 
+_OPTIONAL = frozenset(f.name for f in fields(Manifest) if f.default is None)
 _REQUIRED = ("labels", "max_length", "pooling", "base_encoder", "input_names", "pad_token_id")
 
 

@@ -27,7 +27,9 @@ __all__ = [
     "GateRecord",
     "PairedRecord",
     "PrecisionRecord",
+    "Provenance",
     "Record",
+    "Speed",
     "TrainingSummary",
     "Verification",
     "field_error",
@@ -114,6 +116,45 @@ def texts(name: str, value: Any) -> tuple[str, ...]:
 def counts_by_name(name: str, value: Any) -> dict[str, int]:
     if not isinstance(value, dict) or not all(is_int(v) and v >= 0 for v in value.values()):
         raise field_error(name, "an object of counts", value)
+    return dict(value)
+
+
+def json_object(name: str, value: Any) -> dict[str, Any]:
+    """Any JSON object (nested plain data): for facts the runtime shows but never acts on."""
+    if not isinstance(value, dict):
+        raise field_error(name, "an object", value)
+    problem = _json_value_error(value)
+    if problem:
+        raise ArtifactError(f"manifest field {name!r} must hold JSON data only, but it {problem}")
+    return dict(value)
+
+
+def scores_by_name(name: str, value: Any) -> dict[str, dict[str, float]]:
+    """``{class: {precision: 0.9, recall: ..., support: 12}}``: per-class figures, numbers only."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, dict) and all(is_number(x) for x in v.values()) for v in value.values()
+    ):
+        raise field_error(name, "an object of per-class objects of numbers", value)
+    return {k: dict(v) for k, v in value.items()}
+
+
+def count_matrix(name: str, value: Any) -> tuple[tuple[int, ...], ...]:
+    """A square matrix of counts (rows: true label, columns: predicted)."""
+    if (
+        not isinstance(value, (list, tuple))
+        or not all(isinstance(row, (list, tuple)) and len(row) == len(value) for row in value)
+        or not all(is_int(v) and v >= 0 for row in value for v in row)
+    ):
+        raise field_error(name, "a square list of lists of counts", value)
+    return tuple(tuple(row) for row in value)
+
+
+def hashes_by_name(name: str, value: Any) -> dict[str, str]:
+    """``{file name: SHA-256 in hex}``."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v) for v in value.values()
+    ):
+        raise field_error(name, "an object of SHA-256 hex digests by file name", value)
     return dict(value)
 
 
@@ -228,6 +269,25 @@ class TrainingSummary(Record):
     batch_size: int | None = field(default=None, metadata=spec(count))
     best_epoch: int | None = field(default=None, metadata=spec(count))
     steps: int | None = field(default=None, metadata=spec(count))
+    # On the test split: {class: {precision, recall, f1, support}} and the confusion matrix (rows: truth)
+    per_class: dict[str, dict[str, float]] | None = field(default=None, metadata=spec(scores_by_name))
+    confusion_matrix: tuple[tuple[int, ...], ...] | None = field(default=None, metadata=spec(count_matrix))
+    # The data trained and tested on: {"train": {source, rows, label_counts, rows_sha256, file_sha256}, "test": ...}
+    data: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
+
+
+@dataclass(frozen=True)
+class Provenance(Record):
+    """The base encoder by what finds it again: hub id and revision, or the pip package and its version,
+    and the SHA-256 of its weights files (never a path: it means nothing on another machine)."""
+
+    name: str = field(metadata=spec(text))  # as the user named it (`minilm`, a hub id)
+    hub_id: str | None = field(default=None, metadata=spec(text))
+    revision: str | None = field(default=None, metadata=spec(text))  # the hub snapshot's commit
+    package: str | None = field(default=None, metadata=spec(text))  # the pip distribution that shipped it
+    package_version: str | None = field(default=None, metadata=spec(text))
+    license: str | None = field(default=None, metadata=spec(text))
+    weights_sha256: dict[str, str] | None = field(default=None, metadata=spec(hashes_by_name))
 
 
 @dataclass(frozen=True)
@@ -321,3 +381,18 @@ class Verification(Record):
     agreement_texts: int | None = field(default=None, metadata=spec(count))  # texts the gate's agreement is measured on
     # Onnxruntime fusions applied, by op
     fused_ops: dict[str, int] | None = field(default=None, metadata=spec(counts_by_name))
+
+
+@dataclass(frozen=True)
+class Speed(Record):
+    """A short measurement of the shipped graph on the exporting machine (the card's speed line)."""
+
+    cpu: str = field(metadata=spec(text))  # model name, and whether it has AMX int8 / AVX-512 VNNI
+    threads: int = field(metadata=spec(count))
+    latency_ms_p50: float = field(metadata=spec(number))  # one text per call
+    texts_per_s: float = field(metadata=spec(number))  # a batch of ``batch_size`` texts per call
+    batch_size: int = field(metadata=spec(count))
+    texts: int = field(metadata=spec(count))  # the built-in sample texts measured on
+    latency_ms_p95: float | None = field(default=None, metadata=spec(number))
+    amx: bool | None = field(default=None, metadata=spec(flag))
+    onnxruntime: str | None = field(default=None, metadata=spec(text))
