@@ -18,15 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from probe_runtime.artifact import Manifest
+from probe_runtime.artifact import CARD_MARKER, Manifest
 from probe_runtime.choices import LongTextPolicy, Quantization
 from probe_runtime.records import Provenance, Speed, TrainingSummary, Verification
 
 __all__ = ["CARD_MARKER", "PICTURES", "CardFacts", "facts_from_manifest", "picture_links", "render_card"]
 
-# The first line of the body: how `probe-runtime info --card-out` and `probe report` recognise a card
-# they may replace (see `probe_runtime.cli.info`).
-CARD_MARKER = "<!-- probe model card -->"
 # Optional manifest fields other issues add (thresholds, calibration, display names), shown when present.
 _DECISION_FIELDS = ("decision", "temperature", "label_names", "calibration")
 # The pictures `probe report` draws, by the card's name for them: their file names beside the card.
@@ -104,11 +101,24 @@ def _datasets(t: TrainingSummary) -> list[str]:
     return [str(d["source"]) for d in (data.get("train"), data.get("test")) if isinstance(d, dict) and "source" in d]
 
 
+def _encoder_name(facts: CardFacts) -> str:
+    """The hub id when known, else the name provenance recorded (never a path), else what the manifest says."""
+    p = facts.provenance
+    if p is not None:
+        return p.hub_id or p.name
+    return facts.base_encoder
+
+
+def _test_name(t: TrainingSummary) -> str:
+    test = (t.data or {}).get("test")
+    return str(test["source"]) if isinstance(test, dict) and "source" in test else (t.test_source or "test split")
+
+
 def header(facts: CardFacts) -> dict[str, Any]:
     """The Hugging Face metadata: what the hub (and `yaml.safe_load`) reads from the card's header."""
     p, t = facts.provenance, facts.training
     meta: dict[str, Any] = {
-        "base_model": (p.hub_id if p and p.hub_id else facts.base_encoder),
+        "base_model": _encoder_name(facts),
         "pipeline_tag": "text-classification",
         "library_name": "onnx" if facts.quantization else "transformers",
         "tags": ["probe", "text-classification", *(["onnx"] if facts.quantization else [])],
@@ -124,7 +134,7 @@ def header(facts: CardFacts) -> dict[str, Any]:
         if t.macro_f1 is not None:
             metrics.append({"type": "f1", "name": "macro-F1", "value": round(t.macro_f1, 4)})
         meta["metrics"] = [m["type"] for m in metrics]
-        test = datasets[-1] if len(datasets) > 1 else (t.test_source or "test split")
+        test = _test_name(t)
         result = {
             "task": {"type": "text-classification"},
             "dataset": {"name": test, "type": test, "split": "test"},
@@ -181,7 +191,7 @@ def _hashes(d: Mapping[str, Any]) -> list[str]:
 
 def _encoder(facts: CardFacts) -> list[str]:
     p = facts.provenance
-    lines = ["## Base encoder", "", f"`{facts.base_encoder}`"]
+    lines = ["## Base encoder", "", f"`{_encoder_name(facts)}`"]
     if p is None:
         return [*lines, "", "(No provenance recorded: trained by an earlier probe.)"]
     items = [
@@ -207,7 +217,7 @@ def _method(facts: CardFacts) -> list[str]:
         ["max length (tokens)", facts.max_length],
     ]
     named = ("C", "seed", "epochs", "learning_rate", "batch_size", "best_epoch", "steps", "n_train", "train_seconds")
-    rows += [[k.replace("_", " "), getattr(t, k)] for k in named if getattr(t, k) is not None]
+    rows += [[k.replace("_", " "), f"{getattr(t, k):.4g}"] for k in named if getattr(t, k) is not None]
     what = (
         "A logistic regression on the frozen encoder's pooled vectors, its regularisation C chosen by "
         "stratified cross-validation."
@@ -225,7 +235,7 @@ def _metrics(facts: CardFacts, pictures: Mapping[str, str]) -> list[str]:
     lines = [
         "## Test metrics",
         "",
-        f"On {t.n} held-out texts ({t.test_source or 'test split'}): accuracy **{t.accuracy:.4f}**, "
+        f"On {t.n} held-out texts ({_test_name(t)}): accuracy **{t.accuracy:.4f}**, "
         f"macro-F1 **{t.macro_f1 or 0:.4f}** (majority class {t.majority_baseline or 0:.4f}).",
     ]
     if t.per_class:
@@ -298,11 +308,10 @@ def _speed(facts: CardFacts, pictures: Mapping[str, str]) -> list[str]:
     s = facts.speed
     if s is None:
         return []
-    amx = "" if s.amx is None else (", AMX" if s.amx else ", no AMX")
     lines = [
         "## Speed",
         "",
-        f"Measured at export on {s.cpu}{amx}, {s.threads} threads, onnxruntime {s.onnxruntime or '?'}, "
+        f"Measured at export on {s.cpu}, {s.threads} threads, onnxruntime {s.onnxruntime or '?'}, "
         f"{s.texts} short built-in texts: latency p50 **{s.latency_ms_p50:.1f} ms** per text "
         f"(p95 {s.latency_ms_p95 or s.latency_ms_p50:.1f} ms), **{s.texts_per_s:,.0f} texts/s** in batches of "
         f"{s.batch_size}. A short measurement on one machine: `probe-runtime bench` measures yours.",

@@ -231,7 +231,15 @@ def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) 
 def training_summary(trained: Any) -> TrainingSummary:
     """The training report's figures and the settings worth knowing: every field `TrainingSummary` has."""
     report = trained.report
-    keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
+    keep: tuple[str, ...] = (
+        "accuracy",
+        "macro_f1",
+        "n",
+        "n_train",
+        "majority_baseline",
+        "train_seconds",
+        "test_source",
+    )
     keep += ("per_class", "confusion_matrix", "data")  # the card's tables (model directories since issue 15)
     summary = {k: report[k] for k in keep if k in report}
     recorded = ("C", "seed", "train_source", "epochs", "learning_rate", "batch_size", "best_epoch", "steps")

@@ -19,9 +19,20 @@ from probe_runtime.records import Provenance, TrainingSummary
 
 from .card import CARD_MARKER, PICTURES, CardFacts, facts_from_manifest, picture_links, render_card
 
-__all__ = ["CARD_FILE", "KIND", "default_out", "is_report_dir", "load_facts", "write_report"]
+__all__ = [
+    "CARD_FILE",
+    "KIND",
+    "REPORT_DIR",
+    "default_out",
+    "is_report_dir",
+    "load_facts",
+    "matplotlib_available",
+    "write_beside_artifact",
+    "write_report",
+]
 
 CARD_FILE = "README.md"
+REPORT_DIR = "card"  # inside a model directory
 KIND = "probe report directory"
 SWEEP_FILE = "sweep.json"  # a layer sweep's results, when one was saved in the model directory
 
@@ -42,7 +53,7 @@ def is_report_dir(path: Path) -> bool:
 
 def default_out(source: Path) -> Path:
     """``NAME.card/`` beside an artifact; ``card/`` inside a model directory (which is ours)."""
-    return source / "card" if source.is_dir() else source.with_name(f"{source.stem}.card")
+    return source / REPORT_DIR if source.is_dir() else source.with_name(f"{source.stem}.card")
 
 
 def _facts_from_model_dir(path: Path) -> tuple[CardFacts, Any]:

@@ -48,6 +48,7 @@ from .records import (
 )
 
 __all__ = [
+    "CARD_MARKER",
     "EMBEDDINGS_NAME",
     "INPUT_NAMES",
     "KEY_GRAPH_SHA256",
@@ -93,6 +94,9 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 MAX_LENGTH_LIMIT = 1 << 17
 _MANIFEST_BYTES_LIMIT = 16_000_000
 OUTPUT_NAME = "probabilities"
+# The line after a model card's YAML header (``Manifest.card``): how a card written out is recognised
+# as one, so `probe-runtime info --card-out` and `probe report` replace cards and nothing else.
+CARD_MARKER = "<!-- probe model card -->"
 # The pooled text vector the head reads, exposed so callers can reuse the encoder (and the exporter
 # can fit the head on exactly the vectors the quantized graph produces).
 EMBEDDINGS_NAME = "embeddings"
