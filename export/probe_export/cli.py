@@ -67,13 +67,8 @@ def _export(args: argparse.Namespace) -> int:
         print(f"long texts: windows of {m.max_length} tokens ({shared}), aggregated by {m.window_aggregate}")
     else:
         print(f"long texts: truncated at {m.max_length} tokens")
-    from .card import facts_from_manifest
-    from .report import write_beside_artifact
-
-    card = write_beside_artifact(
-        Path(result.path), facts_from_manifest(m, Path(result.path).stem), overwrite=args.overwrite
-    )
-    print(f"model card: {card}" if card else "model card: stored in the artifact (`probe report` writes it out)")
+    shown = Path(result.path).with_name(f"{Path(result.path).stem}.card")
+    print(f"model card: stored in the artifact (`probe report {result.path}` writes it with its pictures to {shown}/)")
     if args.json:
         print(json.dumps(v.to_json_dict(), indent=2))
     return 0

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from probe_runtime.atomic import atomic_dir
-from probe_runtime.errors import UsageError
 from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
 from probe_runtime.records import Provenance, TrainingSummary
 
@@ -27,7 +26,6 @@ __all__ = [
     "is_report_dir",
     "load_facts",
     "matplotlib_available",
-    "write_beside_artifact",
     "write_report",
 ]
 
@@ -52,7 +50,8 @@ def is_report_dir(path: Path) -> bool:
 
 
 def default_out(source: Path) -> Path:
-    """``NAME.card/`` beside an artifact; ``card/`` inside a model directory (which is ours)."""
+    """``NAME.card/`` beside an artifact (`probe export` writes only the artifact; the card travels inside it);
+    ``card/`` inside a model directory (which is ours)."""
     return source / REPORT_DIR if source.is_dir() else source.with_name(f"{source.stem}.card")
 
 
@@ -139,21 +138,9 @@ def write_report(
 
 
 def matplotlib_available() -> bool:
-    """Whether pictures can be drawn here (export and `ProbeClassifier.save` draw them only then)."""
+    """Whether pictures can be drawn here (`ProbeClassifier.save` draws them only then; the card says so)."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         return False
     return True
-
-
-def write_beside_artifact(artifact: Path, facts: CardFacts, *, overwrite: bool) -> Path | None:
-    """`probe export`'s card beside the artifact (``NAME.card/``), only where that can overwrite nothing of the
-    user's: absent, or a report of ours with ``overwrite``. Returns the card's path, or None when skipped."""
-    out = default_out(artifact)
-    if out.exists() and not (overwrite and is_report_dir(out)):
-        return None
-    try:
-        return write_report(facts, out, pictures=matplotlib_available(), overwrite=overwrite)
-    except UsageError:
-        return None

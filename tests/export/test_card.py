@@ -86,22 +86,29 @@ def test_the_training_data_is_described_by_rows_labels_and_hashes(tiny_trained: 
     assert report["data"]["test"]["rows"] == 40
 
 
-def test_export_writes_card_and_pictures_beside_the_artifact(int8_model: Path):
-    folder = int8_model.with_name(f"{int8_model.stem}.card")
+def test_export_writes_one_file_and_report_writes_its_card_beside_it(tiny_trained: Path, tmp_path: Path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["export", str(tiny_trained), "--out", str(out), "--quantize", "none"]) == 0
+    assert "probe report" in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["model.onnx"]
+    assert main(["report", str(out)]) == 0
+    folder = tmp_path / "model.card"
     card = (folder / "README.md").read_text(encoding="utf-8")
-    assert card == Classifier.load(int8_model).manifest.card
+    assert card == Classifier.load(out).manifest.card
     assert "![confusion matrix](confusion_matrix.png)" in card
     assert png_size(folder / "confusion_matrix.png") == (int(SIZE[0] * DPI), int(SIZE[1] * DPI))
 
 
-def test_export_leaves_a_users_folder_of_the_cards_name_alone(tiny_trained: Path, tmp_path: Path):
+def test_report_leaves_a_users_folder_of_the_cards_name_alone(int8_model: Path, tmp_path: Path):
+    import shutil
+
     out = tmp_path / "model.onnx"
+    shutil.copy(int8_model, out)
     mine = tmp_path / "model.card"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
-    assert main(["export", str(tiny_trained), "--out", str(out), "--quantize", "none"]) == 0
+    assert main(["report", str(out), "--overwrite"]) == 2
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
-    assert Classifier.load(out).manifest.card is not None
 
 
 def test_old_artifacts_without_card_or_provenance_still_read(int8_model: Path):

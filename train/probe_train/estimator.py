@@ -217,10 +217,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         """
         import tempfile
 
-        from probe_export.card import facts_from_manifest
         from probe_export.output import guard_export_output
         from probe_export.pipeline import ExportOptions, export_model
-        from probe_export.report import write_beside_artifact
         from probe_runtime import Classifier
 
         check_is_fitted(self, "coef_")
@@ -231,5 +229,4 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="probe-estimator-") as tmp:
             model_dir = self.save(Path(tmp) / "model", eval_texts, eval_y, report=False)
             result = export_model(model_dir, path, export_options, overwrite=overwrite)
-        write_beside_artifact(result.path, facts_from_manifest(result.manifest, result.path.stem), overwrite=overwrite)
         return Classifier.load(result.path)
