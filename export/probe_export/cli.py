@@ -75,14 +75,14 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import default_out, load_facts, write_report
+    from .report import default_out, load_facts, read_sweep, write_report
 
     source = Path(args.source)
     if not source.exists():
         raise UsageError(f"{source} not found: give a model directory (`probe train --out`) or an artifact (.onnx)")
     facts, sweep = load_facts(source)
     if args.sweep:
-        sweep = json.loads(Path(args.sweep).read_text(encoding="utf-8"))
+        sweep = read_sweep(args.sweep)
     out = Path(args.out) if args.out else default_out(source)
     inputs = {"source": None if source.is_dir() and out.parent == source else source, "--sweep file": args.sweep}
     with output_lock(out):

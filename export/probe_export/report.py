@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from probe_runtime.atomic import atomic_dir
+from probe_runtime.errors import InputError
 from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
 from probe_runtime.records import Provenance, TrainingSummary
 
@@ -26,6 +27,7 @@ __all__ = [
     "is_report_dir",
     "load_facts",
     "matplotlib_available",
+    "read_sweep",
     "write_report",
 ]
 
@@ -55,15 +57,25 @@ def default_out(source: Path) -> Path:
     return source / REPORT_DIR if source.is_dir() else source.with_name(f"{source.stem}.card")
 
 
+def read_sweep(path: str | Path) -> Any:
+    """A sweep's JSON (see `plots.sweep_points` for the rows it needs), or one `InputError` naming the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the sweep's JSON ({exc.strerror or exc})") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InputError(
+            f"{path}: not a sweep's JSON ({str(exc)[:120]}); give the file the layer sweep wrote"
+        ) from None
+
+
 def _facts_from_model_dir(path: Path) -> tuple[CardFacts, Any]:
     from probe_train.model_dir import load_trained
 
     from .pipeline import training_summary
 
     trained = load_trained(path)
-    sweep = None
-    if (path / SWEEP_FILE).is_file():
-        sweep = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
+    sweep = read_sweep(path / SWEEP_FILE) if (path / SWEEP_FILE).is_file() else None
     calibration = trained.report.get("calibration")
     facts = CardFacts(
         name=path.resolve().name,

@@ -131,3 +131,12 @@ def test_the_estimators_report_equals_the_cli_s_for_the_same_data_and_seed(
     assert isinstance(loaded, Classifier) and loaded.manifest.card is not None
     assert list(loaded.predict(test.texts[:5])) == list(clf.predict(test.texts[:5]))
     assert not (tmp_path / "est.card").exists()  # one file; `probe report` writes the card out
+
+
+def test_a_sweep_file_that_is_not_json_is_one_line_naming_it(int8_model: Path, tmp_path: Path, capsys):
+    bad = tmp_path / "sweep.json"
+    bad.write_text("{not json")
+    assert main(["report", str(int8_model), "--out", str(tmp_path / "r"), "--sweep", str(bad)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert str(bad) in err and "not a sweep's JSON" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
