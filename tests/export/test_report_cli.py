@@ -108,7 +108,7 @@ def test_the_estimators_report_equals_the_cli_s_for_the_same_data_and_seed(
 ):
     train, test = (load_dataset(p) for p in tiny_data)
     clf = ProbeClassifier(model=str(tiny_encoder), seed=0).fit(train.texts, np.array(train.label_values()))
-    saved = clf.save(tmp_path / "est", test.texts, np.array(test.label_values()))
+    saved = clf.save(tmp_path / "est", test.texts, np.array(test.label_values()), card=True)
     cli = json.loads((tiny_trained / "report.json").read_text())
     est = json.loads((saved / "report.json").read_text())
     assert _comparable(est) == _comparable(cli)

@@ -162,13 +162,14 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         eval_y: Any = None,
         *,
         overwrite: bool = False,
-        report: bool = True,
+        card: bool = False,
     ) -> Path:
         """Write a model directory that ``probe export`` turns into the one-file artifact.
 
-        With ``report`` (the default) the full report too: ``report.json`` (metrics, per-class figures,
-        confusion matrix, the data's rows, label counts and hashes) and ``card/`` (the model card and, with
-        matplotlib installed, its pictures), as ``probe report`` writes them.
+        ``report.json`` is the full report (metrics, per-class figures, confusion matrix, the data's rows,
+        label counts and hashes), as `probe train` writes it. With ``card=True`` also ``card/``: the model
+        card and, with matplotlib installed, its pictures, as ``probe report DIR`` writes them (off by default,
+        so the directory stays the one `probe train` writes).
 
         ``eval_texts``/``eval_y`` (labelled held-out data) are what export verifies the file on, and
         what the directory's report scores, as ``probe train --test`` does.
@@ -190,7 +191,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             scored["data"] = {**trained.report.get("data", {}), "test": dataset_facts(evaluation)}
             trained = replace(trained, report=scored, eval_texts=evaluation.texts, eval_y=evaluation.y.tolist())
         saved = save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)
-        if report:
+        if card:
             # The card and its pictures, as `probe report` writes them (in the export package: imported here)
             from probe_export.report import REPORT_DIR, load_facts, matplotlib_available, write_report
 
@@ -227,6 +228,6 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         export_options = ExportOptions(quantize=quantize, **options)
         guard_export_output(self.encoder_.path, path, None, overwrite=overwrite)
         with tempfile.TemporaryDirectory(prefix="probe-estimator-") as tmp:
-            model_dir = self.save(Path(tmp) / "model", eval_texts, eval_y, report=False)
+            model_dir = self.save(Path(tmp) / "model", eval_texts, eval_y)
             result = export_model(model_dir, path, export_options, overwrite=overwrite)
         return Classifier.load(result.path)
