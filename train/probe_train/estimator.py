@@ -188,7 +188,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             # Scoring is part of training's time on the command line (`train` scores `--test`) too.
             seconds = round(trained.report["train_seconds"] + time.perf_counter() - started, 2)
             scored = {**scores, **trained.report, "train_seconds": seconds, "test_source": evaluation.source}
-            scored["data"] = {**trained.report.get("data", {}), "test": dataset_facts(evaluation)}
+            data_facts = {**scored.pop("data", {}), "test": dataset_facts(evaluation)}
+            scored["data"] = data_facts  # last, as `train` writes it
             trained = replace(trained, report=scored, eval_texts=evaluation.texts, eval_y=evaluation.y.tolist())
         saved = save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)
         if card:

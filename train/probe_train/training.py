@@ -120,7 +120,6 @@ def train(request: TrainRequest) -> TrainedModel:
         sample_texts=sample_texts(data.texts, settings.seed),
         provenance=encoder_provenance(encoder),
     )
-    trained.report["data"] = {"train": dataset_facts(data)}
     test = request.test
     if test is not None:
         trained.report.update(evaluate_on(trained, encoder, test, settings.batch_size, request.show_progress))
@@ -128,5 +127,5 @@ def train(request: TrainRequest) -> TrainedModel:
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:
         trained.report["test_source"] = test.source
-        trained.report["data"]["test"] = dataset_facts(test)
+    trained.report["data"] = {"train": dataset_facts(data), **({"test": dataset_facts(test)} if test else {})}
     return trained
