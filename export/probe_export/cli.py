@@ -12,6 +12,7 @@ from pathlib import Path
 
 from probe_runtime.choices import LongTextPolicy, WindowAggregate
 from probe_runtime.cli_support import OneLineParser, add_global_options, run_cli
+from probe_runtime.errors import UsageError
 from probe_runtime.guard import output_lock
 from probe_runtime.info import verification_lines
 from probe_train.cli import add_commands as add_train_commands
@@ -66,9 +67,57 @@ def _export(args: argparse.Namespace) -> int:
         print(f"long texts: windows of {m.max_length} tokens ({shared}), aggregated by {m.window_aggregate}")
     else:
         print(f"long texts: truncated at {m.max_length} tokens")
+    shown = Path(result.path).with_name(f"{Path(result.path).stem}.card")
+    print(f"model card: stored in the artifact (`probe report {result.path}` writes it with its pictures to {shown}/)")
     if args.json:
         print(json.dumps(v.to_json_dict(), indent=2))
     return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import default_out, load_facts, read_sweep, write_report
+
+    source = Path(args.source)
+    if not source.exists():
+        raise UsageError(f"{source} not found: give a model directory (`probe train --out`) or an artifact (.onnx)")
+    facts, sweep = load_facts(source)
+    if args.sweep:
+        sweep = read_sweep(args.sweep)
+    out = Path(args.out) if args.out else default_out(source)
+    inputs = {"source": None if source.is_dir() and out.parent == source else source, "--sweep file": args.sweep}
+    with output_lock(out):
+        card = write_report(
+            facts, out, sweep=sweep, pictures=not args.no_pictures, overwrite=args.overwrite, inputs=inputs
+        )
+    print(f"wrote {card}" + ("" if args.no_pictures else f" and its pictures in {out}/"))
+    return 0
+
+
+def _add_report_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write the model card and its pictures from a model directory or artifact",
+        description="Regenerate the model card (README.md, Hugging Face YAML header) and its PNG pictures "
+        "(confusion matrix; per-layer curve when a sweep's JSON is stored; reliability diagram when calibration "
+        "was measured) from what a model directory or artifact stores.",
+    )
+    p.add_argument(
+        "source", help="a model directory written by `probe train`, or an artifact written by `probe export`"
+    )
+    p.add_argument(
+        "--out", "-o", help="the report directory (default: NAME.card/ beside an artifact, card/ in a model directory)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out if it is a report written by probe (never anything else)",
+    )
+    p.add_argument("--no-pictures", action="store_true", help="the card only (no matplotlib needed)")
+    p.add_argument(
+        "--sweep",
+        help="a layer sweep's JSON to draw the per-layer curve from (default: sweep.json in the model directory)",
+    )
+    p.set_defaults(func=cmd_report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
     p.set_defaults(func=cmd_export)
+    _add_report_command(sub)
     add_global_options(parser, sub, version=f"probe {__version__}")
     return parser
 

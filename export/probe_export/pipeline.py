@@ -16,24 +16,26 @@ from probe_runtime.artifact import Manifest
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
-from probe_runtime.records import Figures, TrainingSummary, Verification
+from probe_runtime.records import Figures, Provenance, TrainingSummary, Verification
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import load_trained
 
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
+from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
 from .gate import GateLimits
 from .graph import export_onnx, optimize
 from .module import build_module, torch_probabilities
 from .output import guard_export_output
 from .precision import AUTO, QUANTIZE_CHOICES, Candidate, Reference, choose_precision, record
+from .speed import measure_speed
 from .truncate import truncate_module
 from .verify import compare
 from .writer import write_artifact
 
-__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model"]
+__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model", "training_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +129,8 @@ def export_model(
         pad_token_id=pad_token_id(encoder),
         method=Method(trained.method),
         quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
-        training=_training_summary(trained),
+        training=training_summary(trained),
+        provenance=Provenance.parse(trained.provenance, "provenance") if trained.provenance else None,
         created_by=f"probe {__version__}",
         encoder_layers=encoder_layers,
         **decision_fields(trained),
@@ -184,6 +187,9 @@ def export_model(
         verification = replace(verification, **decision_verification(manifest, shipped, y))
         manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
         final = chosen.path
+        manifest = replace(manifest, speed=measure_speed(final, manifest, tok_json))
+        facts = facts_from_manifest(manifest, Path(out).stem)
+        manifest = replace(manifest, card=render_card(facts, picture_links(facts)))
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
 
@@ -236,10 +242,19 @@ def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) 
     }
 
 
-def _training_summary(trained: Any) -> TrainingSummary:
+def training_summary(trained: Any) -> TrainingSummary:
     """The training report's figures and the settings worth knowing: every field `TrainingSummary` has."""
     report = trained.report
-    keep = ("accuracy", "macro_f1", "n", "n_train", "majority_baseline", "train_seconds", "test_source")
+    keep: tuple[str, ...] = (
+        "accuracy",
+        "macro_f1",
+        "n",
+        "n_train",
+        "majority_baseline",
+        "train_seconds",
+        "test_source",
+    )
+    keep += ("per_class", "confusion_matrix", "data")  # the card's tables (model directories since issue 15)
     summary = {k: report[k] for k in keep if k in report}
     recorded = (
         "C",

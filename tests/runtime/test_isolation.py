@@ -12,10 +12,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("torch", "transformers", "sklearn", "optimum", "probe_train", "probe_export")
+# Plotting is an optional extra (`bench --plot`): probe_runtime/plot.py imports it inside a function, never at import.
+LAZY = ("matplotlib",)
 
 
 def _loaded_heavy_modules(python: str, code: str) -> list[str]:
-    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    probe = f"{code}\nimport sys\nprint(' '.join(m for m in {HEAVY + LAZY!r} if m in sys.modules))"
     out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     return out.stdout.split()
 
@@ -24,6 +26,7 @@ def test_importing_and_running_the_runtime_loads_no_heavy_library(int8_model):
     code = (
         "import probe_runtime\n"
         "from probe_runtime.cli import main\n"
+        "import probe_runtime.plot\n"
         f"clf = probe_runtime.Classifier.load({str(int8_model)!r})\n"
         "clf.predict(['the movie was great'])"
     )

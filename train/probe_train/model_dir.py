@@ -70,6 +70,8 @@ class TrainedModel:
     decision: dict[str, Any] = field(default_factory=dict)
     label_names: list[str] = field(default_factory=list)
     reliability_png: bytes | None = None  # written beside the report as reliability.png
+    # The base encoder by what finds it again (hub id/revision or package/version, weights' SHA-256): `provenance`
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def config(self) -> dict[str, Any]:
         data = asdict(self)
@@ -309,8 +311,9 @@ def load_trained(path: str | Path) -> TrainedModel:
             raise _damaged(report_path, "not a JSON object")
     texts, ys = _read_eval(path, config["labels"])
     fields = {k: v for k, v in config.items() if k in TrainedModel.__dataclass_fields__}
-    if not isinstance(fields.get("settings", {}), dict):
-        raise _damaged(path / CONFIG, "field 'settings' is not an object")
+    for key in ("settings", "provenance"):
+        if not isinstance(fields.get(key, {}), dict):
+            raise _damaged(path / CONFIG, f"field {key!r} is not an object")
     if (path / ENCODER_DIR).is_dir():
         fields["encoder"] = str(path / ENCODER_DIR)
     elif config["method"] == "finetune":

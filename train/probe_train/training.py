@@ -25,6 +25,7 @@ from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
 from .probe import FoldProgress, fit_probe_cv, softmax_head
+from .provenance import dataset_facts, encoder_provenance
 from .settings import FinetuneSettings, ProbeSettings
 
 __all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "train"]
@@ -204,6 +205,7 @@ def train(request: TrainRequest) -> TrainedModel:
         sample_texts=sample_texts(data.texts, settings.seed),
         normalize=settings.normalize,
         label_names=label_names,
+        provenance=encoder_provenance(encoder),
     )
     temperature, decision = choose_decisions(head.held_out, settings, data.labels)
     trained.temperature, trained.decision = temperature, decision.to_json_dict()
@@ -219,4 +221,5 @@ def train(request: TrainRequest) -> TrainedModel:
     trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
     if test is not None:
         trained.report["test_source"] = test.source
+    trained.report["data"] = {"train": dataset_facts(data), **({"test": dataset_facts(test)} if test else {})}
     return trained

@@ -35,6 +35,8 @@ from .records import (
     OperatingFigures,
     PairedRecord,
     PrecisionRecord,
+    Provenance,
+    Speed,
     TrainingSummary,
     Verification,
     check_fields,
@@ -49,6 +51,7 @@ from .records import (
 )
 
 __all__ = [
+    "CARD_MARKER",
     "EMBEDDINGS_NAME",
     "INPUT_NAMES",
     "KEY_GRAPH_SHA256",
@@ -73,7 +76,9 @@ __all__ = [
     "PairedRecord",
     "Pooling",
     "PrecisionRecord",
+    "Provenance",
     "Quantization",
+    "Speed",
     "TrainingSummary",
     "Verification",
     "WindowAggregate",
@@ -99,6 +104,9 @@ INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 MAX_LENGTH_LIMIT = 1 << 17
 _MANIFEST_BYTES_LIMIT = 16_000_000
 OUTPUT_NAME = "probabilities"
+# The line after a model card's YAML header (``Manifest.card``): how a card written out is recognised
+# as one, so `probe-runtime info --card-out` and `probe report` replace cards and nothing else.
+CARD_MARKER = "<!-- probe model card -->"
 # The pooled text vector the head reads, exposed so callers can reuse the encoder (and the exporter
 # can fit the head on exactly the vectors the quantized graph produces).
 EMBEDDINGS_NAME = "embeddings"
@@ -193,10 +201,15 @@ class Manifest:
     decision: Decision = field(default_factory=Decision, metadata=spec(record(Decision)))
     temperature: float = field(default=1.0, metadata=spec(_temperature))  # folded into the graph already
     label_names: list[str] = field(default_factory=list, metadata=spec(_label_names))  # aligned with labels
+    # Optional (absent from the file when None): the base encoder's provenance, and the model card (Markdown)
+    provenance: Provenance | None = field(default=None, metadata=spec(record(Provenance)))
+    speed: Speed | None = field(default=None, metadata=spec(record(Speed)))  # measured at export
+    card: str | None = field(default=None, metadata=spec(text))
 
     def __post_init__(self) -> None:
         """Types and ranges of every field; what needs the graph or tokenizer is checked by the loader."""
-        for name, value in check_fields(self.__dict__, Manifest, "").items():
+        given = {k: v for k, v in self.__dict__.items() if not (v is None and k in _OPTIONAL)}  # None: not recorded
+        for name, value in check_fields(given, Manifest, "").items():
             object.__setattr__(self, name, value)  # frozen: the typed value replaces the given one once
         if not (is_int(self.window_stride) and 0 <= self.window_stride < self.max_length):
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
@@ -217,8 +230,13 @@ class Manifest:
             raise field_error("decision.abstain_label", "different from every label and display name", d.abstain_label)
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The manifest as JSON data, fields in declaration order (records' keys sorted)."""
-        return {f.name: to_plain(getattr(self, f.name)) for f in fields(self)}
+        """The manifest as JSON data, fields in declaration order (records' keys sorted); an optional field
+        that is None is left out, so files without it read and hash as before."""
+        return {
+            f.name: to_plain(getattr(self, f.name))
+            for f in fields(self)
+            if not (f.default is None and getattr(self, f.name) is None)
+        }
 
     def to_json(self) -> str:
         """The manifest as stored (sorted keys, so the same manifest always hashes the same)."""
@@ -236,6 +254,7 @@ class Manifest:
         }
 
 
+_OPTIONAL = frozenset(f.name for f in fields(Manifest) if f.default is None)
 _REQUIRED = ("labels", "max_length", "pooling", "base_encoder", "input_names", "pad_token_id")
 
 

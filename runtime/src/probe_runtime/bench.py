@@ -20,7 +20,16 @@ from .classifier import DEFAULT_MAX_TOKENS, DEFAULT_PROVIDERS, Classifier
 from .errors import InputError
 from .files import read_rows
 
-__all__ = ["DEFAULT_BATCH_SIZES", "BenchResult", "Throughput", "benchmark", "read_texts", "sample_texts"]
+__all__ = [
+    "DEFAULT_BATCH_SIZES",
+    "BenchResult",
+    "Throughput",
+    "benchmark",
+    "latency_ms",
+    "read_texts",
+    "sample_texts",
+    "throughput",
+]
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
 
@@ -73,7 +82,7 @@ def _token_stats(clf: Classifier, texts: Sequence[str]) -> dict[str, float]:
     }
 
 
-def _latency_ms(clf: Classifier, texts: Sequence[str], repeat: int) -> dict[str, float]:
+def latency_ms(clf: Classifier, texts: Sequence[str], repeat: int) -> dict[str, float]:
     """Percentiles of single-text calls (each text ``repeat`` times, interleaved)."""
     samples = []
     for _ in range(repeat):
@@ -85,7 +94,7 @@ def _latency_ms(clf: Classifier, texts: Sequence[str], repeat: int) -> dict[str,
     return {f"p{q}": round(float(np.percentile(ms, q)), 3) for q in (50, 95, 99)} | {"calls": len(samples)}
 
 
-def _throughput(clf: Classifier, texts: list[str], batch_size: int, repeat: int, max_tokens: int) -> Throughput:
+def throughput(clf: Classifier, texts: list[str], batch_size: int, repeat: int, max_tokens: int) -> Throughput:
     rates = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -112,8 +121,8 @@ def benchmark(
     for text in texts[:warmup]:  # first runs allocate buffers and pick kernels
         clf.predict_proba(text)
     clf.predict_proba(texts[: max(warmup, 1) * 8])
-    latency = _latency_ms(clf, texts[:latency_texts], repeat)
-    throughput = [_throughput(clf, texts, size, repeat, max_tokens) for size in batch_sizes]
+    latency = latency_ms(clf, texts[:latency_texts], repeat)
+    rates = [throughput(clf, texts, size, repeat, max_tokens) for size in batch_sizes]
     return BenchResult(
         model=model,
         quantization=clf.manifest.quantization,
@@ -122,5 +131,5 @@ def benchmark(
         tokens=_token_stats(clf, texts),
         load_s=round(load_s, 3),
         latency_ms=latency,
-        throughput=throughput,
+        throughput=rates,
     )

@@ -29,7 +29,9 @@ __all__ = [
     "OperatingFigures",
     "PairedRecord",
     "PrecisionRecord",
+    "Provenance",
     "Record",
+    "Speed",
     "TrainingSummary",
     "Verification",
     "field_error",
@@ -128,6 +130,45 @@ def texts(name: str, value: Any) -> tuple[str, ...]:
 def counts_by_name(name: str, value: Any) -> dict[str, int]:
     if not isinstance(value, dict) or not all(is_int(v) and v >= 0 for v in value.values()):
         raise field_error(name, "an object of counts", value)
+    return dict(value)
+
+
+def json_object(name: str, value: Any) -> dict[str, Any]:
+    """Any JSON object (nested plain data): for facts the runtime shows but never acts on."""
+    if not isinstance(value, dict):
+        raise field_error(name, "an object", value)
+    problem = _json_value_error(value)
+    if problem:
+        raise ArtifactError(f"manifest field {name!r} must hold JSON data only, but it {problem}")
+    return dict(value)
+
+
+def scores_by_name(name: str, value: Any) -> dict[str, dict[str, float]]:
+    """``{class: {precision: 0.9, recall: ..., support: 12}}``: per-class figures, numbers only."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, dict) and all(is_number(x) for x in v.values()) for v in value.values()
+    ):
+        raise field_error(name, "an object of per-class objects of numbers", value)
+    return {k: dict(v) for k, v in value.items()}
+
+
+def count_matrix(name: str, value: Any) -> tuple[tuple[int, ...], ...]:
+    """A square matrix of counts (rows: true label, columns: predicted)."""
+    if (
+        not isinstance(value, (list, tuple))
+        or not all(isinstance(row, (list, tuple)) and len(row) == len(value) for row in value)
+        or not all(is_int(v) and v >= 0 for row in value for v in row)
+    ):
+        raise field_error(name, "a square list of lists of counts", value)
+    return tuple(tuple(row) for row in value)
+
+
+def hashes_by_name(name: str, value: Any) -> dict[str, str]:
+    """``{file name: SHA-256 in hex}``."""
+    if not isinstance(value, dict) or not all(
+        isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v) for v in value.values()
+    ):
+        raise field_error(name, "an object of SHA-256 hex digests by file name", value)
     return dict(value)
 
 
@@ -245,6 +286,25 @@ class TrainingSummary(Record):
     normalize: bool | None = field(default=None, metadata=spec(flag))  # pooled vector L2-normalised before the head
     cv_accuracy: float | None = field(default=None, metadata=spec(number))  # the probe's CV accuracy at its C
     cv_spread: float | None = field(default=None, metadata=spec(number))  # ... and its std over the folds
+    # On the test split: {class: {precision, recall, f1, support}} and the confusion matrix (rows: truth)
+    per_class: dict[str, dict[str, float]] | None = field(default=None, metadata=spec(scores_by_name))
+    confusion_matrix: tuple[tuple[int, ...], ...] | None = field(default=None, metadata=spec(count_matrix))
+    # The data trained and tested on: {"train": {source, rows, label_counts, rows_sha256, file_sha256}, "test": ...}
+    data: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
+
+
+@dataclass(frozen=True)
+class Provenance(Record):
+    """The base encoder by what finds it again: hub id and revision, or the pip package and its version,
+    and the SHA-256 of its weights files (never a path: it means nothing on another machine)."""
+
+    name: str = field(metadata=spec(text))  # as the user named it (`minilm`, a hub id)
+    hub_id: str | None = field(default=None, metadata=spec(text))
+    revision: str | None = field(default=None, metadata=spec(text))  # the hub snapshot's commit
+    package: str | None = field(default=None, metadata=spec(text))  # the pip distribution that shipped it
+    package_version: str | None = field(default=None, metadata=spec(text))
+    license: str | None = field(default=None, metadata=spec(text))
+    weights_sha256: dict[str, str] | None = field(default=None, metadata=spec(hashes_by_name))
 
 
 @dataclass(frozen=True)
@@ -384,3 +444,18 @@ class Verification(Record):
     # The shipped file's figures at the stored threshold (binary operating points), next to argmax's
     decision: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
     decision_argmax: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
+
+
+@dataclass(frozen=True)
+class Speed(Record):
+    """A short measurement of the shipped graph on the exporting machine (the card's speed line)."""
+
+    cpu: str = field(metadata=spec(text))  # model name, and whether it has AMX int8 / AVX-512 VNNI
+    threads: int = field(metadata=spec(count))
+    latency_ms_p50: float = field(metadata=spec(number))  # one text per call
+    texts_per_s: float = field(metadata=spec(number))  # a batch of ``batch_size`` texts per call
+    batch_size: int = field(metadata=spec(count))
+    texts: int = field(metadata=spec(count))  # the built-in sample texts measured on
+    latency_ms_p95: float | None = field(default=None, metadata=spec(number))
+    amx: bool | None = field(default=None, metadata=spec(flag))
+    onnxruntime: str | None = field(default=None, metadata=spec(text))

@@ -12,10 +12,13 @@ from ..bench import DEFAULT_BATCH_SIZES, BenchResult, benchmark, read_texts, sam
 from ..classifier import DEFAULT_MAX_TOKENS
 from ..cli_support import add_text_column_option, positive_int
 from ..errors import InputError
+from ..guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from ..loader import check_providers
 from .options import add_provider_option, providers
 
-__all__ = ["add_command", "cmd_bench", "table"]
+__all__ = ["add_command", "cmd_bench", "is_png_file", "table"]
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def table(result: BenchResult, source: str) -> str:
@@ -53,6 +56,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if not Path(args.model).is_file():
         raise InputError(f"model file not found: {args.model}")
     check_providers(providers(args))  # before the line below: a mistake is the only line the user sees
+    if args.plot:
+        _guard_plot(args)
     print(f"benchmarking {args.model} on {len(texts)} texts ...", file=sys.stderr)
     result = benchmark(
         args.model,
@@ -69,7 +74,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(asdict(result) | {"source": source}, indent=2))
     else:
         print(table(result, source))
+    if args.plot:
+        from ..plot import bench_png
+
+        with output_lock(args.plot, flag="--plot"):
+            bench_png(result, source, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
+
+
+def is_png_file(path: Path) -> bool:
+    """A PNG (by its signature): the only kind of file --plot replaces, and only with --overwrite."""
+    try:
+        with open(path, "rb") as f:
+            return path.is_file() and not path.is_symlink() and f.read(8) == PNG_SIGNATURE
+    except OSError:
+        return False
+
+
+def _guard_plot(args: argparse.Namespace) -> None:
+    """--plot is an output like any other: not over an input, writable, and never a file that is not a PNG."""
+    from ..plot import check_plotting
+
+    check_plotting()  # matplotlib missing: the install command, before minutes of measuring
+    inputs = {"model": args.model, "--texts file": args.texts}
+    refuse_output_over_inputs(args.plot, inputs, flag="--plot")
+    refuse_unwritable_output(args.plot, flag="--plot")
+    refuse_existing_output(
+        args.plot, overwrite=args.overwrite, is_own_kind=is_png_file, kind="PNG image", flag="--plot"
+    )
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:
@@ -99,4 +132,10 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=20, help="texts run before measuring (default: 20)")
     p.add_argument("--latency-texts", type=positive_int, default=200, help="texts timed one by one (default: 200)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="also draw latency and throughput as a PNG (needs the plot extra: pip install 'probe-runtime[plot]')",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace --plot if it is a PNG (never any other file)")
     p.set_defaults(func=cmd_bench)
