@@ -73,9 +73,18 @@ def confusion_matrix_png(matrix: Sequence[Sequence[int]], labels: Sequence[Any],
     return _save(figure, out)
 
 
+def _layers_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A `probe_train.layers.LayerScore` as a curve row: its CV accuracy, pooling named as the sweep names it."""
+    pooling = f"{row.get('pooling', '')}{'+l2' if row.get('normalize') else ''}"
+    return {"layer": row.get("layer"), "accuracy": row.get("cv_accuracy"), "pooling": pooling}
+
+
 def sweep_points(sweep: Any) -> dict[str, list[tuple[int, float]]]:
-    """``{pooling: [(layer, accuracy), ...]}`` from a sweep's JSON: a list of rows (or ``{"rows": [...]}``)
-    each with ``layer``, ``accuracy`` and optionally ``pooling``. Rows without both numbers are skipped."""
+    """``{pooling: [(layer, accuracy), ...]}`` from a sweep's JSON: the ``layers.json`` `probe layers --out`
+    writes, or a list of rows (or ``{"rows": [...]}``) each with ``layer``, ``accuracy`` and optionally
+    ``pooling``. Rows without both numbers are skipped."""
+    if isinstance(sweep, Mapping) and isinstance(sweep.get("scores"), list):  # `probe layers --out`'s layers.json
+        sweep = [_layers_row(row) for row in sweep["scores"] if isinstance(row, Mapping)]
     rows = sweep.get("rows", sweep.get("results", [])) if isinstance(sweep, Mapping) else sweep
     points: dict[str, list[tuple[int, float]]] = {}
     for row in rows if isinstance(rows, list) else []:

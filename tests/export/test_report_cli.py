@@ -58,6 +58,25 @@ def test_report_of_a_model_directory_draws_the_sweep_and_calibration_when_stored
     assert "Shipped" not in card  # not exported yet: no precision section
 
 
+def test_a_real_sweep_and_a_calibrated_training_give_the_card_its_curve_and_reliability_diagram(
+    tiny_trained: Path, tiny_encoder: Path, tiny_data, tmp_path: Path
+):
+    """No hand-written JSON: what `probe layers --out` and `probe train` (calibrating by default) store."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_trained, model)
+    assert "reliability" in json.loads((model / "report.json").read_text())["calibration"]
+    sweep = tmp_path / "sweep"
+    train, _ = (str(p) for p in tiny_data)
+    assert main(["layers", train, "--model", str(tiny_encoder), "--out", str(sweep), "--no-plot"]) == 0
+    assert main(["report", str(model), "--sweep", str(sweep / "layers.json")]) == 0
+    card = (model / "card" / "README.md").read_text(encoding="utf-8")
+    for name in ("layers", "reliability"):
+        assert f"]({name}.png)" in card
+        assert png_size(model / "card" / f"{name}.png") == PNG_PX
+
+
 def test_report_replaces_only_its_own_directory_and_only_with_overwrite(int8_model: Path, tmp_path: Path, capsys):
     out = tmp_path / "report"
     assert main(["report", str(int8_model), "--out", str(out), "--no-pictures"]) == 0

@@ -28,6 +28,7 @@ __all__ = [
     "calibration_figures",
     "expected_calibration_error",
     "fit_temperature",
+    "reliability_bins",
     "reliability_diagram_png",
     "scaled",
 ]
@@ -91,7 +92,19 @@ def calibration_figures(test_logits: np.ndarray, y: np.ndarray, temperature: flo
         "ece_after": round(expected_calibration_error(after, y), 6),
         "brier_before": round(brier_score(before, y), 6),
         "brier_after": round(brier_score(after, y), 6),
+        # The diagram's points after scaling, for the model card (`probe_export.plots.reliability_points`).
+        "reliability": reliability_bins(after, y),
     }
+
+
+def reliability_bins(proba: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict[str, float]]:
+    """Each non-empty bin's mean confidence, share correct and share of texts (the reliability diagram's points)."""
+    share, confidence, accuracy = _bins(np.asarray(proba), np.asarray(y), bins)
+    return [
+        {"confidence": round(float(c), 6), "accuracy": round(float(a), 6), "share": round(float(n), 6)}
+        for n, c, a in zip(share, confidence, accuracy)
+        if n > 0
+    ]
 
 
 def reliability_diagram_png(test_logits: np.ndarray, y: np.ndarray, temperature: float, title: str) -> bytes:
