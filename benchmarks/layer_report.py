@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.paths import REPO, WORK, dataset_file
 from benchmarks.record import write_results
+from benchmarks.splits import train_test
 
 DATASETS = ("prompt_injections", "sms_spam", "tweeteval_offensive", "sst2")
 RESULTS = REPO / "benchmarks" / "results"
@@ -104,7 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--export", action="store_true", help="also train+export the recommended and last layer")
     args = parser.parse_args(argv)
 
-    from probe_train.data import align_labels, load_dataset
     from probe_train.embedding_cache import EmbeddingCache
     from probe_train.encoder import load_encoder
     from probe_train.layers import plot_sweep, sweep_layers
@@ -113,12 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = Path(args.model).name if args.model else "minilm"
     rows = []
     for name in args.datasets.split(","):
-        train = load_dataset(str(dataset_file(name, "train")))
-        test = align_labels(load_dataset(str(dataset_file(name, "test")), "text", "label", 1), train.labels)
-        full = len(train)
-        if args.max_train and len(train) > args.max_train:
-            keep = np.sort(np.random.default_rng(0).choice(len(train), args.max_train, replace=False))
-            train = train.subset(keep, f"{train.source} (sample)")
+        train, test, full = train_test(name, args.max_train)
         sweep = sweep_layers(encoder, train, test, cache=EmbeddingCache())
         plot_sweep(sweep, RESULTS / f"layers_{tag}_{name}.png")
         row: dict[str, Any] = {"dataset": name, "n_train_full": full, "sweep": sweep.to_json_dict()}

@@ -21,10 +21,9 @@ import time
 import warnings
 from typing import Any
 
-import numpy as np
-
-from benchmarks.paths import REPO, dataset_file
+from benchmarks.paths import REPO
 from benchmarks.record import write_results
+from benchmarks.splits import train_test
 
 DATASETS = ("prompt_injections", "sms_spam", "tweeteval_offensive", "sst2")
 
@@ -122,19 +121,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--old-max", type=int, default=0, help="time the old GridSearchCV up to N training rows")
     args = parser.parse_args(argv)
 
-    from probe_train.data import align_labels, load_dataset
     from probe_train.encoder import load_encoder, resolve_model
 
     encoder = load_encoder(None)
     path = resolve_model(None)
     rows = []
     for name in args.datasets.split(","):
-        train = load_dataset(str(dataset_file(name, "train")))
-        test = align_labels(load_dataset(str(dataset_file(name, "test")), "text", "label", 1), train.labels)
-        full = len(train)
-        if args.max_train and len(train) > args.max_train:
-            keep = np.sort(np.random.default_rng(0).choice(len(train), args.max_train, replace=False))
-            train = train.subset(keep, f"{train.source} (seeded sample of {args.max_train})")
+        train, test, full = train_test(name, args.max_train)
         row: dict[str, Any] = {"dataset": name, "n_train": len(train), "n_train_full": full, "n_test": len(test)}
         row["reference"] = _reference(path, train, test)
         row["probe"] = _probe(encoder, train, test, normalize=False)
