@@ -31,11 +31,11 @@ from typing import Any
 
 from benchmarks.paths import REPO, WORK, data_root, dataset_file
 from benchmarks.quality_report import DATASETS, _quiet, subsample
-from benchmarks.record import host_line, write_results
+from benchmarks.record import host_line, write_results, write_section
 
 __all__ = ["main", "markdown"]
 
-START, END = "<!-- decisions-report:start -->", "<!-- decisions-report:end -->"
+SECTION = "decisions-report"  # docs/results.md's part this report owns (`benchmarks.record.write_section`)
 RESULTS = REPO / "benchmarks" / "results" / "decisions.json"
 POINTS = {"probe": "fpr=0.05", "finetune": "fpr=0.01"}  # on prompt injection, as the issue asks
 OPERATING_DATASET = "prompt_injections"
@@ -166,17 +166,6 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(document: Path, section: str) -> None:
-    """Replace the text between the markers in ``document`` (appended with them the first time)."""
-    text = document.read_text(encoding="utf-8") if document.is_file() else ""
-    block = f"{START}\n{section}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    document.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -196,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         results = write_results(RESULTS, run(args))
-    write_section(Path(args.out), markdown(results))
+    write_section(Path(args.out), SECTION, markdown(results))
     print(f"wrote {RESULTS} and the decisions section of {args.out}", file=sys.stderr)
     return 0
 

@@ -54,7 +54,7 @@ from benchmarks.host import cpu_name
 from benchmarks.paths import REPO as ROOT
 from benchmarks.paths import WORK as _WORK
 from benchmarks.paths import data_root, dataset_file
-from benchmarks.record import write_results
+from benchmarks.record import keep_sections, write_results
 
 WORK = _WORK / "quality"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -264,6 +264,12 @@ def _runs() -> list[dict[str, Any]]:
     return runs
 
 
+def _write_doc(path: Path, text: str) -> None:
+    """The regenerated document, keeping the sections other reports own (e.g. the decisions report's)."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    path.write_text(keep_sections(old, text), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -275,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", action="store_true", help="only rebuild the markdown from the results JSON")
     args = parser.parse_args(argv)
     if args.from_json:
-        Path(args.out).write_text(markdown(_runs()))
+        _write_doc(Path(args.out), markdown(_runs()))
         return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     encoder = Path(args.model).name if args.model else "all-MiniLM-L6-v2"
@@ -309,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     out_json = RESULTS / ("quality.json" if args.model is None else f"quality_{encoder}.json")
     write_results(out_json, results)  # the document is built from every run's JSON below
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(markdown(_runs()))
+    _write_doc(Path(args.out), markdown(_runs()))
     print(f"wrote {args.out} and {out_json}", file=sys.stderr)
     return 0
 

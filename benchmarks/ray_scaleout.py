@@ -25,12 +25,12 @@ import time
 from pathlib import Path
 
 from benchmarks.classify_memory import write_input
-from benchmarks.record import host_line, write_results
+from benchmarks.record import host_line, write_results, write_section
 from benchmarks.texts import load_texts
 
 RESULTS = Path(__file__).parent / "results" / "ray_scaleout.json"
 DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
-START, END = "<!-- ray_scaleout:start -->", "<!-- ray_scaleout:end -->"
+SECTION = "ray_scaleout"  # docs/benchmarks.md's part this benchmark owns
 RUNTIME = [sys.executable, "-m", "probe_runtime.cli"]  # this interpreter, so a checkout runs its own code
 ACTOR_MARK = b"_Labeler"  # Ray names an actor's process after its class: ray::MapWorker(MapBatches(_Labeler))
 
@@ -110,13 +110,7 @@ def markdown(result: dict) -> str:
 
 def update_doc(text: str) -> None:
     """Replace this benchmark's section of docs/benchmarks.md (between its markers), or append it."""
-    doc = DOC.read_text(encoding="utf-8")
-    block = f"{START}\n{text.rstrip()}\n{END}"
-    if START in doc and END in doc:
-        doc = doc[: doc.index(START)] + block + doc[doc.index(END) + len(END) :]
-    else:
-        doc = doc.rstrip("\n") + "\n\n## Scale-out on Ray (`benchmarks/ray_scaleout.py`)\n\n" + block + "\n"
-    DOC.write_text(doc, encoding="utf-8")
+    write_section(DOC, SECTION, text, heading="## Scale-out on Ray (`benchmarks/ray_scaleout.py`)")
 
 
 def commands(model: str, source: Path, out: Path, actors: list[int]) -> list[tuple[str, list[str]]]:

@@ -8,6 +8,7 @@ an AMX machine do not carry over to one without.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,3 +37,26 @@ def write_results(json_path: Path, record: dict[str, Any], markdown: str | None 
         text = markdown.rstrip("\n") + "\n\n" + host_line(record["host"]) + "\n"
         json_path.with_suffix(".md").write_text(text, encoding="utf-8")
     return record
+
+
+_SECTION = re.compile(r"<!-- (?P<name>[\w-]+):start -->\n.*?<!-- (?P=name):end -->", re.S)
+
+
+def write_section(document: Path, name: str, section: str, heading: str = "") -> None:
+    """Replace the section ``name`` of ``document`` (between ``<!-- name:start/end -->``), or append it
+    (after ``heading``, if given): one generated part of a document that other generators also write."""
+    text = document.read_text(encoding="utf-8") if document.is_file() else ""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    block = f"{start}\n{section.rstrip()}\n{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + (f"{heading}\n\n" if heading else "") + block + "\n"
+    document.write_text(text, encoding="utf-8")
+
+
+def keep_sections(old: str, new: str) -> str:
+    """``new`` (a whole document regenerated), with the marked sections of ``old`` that it lacks appended,
+    so rewriting a document never drops the parts other generators own."""
+    kept = [m.group(0) for m in _SECTION.finditer(old) if f"<!-- {m.group('name')}:start -->" not in new]
+    return new.rstrip("\n") + "".join(f"\n\n{block}" for block in kept) + "\n" if kept else new
