@@ -94,6 +94,17 @@ def test_parquet_is_the_default_and_ids_are_the_local_line_numbers(fp32_model, i
     assert (record["read"], record["classified"], record["skipped"]) == (9, 7, {"empty": 2})
 
 
+def test_a_threshold_override_reaches_the_actors_as_it_reaches_a_local_run(fp32_model, inputs, tmp_path):
+    """`--threshold` changes labels (not scores) in both paths alike: an override is never dropped on a cluster."""
+    plain, _ = local_rows(fp32_model, inputs[:1], tmp_path)
+    strict, _ = local_rows(fp32_model, inputs[:1], tmp_path, "--threshold", "0.999", "--overwrite")
+    assert [r["label"] for r in strict] != [r["label"] for r in plain]  # the override matters on these texts
+    out = tmp_path / "preds"
+    assert ray_run(fp32_model, inputs[:1], out, "--format", "jsonl", "--threshold", "0.999") == 0
+    rows = [json.loads(line) for line in (out / "part-00000.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert_same_answers(rows, strict)
+
+
 def test_bad_bytes_stop_the_run_with_the_local_message_and_write_nothing(fp32_model, tmp_path, capsys):
     src = tmp_path / "bad.txt"
     src.write_bytes(b"fine text\nbad \xff byte\nmore\n")
@@ -128,6 +139,7 @@ def test_overwrite_replaces_only_an_earlier_ray_output(fp32_model, inputs, tmp_p
         (["--ray"], "--ray needs --out DIR"),
         (["--address", "auto", "--out", "x"], "--address and --actors need --ray"),
         (["--ray", "--out", "x", "--resume"], "--resume is not available with --ray"),
+        (["--ray", "--out", "x", "--top-k", "2"], "--top-k is not available with --ray"),
         (["--ray", "--out", "INPUT"], "is the input"),
         (["--format", "parquet", "--out", "x.jsonl"], "--format parquet needs --ray"),
     ],

@@ -72,6 +72,7 @@ class ModelSpec:
     window_aggregate: str | None = None
     max_windows: int | None = None
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
+    threshold: float | None = None  # None: the artifact's decision rule (as `Classifier.load`)
 
     def load(self) -> Classifier:
         cap = {} if self.max_windows is None else {"max_windows": self.max_windows}
@@ -82,6 +83,7 @@ class ModelSpec:
             window_stride=self.window_stride,
             window_aggregate=self.window_aggregate,
             providers=self.providers,
+            threshold=self.threshold,
             **cap,
         )
 

@@ -82,6 +82,8 @@ def _check_usage(args: argparse.Namespace) -> None:
         fail("--ray needs file inputs: stdin cannot be read on a cluster")
     if args.resume:
         fail("--resume is not available with --ray; an interrupted run leaves nothing under --out: run it again")
+    if args.top_k:
+        fail("--top-k is not available with --ray yet; --all-scores writes every label's score")
     if args.format not in (None, *RAY_FORMATS):
         fail(f"--format {args.format} is not available with --ray; choose one of {', '.join(RAY_FORMATS)}")
 
@@ -115,6 +117,7 @@ def cmd_classify_ray(args: argparse.Namespace) -> int:
         window_aggregate=args.window_aggregate,
         max_windows=args.max_windows,
         providers=providers(args),
+        threshold=args.threshold,
     )
     labels = _checked_labels(model)
     read = probe_ray.ReadSpec(args.text_column, args.id_column, args.input_format, args.errors)
