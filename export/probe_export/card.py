@@ -218,6 +218,11 @@ def _method(facts: CardFacts) -> list[str]:
     ]
     named = ("C", "seed", "epochs", "learning_rate", "batch_size", "best_epoch", "steps", "n_train", "train_seconds")
     rows += [[k.replace("_", " "), f"{getattr(t, k):.4g}"] for k in named if getattr(t, k) is not None]
+    if t.normalize is not None:
+        how, raw, l2 = "", t.cv_accuracy_raw, t.cv_accuracy_l2
+        if t.normalize_chosen_by == "cross-validation" and raw is not None and l2 is not None:
+            how = f" (chosen by CV accuracy: raw {100 * raw:.2f} %, L2 {100 * l2:.2f} %)"
+        rows.append(["L2-normalised pooled vector", f"{'yes' if t.normalize else 'no'}{how}"])
     what = (
         "A logistic regression on the frozen encoder's pooled vectors, its regularisation C chosen by "
         "stratified cross-validation."

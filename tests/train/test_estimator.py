@@ -130,3 +130,20 @@ def test_invalid_settings_are_usage_errors(tiny_encoder, data):
     for bad in ({"batch_size": 0}, {"max_length": 1}, {"layer": -4}, {"pooling": "median"}, {"max_length": 10**5}):
         with pytest.raises(UsageError):
             ProbeClassifier(model=str(tiny_encoder), **bad).fit(texts, y)
+
+
+def test_normalisation_is_chosen_by_cross_validation_unless_set(tiny_encoder, data):
+    from probe_train.embeddings import embed_texts
+    from probe_train.finetune import head_probabilities
+
+    texts, y, test_texts, _ = data
+    chosen = ProbeClassifier(model=str(tiny_encoder)).fit(texts, y)
+    recorded = chosen.trained_.settings
+    assert recorded["normalize_chosen_by"] == "cross-validation"
+    assert chosen.normalize_ is (recorded["cv_accuracy_l2"] > recorded["cv_accuracy_raw"])
+    for normalize in (True, False):
+        clf = ProbeClassifier(model=str(tiny_encoder), normalize=normalize).fit(texts, y)
+        assert clf.normalize_ is normalize and clf.trained_.settings["normalize_chosen_by"] == "setting"
+        x = embed_texts(clf.encoder_, test_texts, "mean", -1, show_progress=False, normalize=normalize)
+        expected = head_probabilities(x, clf.coef_, clf.intercept_, clf.trained_.temperature)
+        np.testing.assert_allclose(clf.predict_proba(test_texts), expected, atol=1e-6)

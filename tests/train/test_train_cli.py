@@ -186,3 +186,36 @@ def test_text_field_is_another_name_for_text_column(tiny_encoder, tiny_data, tmp
     assert probe("train", data, "--text-field", "body", "-m", tiny_encoder, "-o", tmp_path / "m") == 0
     assert probe("embed", data, "--text-field", "body", "-m", tiny_encoder, "-o", tmp_path / "v.npy") == 0
     assert np.load(tmp_path / "v.npy").shape == (len(rows), 32)
+
+
+def test_by_default_the_probe_cross_validates_both_normalisations_and_records_them(tiny_trained, tiny_artifacts):
+    from probe_runtime import Classifier
+    from probe_runtime.info import describe
+
+    config = json.loads((tiny_trained / "config.json").read_text())
+    recorded = config["settings"]
+    assert recorded["normalize_chosen_by"] == "cross-validation"
+    raw, l2 = recorded["cv_accuracy_raw"], recorded["cv_accuracy_l2"]
+    assert config["normalize"] is recorded["normalize"] is (l2 > raw)
+    assert recorded["cv_accuracy"] == max(raw, l2)
+    training = Classifier.load(tiny_artifacts["fp32"]).manifest.training
+    assert (training.normalize_chosen_by, training.cv_accuracy_raw, training.cv_accuracy_l2) == (
+        "cross-validation",
+        raw,
+        l2,
+    )
+    assert any(
+        "normalize_chosen_by" in line
+        for line in describe(str(tiny_artifacts["fp32"]), Classifier.load(tiny_artifacts["fp32"]))
+    )
+
+
+@pytest.mark.parametrize("flag", ["--normalize", "--no-normalize"])
+def test_an_explicit_normalisation_flag_is_obeyed_and_recorded_as_set(tiny_encoder, tiny_data, tmp_path, capsys, flag):
+    train, test = tiny_data
+    assert probe("train", train, "--test", test, "-m", tiny_encoder, "-o", tmp_path / "m", flag) == 0
+    assert "L2 normalisation: " + ("yes" if flag == "--normalize" else "no") + " (as set)" in capsys.readouterr().err
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["normalize"] is (flag == "--normalize")
+    assert config["settings"]["normalize_chosen_by"] == "setting"
+    assert "cv_accuracy_raw" not in config["settings"] and "cv_accuracy_l2" not in config["settings"]

@@ -166,7 +166,9 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
         "--normalize",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="L2-normalise the pooled vector before the head, in the exported graph too (default: no)",
+        help="L2-normalise the pooled vector before the head, in the exported graph too. Default for the probe: "
+        "both are cross-validated on the training data and the better kept (raw on a tie; the choice and both "
+        "CV accuracies are in the report); fine-tuning and embed: no",
     )
     add_cache_option(p)
     p.add_argument(
@@ -215,7 +217,7 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
         "layer": args.layer,
         "max_length": args.max_length,
         "seed": args.seed,
-        "normalize": bool(args.normalize),
+        "normalize": args.normalize,  # None (neither flag): the probe chooses by cross-validation
         **decision_settings(args),
     }
     if args.method == "probe":
@@ -240,7 +242,9 @@ def _train(args: argparse.Namespace) -> int:
         train_data, test = holdout_split(data, args.test_size, args.seed)
     if args.layer == "auto":
         chosen = auto_layer(args, train_data)
-        args.layer, args.pooling, args.normalize = chosen.layer, chosen.pooling, chosen.normalize
+        # Neither --normalize nor --no-normalize: left to the training's own cross-validated choice, the same
+        # rule on the same folds as the sweep's (so the same answer), recorded with both CV accuracies.
+        args.layer, args.pooling = chosen.layer, chosen.pooling
     # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
@@ -263,6 +267,8 @@ def _train(args: argparse.Namespace) -> int:
                 bar.update(1)
 
             trained = train(replace(request, cache=cache_from_args(args), on_fold=on_fold))
+    if args.method == "probe":
+        print(_normalisation_line(trained.settings), file=sys.stderr)
     out = save_trained(trained, args.out, encoder=encoder, overwrite=args.overwrite)
     if args.method == "finetune":
         remove_checkpoints(checkpoint_dir_for(args.out))
@@ -275,6 +281,15 @@ def _train(args: argparse.Namespace) -> int:
         f"next: probe export {out} --out {Path(out).with_suffix('.onnx')}"
     )
     return 0
+
+
+def _normalisation_line(recorded: dict) -> str:
+    """How the probe's L2 normalisation was decided, in one line (the report records the same)."""
+    line = f"L2 normalisation: {'yes' if recorded.get('normalize') else 'no'}"
+    if recorded.get("normalize_chosen_by") == "cross-validation":
+        raw, l2 = recorded["cv_accuracy_raw"], recorded["cv_accuracy_l2"]
+        return f"{line} (chosen by 5-fold CV accuracy on the training data: raw {100 * raw:.2f} %, L2 {100 * l2:.2f} %)"
+    return f"{line} (as set)"
 
 
 def _print_epoch(result: EpochResult) -> None:

@@ -1,8 +1,8 @@
 """The decisions `probe train` makes on data the model did not fit: temperature, operating point.
 
 Both methods hand over held-out logits: the probe's cross-validated predictions on its training data
-(`probe_held_out_logits`, scikit-learn's ``cross_val_predict`` with the C the search chose), the
-fine-tuned model's on its validation split. On them, in this order:
+(the C search's own out-of-fold predictions at the C it chose, `probe.cv_search` with ``held_out=True``:
+the folds are not fitted twice), the fine-tuned model's on its validation split. On them, in this order:
 1. the temperature (`calibration.fit_temperature`), because the artifact's probabilities are the
    scaled ones and a threshold must be chosen on what the runtime will see;
 2. the operating point (`operating_point.choose_threshold`) on the scaled probabilities of the
@@ -12,7 +12,6 @@ fine-tuned model's on its validation split. On them, in this order:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +20,12 @@ from probe_runtime.choices import DecisionRule
 from probe_runtime.decision import DEFAULT_ABSTAIN_LABEL
 from probe_runtime.errors import UsageError
 from probe_runtime.records import Decision
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from threadpoolctl import threadpool_limits
 
 from .calibration import calibration_figures, fit_temperature, reliability_diagram_png, scaled
 from .operating_point import choose_threshold, curves, operating_figures, parse_operating_point
 from .settings import ProbeSettings
 
-__all__ = ["POSITIVE_INDEX", "HeldOut", "choose_decisions", "probe_held_out_logits", "test_report"]
+__all__ = ["POSITIVE_INDEX", "HeldOut", "choose_decisions", "test_report"]
 
 POSITIVE_INDEX = 1  # binary tasks: the second label is the positive one (1 of 0/1 data)
 
@@ -42,22 +37,6 @@ class HeldOut:
     logits: np.ndarray
     y: np.ndarray
     source: str
-
-
-def probe_held_out_logits(
-    x: np.ndarray, y: np.ndarray, C: float, seed: int, folds: int, class_weight: dict[int, float] | None
-) -> np.ndarray:
-    """Cross-validated log-probabilities of the probe (C fixed to the chosen one): every example is
-    predicted by a model that did not see it. Log-probabilities serve as logits (softmax ignores a shift)."""
-    folds = max(2, min(folds, int(np.bincount(y).min())))
-    model = LogisticRegression(C=C, max_iter=3000, random_state=seed, class_weight=class_weight)
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    # BLAS at one thread, as in the C search (`probe_train.probe`): small fits only lose by spreading out.
-    with threadpool_limits(limits=1), warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        proba = cross_val_predict(model, x, y, cv=cv, method="predict_proba")
-    result: np.ndarray = np.log(np.clip(proba, 1e-12, 1.0))
-    return result
 
 
 def choose_decisions(held_out: HeldOut | None, settings: ProbeSettings, labels: list[Any]) -> tuple[float, Decision]:

@@ -55,9 +55,13 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
     regression, C by cross-validation) or ``method="finetune"`` (encoder and linear head trained
     end to end). ``X`` is a sequence of raw strings.
 
+    ``normalize``: L2-normalise the pooled vector before the head (True/False), or None (the default):
+    the probe cross-validates both and keeps the better (raw on a tie), fine-tuning uses raw vectors.
+
     Fitted attributes: ``classes_``, ``coef_`` ``[n_classes, dim]`` and ``intercept_`` (the softmax
-    head, also for binary problems), ``encoder_``, ``trained_`` (the `TrainedModel` `save` writes)
-    and ``C_`` (probe) or ``history_`` (fine-tuning).
+    head, also for binary problems), ``encoder_``, ``trained_`` (the `TrainedModel` `save` writes),
+    ``normalize_`` (whether the head reads L2-normalised vectors) and ``C_`` (probe) or ``history_``
+    (fine-tuning).
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         validation_size: float = FinetuneSettings.validation_size,
         patience: int = FinetuneSettings.patience,
         show_progress: bool = False,
+        normalize: bool | None = None,
     ):
         self.method = method
         self.model = model
@@ -87,6 +92,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         self.validation_size = validation_size
         self.patience = patience
         self.show_progress = show_progress
+        self.normalize = normalize
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -103,6 +109,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             "max_length": self.max_length,
             "batch_size": self.batch_size,
             "seed": self.seed,
+            "normalize": self.normalize,
         }
         if self.method == "probe":
             return ProbeSettings(**common)
@@ -130,6 +137,7 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         request = TrainRequest(data, self.encoder_, settings, show_progress=self.show_progress)
         self.trained_ = train(request)
         self.coef_, self.intercept_ = self.trained_.weight, self.trained_.bias
+        self.normalize_ = self.trained_.normalize
         if self.method == "probe":
             self.C_ = self.trained_.settings["C"]
         else:
@@ -138,7 +146,15 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "coef_")
-        x = embed_texts(self.encoder_, _texts(X), self.pooling, self.layer, self.batch_size, self.show_progress)
+        x = embed_texts(
+            self.encoder_,
+            _texts(X),
+            self.pooling,
+            self.layer,
+            self.batch_size,
+            self.show_progress,
+            normalize=self.normalize_,
+        )
         return head_probabilities(x, self.coef_, self.intercept_, self.trained_.temperature)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -302,7 +302,7 @@ def _start(
 
     torch.manual_seed(settings.seed)
     model = ClassifierModule.with_new_head(
-        encoder, len(train.labels), settings.pooling, settings.layer, settings.normalize
+        encoder, len(train.labels), settings.pooling, settings.layer, bool(settings.normalize)
     )
     model.train()
     batches = TrainingBatches(encoder, train, settings.batch_size, settings.seed)

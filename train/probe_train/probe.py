@@ -10,6 +10,14 @@ worker processes cost more to start than a whole search on a busy 2-core machine
 prompt-injection data), and BLAS is held to one thread (`threadpoolctl`), which is what small
 logistic regressions want. The choice is the same rule as before: the C with the best mean fold
 accuracy (the smallest on a tie), refitted from scratch on all the data.
+
+Asked for (``held_out=True``), the search also keeps each fold's predicted probabilities along the
+grid and returns the out-of-fold ones at the chosen C: the held-out predictions calibration and the
+operating point need, without fitting the folds a second time.
+
+`fit_probe_choose_l2` searches the raw and the L2-normalised vectors (one embedding pass, two searches)
+and keeps the one with the better CV accuracy: which wins depends on the data (prompt injections
+87.07 % raw against 84.48 % normalised on the test split, SMS spam 98.03 % against 98.57 %).
 """
 
 from __future__ import annotations
@@ -28,14 +36,17 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from .errors import DataError
+from .pooling import l2_normalize
 
 __all__ = [
     "C_GRID",
     "CVResult",
     "ClassWeight",
     "FoldProgress",
+    "L2Choice",
     "cv_search",
     "fit_probe",
+    "fit_probe_choose_l2",
     "fit_probe_cv",
     "softmax_head",
 ]
@@ -55,6 +66,8 @@ class CVResult:
     spread: float
     folds: int
     scores: np.ndarray  # [folds, len(C_GRID)] fold accuracies
+    # With held_out=True: out-of-fold log-probabilities at C, [n, classes], rows in input order
+    held_out: np.ndarray | None = None
 
 
 def _folds(y: np.ndarray, folds: int) -> int:
@@ -75,19 +88,37 @@ def _model(c: float, seed: int, warm: bool = False, class_weight: ClassWeight = 
     return LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed, warm_start=warm, class_weight=class_weight)
 
 
+@dataclass(frozen=True)
+class _Fold:
+    index: int
+    scores: np.ndarray  # [len(C_GRID)] accuracy on the fold's test rows
+    proba: np.ndarray | None  # [len(C_GRID), test rows, classes] when asked for
+
+
 def _fold_path(
-    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, seed: int, class_weight: ClassWeight = None
-) -> np.ndarray:
+    x: np.ndarray,
+    y: np.ndarray,
+    index: int,
+    train: np.ndarray,
+    test: np.ndarray,
+    seed: int,
+    class_weight: ClassWeight = None,
+    keep_proba: bool = False,
+) -> _Fold:
     """One fold's accuracy at every C of the grid, each fit warm-started from the previous C's solution."""
     scores = np.empty(len(C_GRID))
+    probas = []
     model = _model(float(C_GRID[0]), seed, warm=True, class_weight=class_weight)
+    x_train, y_train, x_test = x[train], y[train], x[test]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, c in enumerate(C_GRID):
             model.set_params(C=float(c))
-            model.fit(x[train], y[train])
-            scores[i] = float((model.predict(x[test]) == y[test]).mean())
-    return scores
+            model.fit(x_train, y_train)
+            scores[i] = float((model.predict(x_test) == y[test]).mean())
+            if keep_proba:
+                probas.append(model.predict_proba(x_test))
+    return _Fold(index, scores, np.stack(probas) if keep_proba else None)
 
 
 def _jobs(n_jobs: int | None, folds: int) -> int:
@@ -106,32 +137,45 @@ def cv_search(
     n_jobs: int | None = None,
     on_fold: FoldProgress | None = None,
     class_weight: ClassWeight = None,
+    held_out: bool = False,
 ) -> CVResult:
-    """Stratified k-fold accuracy along the C grid; the best mean wins (the smallest C on a tie)."""
+    """Stratified k-fold accuracy along the C grid; the best mean wins (the smallest C on a tie).
+
+    ``held_out``: also return the out-of-fold log-probabilities at the chosen C (``CVResult.held_out``;
+    log-probabilities serve as logits: softmax ignores a shift), every row predicted by the fold model
+    that did not see it.
+    """
     y = np.asarray(y)
     folds = _folds(y, folds)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y))
     jobs = _jobs(n_jobs, folds)
-    rows: list[np.ndarray] = []
+    done: list[_Fold] = []
+    tasks = (
+        delayed(_fold_path)(x, y, i, train, test, seed, class_weight, held_out)
+        for i, (train, test) in enumerate(splits)
+    )
     # BLAS limited here, once for the process (threadpoolctl's limits are global, not per thread).
     with threadpool_limits(limits=1):
-        if jobs == 1:
-            for train, test in splits:
-                rows.append(_fold_path(x, y, train, test, seed, class_weight))
-                if on_fold:
-                    on_fold(len(rows), folds)
-        else:
-            parallel = Parallel(n_jobs=jobs, prefer="threads", return_as="generator_unordered")
-            tasks = (delayed(_fold_path)(x, y, train, test, seed, class_weight) for train, test in splits)
-            for row in parallel(tasks):
-                rows.append(row)
-                if on_fold:
-                    on_fold(len(rows), folds)
-    # Fold order does not matter: the choice reads the mean and spread over folds per C.
-    scores = np.vstack(rows)
+        results = (
+            (f(*a, **k) for f, a, k in tasks)
+            if jobs == 1
+            else Parallel(n_jobs=jobs, prefer="threads", return_as="generator_unordered")(tasks)
+        )
+        for fold in results:
+            done.append(fold)
+            if on_fold:
+                on_fold(len(done), folds)
+    done.sort(key=lambda f: f.index)
+    scores = np.vstack([f.scores for f in done])
     mean = scores.mean(axis=0)
     best = int(np.argmax(mean))
-    return CVResult(float(C_GRID[best]), float(mean[best]), float(scores[:, best].std()), folds, scores)
+    logits = None
+    if held_out:
+        proba = np.empty((len(y), done[0].proba.shape[2]))  # type: ignore[union-attr]
+        for fold, (_, test) in zip(done, splits):
+            proba[test] = fold.proba[best]  # type: ignore[index]
+        logits = np.log(np.clip(proba, 1e-12, 1.0))
+    return CVResult(float(C_GRID[best]), float(mean[best]), float(scores[:, best].std()), folds, scores, logits)
 
 
 def fit_probe_cv(
@@ -143,9 +187,14 @@ def fit_probe_cv(
     n_jobs: int | None = None,
     on_fold: FoldProgress | None = None,
     class_weight: ClassWeight = None,
+    held_out: bool = False,
 ) -> tuple[LogisticRegression, CVResult]:
     """`cv_search`, then the chosen C refitted from scratch on all the data (the model exported)."""
-    result = cv_search(x, y, seed, folds, n_jobs=n_jobs, on_fold=on_fold, class_weight=class_weight)
+    result = cv_search(x, y, seed, folds, n_jobs=n_jobs, on_fold=on_fold, class_weight=class_weight, held_out=held_out)
+    return _refit(x, y, result, seed, class_weight), result
+
+
+def _refit(x: np.ndarray, y: np.ndarray, result: CVResult, seed: int, class_weight: ClassWeight) -> LogisticRegression:
     model = _model(result.C, seed, class_weight=class_weight)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -157,7 +206,69 @@ def fit_probe_cv(
         result.accuracy,
         result.spread,
     )
-    return model, result
+    return model
+
+
+@dataclass(frozen=True)
+class L2Choice:
+    """Whether the pooled vectors are L2-normalised, and how that was decided.
+
+    ``chosen_by``: ``"cross-validation"`` (both searched, ``raw`` and ``l2`` are their results; the better
+    CV accuracy won, raw on a tie) or ``"setting"`` (the caller said; only the chosen one was searched).
+    """
+
+    normalize: bool
+    chosen_by: str
+    raw: CVResult | None = None
+    l2: CVResult | None = None
+
+
+def fit_probe_choose_l2(
+    x: np.ndarray,
+    y: np.ndarray,
+    normalize: bool | None = None,
+    seed: int = 0,
+    folds: int = 5,
+    *,
+    n_jobs: int | None = None,
+    on_fold: FoldProgress | None = None,
+    class_weight: ClassWeight = None,
+    held_out: bool = False,
+) -> tuple[LogisticRegression, CVResult, L2Choice]:
+    """`fit_probe_cv` on the raw pooled vectors ``x``, or on them L2-normalised (``normalize=True``), or
+    (``None``) the search on both and the refit of the one with the better CV accuracy (raw on a tie:
+    the simpler probe). ``on_fold`` counts the folds of both searches."""
+    if normalize is not None:
+        model, result = fit_probe_cv(
+            l2_normalize(x) if normalize else x,
+            y,
+            seed,
+            folds,
+            n_jobs=n_jobs,
+            on_fold=on_fold,
+            class_weight=class_weight,
+            held_out=held_out,
+        )
+        return model, result, L2Choice(normalize, "setting")
+
+    def search(vectors: np.ndarray, offset: int) -> CVResult:
+        def counted(done: int, total: int) -> None:
+            if on_fold is not None:
+                on_fold(offset * total + done, 2 * total)
+
+        return cv_search(
+            vectors, y, seed, folds, n_jobs=n_jobs, on_fold=counted, class_weight=class_weight, held_out=held_out
+        )
+
+    x_l2 = l2_normalize(x)
+    raw, l2 = search(x, 0), search(x_l2, 1)
+    use_l2 = l2.accuracy > raw.accuracy + 1e-12
+    log.info(
+        "probe: CV accuracy %.4f raw, %.4f L2-normalised: %s", raw.accuracy, l2.accuracy, "L2" if use_l2 else "raw"
+    )
+    chosen = l2 if use_l2 else raw
+    model = _refit(x_l2 if use_l2 else x, y, chosen, seed, class_weight)
+    return model, chosen, L2Choice(use_l2, "cross-validation", raw, l2)
 
 
 def fit_probe(

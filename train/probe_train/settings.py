@@ -31,7 +31,8 @@ class ProbeSettings:
     batch_size: int = 32
     seed: int = 0
     # L2-normalise the pooled vector before the head (as sentence-transformers models do); in the graph too.
-    normalize: bool = False
+    # None: the probe searches both and keeps the better CV accuracy (raw on a tie); fine-tuning: raw.
+    normalize: bool | None = None
     # Decisions the user sets (probe_train.decisions): the operating point chosen on held-out data,
     # multi-class abstention, per-class loss weights, temperature scaling, label display names.
     operating_point: str = "argmax"
@@ -48,8 +49,10 @@ class ProbeSettings:
             raise UsageError(f"--batch-size must be a whole number of at least 1, not {self.batch_size!r}")
         if isinstance(self.layer, bool) or not isinstance(self.layer, int):
             raise UsageError(f"--layer must be a whole number (0: the embeddings, -1: the last), not {self.layer!r}")
-        if not isinstance(self.normalize, bool):
-            raise UsageError(f"normalize must be True or False, not {self.normalize!r}")
+        if self.normalize is not None and not isinstance(self.normalize, bool):
+            raise UsageError(
+                f"normalize must be True, False or None (chosen by cross-validation), not {self.normalize!r}"
+            )
         if self.max_length is not None:
             check_max_length(self.max_length, None, self.model or DEFAULT_MODEL)
         from .operating_point import parse_operating_point

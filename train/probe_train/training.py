@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from probe_runtime.records import Decision
 
 from .data import Dataset
-from .decisions import HeldOut, choose_decisions, probe_held_out_logits, test_report
+from .decisions import HeldOut, choose_decisions, test_report
 from .embedding_cache import EmbeddingCache
 from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
@@ -24,7 +24,7 @@ from .finetune import EpochResult, finetune, split_validation
 from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
-from .probe import FoldProgress, fit_probe_cv, softmax_head
+from .probe import FoldProgress, fit_probe_choose_l2, softmax_head
 from .provenance import dataset_facts, encoder_provenance
 from .settings import FinetuneSettings, ProbeSettings
 
@@ -65,41 +65,48 @@ class _Head:
     settings: dict[str, Any]
     n_train: int
     held_out: HeldOut | None = None  # logits on data the model did not fit: temperature, operating point
+    normalize: bool = False  # the head reads L2-normalised vectors (set, or chosen by cross-validation)
 
 
 def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
     use_fast_attention(request.encoder)  # frozen: it only embeds (export loads its own, eager)
+    # The raw pooled vectors: `fit_probe_choose_l2` normalises them itself when asked or when it chooses to.
     x = embed_texts(
-        request.encoder,
-        data.texts,
-        s.pooling,
-        s.layer,
-        s.batch_size,
-        request.show_progress,
-        normalize=s.normalize,
-        cache=request.cache,
+        request.encoder, data.texts, s.pooling, s.layer, s.batch_size, request.show_progress, cache=request.cache
     )
     weights = class_weights(s.class_weight, data.labels, data.y)
     by_index = None if weights is None else dict(enumerate(weights.tolist()))
-    head, cv = fit_probe_cv(x, data.y, seed=s.seed, on_fold=request.on_fold, class_weight=by_index)
+    needs_held_out = _needs_held_out(s)
+    head, cv, l2 = fit_probe_choose_l2(
+        x,
+        data.y,
+        s.normalize,
+        seed=s.seed,
+        on_fold=request.on_fold,
+        class_weight=by_index,
+        held_out=needs_held_out,
+    )
     weight, bias = softmax_head(head)
     recorded: dict[str, Any] = {
         "C": cv.C,
         "cv_accuracy": round(cv.accuracy, 6),
         "cv_spread": round(cv.spread, 6),
         "seed": s.seed,
-        "normalize": s.normalize,
+        "normalize": l2.normalize,
+        "normalize_chosen_by": l2.chosen_by,
         "train_source": data.source,
         "base_encoder": request.encoder.name,
     }
+    if l2.raw is not None and l2.l2 is not None:
+        recorded.update(cv_accuracy_raw=round(l2.raw.accuracy, 6), cv_accuracy_l2=round(l2.l2.accuracy, 6))
     if weights is not None:
         recorded["class_weight"] = weights.tolist()
     held_out = None
-    if _needs_held_out(s):
-        logits = probe_held_out_logits(x, data.y, float(head.C), s.seed, 5, by_index)
-        held_out = HeldOut(logits, data.y, "the training data (5-fold cross-validated predictions)")
-    return _Head(weight, bias, recorded, len(data), held_out)
+    if needs_held_out and cv.held_out is not None:
+        # The search's own out-of-fold predictions at the chosen C: no second pass over the folds.
+        held_out = HeldOut(cv.held_out, data.y, "the training data (5-fold cross-validated predictions)")
+    return _Head(weight, bias, recorded, len(data), held_out, normalize=l2.normalize)
 
 
 def _needs_held_out(settings: ProbeSettings) -> bool:
@@ -108,7 +115,8 @@ def _needs_held_out(settings: ProbeSettings) -> bool:
 
 def _logits(encoder: Encoder, texts: list[str], weight: Any, bias: Any, settings: ProbeSettings) -> Any:
     """The head's logits, W·x + b on pooled vectors (before the temperature and the softmax)."""
-    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size, normalize=settings.normalize)
+    normalize = bool(settings.normalize)
+    x = embed_texts(encoder, texts, settings.pooling, settings.layer, settings.batch_size, normalize=normalize)
     return x.astype("float64") @ weight.T.astype("float64") + bias
 
 
@@ -138,7 +146,7 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         "steps": result.steps,
         "history": [record.as_dict() for record in result.history],
     }
-    return _Head(result.weight, result.bias, recorded, len(fit), held_out)
+    return _Head(result.weight, result.bias, recorded, len(fit), held_out, normalize=bool(settings.normalize))
 
 
 def evaluate_on(
@@ -186,6 +194,8 @@ def train(request: TrainRequest) -> TrainedModel:
     started = time.perf_counter()
     settings, encoder, data = request.settings, request.encoder, request.train
     check_layer(encoder, settings.layer)
+    if isinstance(settings, FinetuneSettings) and settings.normalize is None:
+        settings = replace(settings, normalize=False)  # fine-tuning: no search to decide by; raw unless asked
     label_names = resolve_label_names(settings.label_names, data.labels)
     choose_decisions(None, settings, data.labels)  # option mistakes (a threshold for three labels) before work
     if isinstance(settings, FinetuneSettings):
@@ -203,7 +213,7 @@ def train(request: TrainRequest) -> TrainedModel:
         bias=head.bias,
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
-        normalize=settings.normalize,
+        normalize=head.normalize,
         label_names=label_names,
         provenance=encoder_provenance(encoder),
     )

@@ -286,6 +286,10 @@ class TrainingSummary(Record):
     normalize: bool | None = field(default=None, metadata=spec(flag))  # pooled vector L2-normalised before the head
     cv_accuracy: float | None = field(default=None, metadata=spec(number))  # the probe's CV accuracy at its C
     cv_spread: float | None = field(default=None, metadata=spec(number))  # ... and its std over the folds
+    # "cross-validation" (both searched, the better kept) or "setting" (the user's flag); and both CV accuracies
+    normalize_chosen_by: str | None = field(default=None, metadata=spec(text))
+    cv_accuracy_raw: float | None = field(default=None, metadata=spec(number))
+    cv_accuracy_l2: float | None = field(default=None, metadata=spec(number))
     # On the test split: {class: {precision, recall, f1, support}} and the confusion matrix (rows: truth)
     per_class: dict[str, dict[str, float]] | None = field(default=None, metadata=spec(scores_by_name))
     confusion_matrix: tuple[tuple[int, ...], ...] | None = field(default=None, metadata=spec(count_matrix))
