@@ -16,12 +16,23 @@ import torch
 from probe_runtime import ProbeError
 from probe_runtime.artifact import EMBEDDINGS_NAME, OUTPUT_NAME
 
+from .fusions import apply_architecture_fusions, attention_first_residuals
 from .module import ClassifierModule
 
-__all__ = ["OPSET", "export_onnx", "optimize", "quantize_int8"]
+__all__ = [
+    "OPSET",
+    "UNFUSED_COST",
+    "export_onnx",
+    "optimize",
+    "quantize_int8",
+    "unfused_attention",
+    "unfused_attention_warning",
+]
 
 log = logging.getLogger(__name__)
 OPSET = 20
+# CPU time per text of an unfused-attention graph over the fused one (`unfused_attention_warning`).
+UNFUSED_COST = 2.0
 
 
 def export_onnx(module: ClassifierModule, sample: dict[str, torch.Tensor], path: Path) -> None:
@@ -43,11 +54,24 @@ def export_onnx(module: ClassifierModule, sample: dict[str, torch.Tensor], path:
         )
 
 
-def optimize(source: Path, target: Path, num_heads: int, hidden_size: int) -> dict[str, int]:
-    """Apply onnxruntime's transformer fusions (attention, layer norm, GELU); returns fused-op counts."""
+def optimize(
+    source: Path, target: Path, num_heads: int, hidden_size: int, model_type: str = "bert", layers: int | None = None
+) -> dict[str, int]:
+    """Apply onnxruntime's transformer fusions (attention, layer norm, GELU), then those onnxruntime does not
+    have for ``model_type`` (`probe_export.fusions`); returns fused-op counts.
+
+    ``layers``: the attention blocks in the graph; when fewer are fused, a one-line warning says so and what
+    it costs (`unfused_attention_warning`).
+    """
+    import onnx
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    raw = onnx.load(str(source))
+    if attention_first_residuals(raw):  # ALBERT's first layer (probe_export.fusions)
+        source = target.with_name(f"{target.stem}-residuals.onnx")
+        onnx.save(raw, str(source))
+    del raw
     options = FusionOptions("bert")
     # Same maths, but onnxruntime's CPU SkipLayerNormalization kernel is ~5x slower than Add +
     # LayerNormalization at these shapes: +51 % texts per CPU-second (docs/benchmarks.md).
@@ -59,11 +83,44 @@ def optimize(source: Path, target: Path, num_heads: int, hidden_size: int) -> di
     optimized = optimize_model(
         str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size, optimization_options=options
     )
+    apply_architecture_fusions(optimized, model_type, num_heads, hidden_size)
     stats = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
-    if not stats.get("Attention") and not stats.get("MultiHeadAttention"):
-        log.warning("the transformer optimizer fused no attention: the graph will be slower than it could be")
+    warning = unfused_attention_warning(model_type, stats, layers)
+    if warning:
+        log.warning("%s", warning)
     optimized.save_model_to_file(str(target))
     return stats
+
+
+def unfused_attention(stats: dict[str, int], layers: int) -> int:
+    """How many of the graph's ``layers`` attention blocks no fused attention op runs."""
+    return max(0, layers - stats.get("Attention", 0) - stats.get("MultiHeadAttention", 0))
+
+
+def unfused_attention_warning(model_type: str, stats: dict[str, int], layers: int | None) -> str | None:
+    """One line when attention stays (partly) unfused, with the measured cost; None when all of it is fused.
+
+    The cost is what fusing MPNet's attention gained (research/attention_fusion: all-mpnet-base-v2, the
+    default int8-per-token file, unfused vs fused, same texts, AMD EPYC without AMX): an unfused graph
+    of that size needs about ``UNFUSED_COST`` times the CPU time per text.
+    """
+    if layers is None or layers == 0:
+        return None
+    left = unfused_attention(stats, layers)
+    if not left:
+        return None
+    fused = layers - left
+    shared = " shared-weight" if model_type == "albert" else ""
+    what = (
+        f"attention fused in {fused} of {layers}{shared} layers"
+        if fused
+        else f"attention left unfused in all {layers} layers"
+    )
+    return (
+        f"{model_type}: {what} (onnxruntime has no fusion for this architecture's attention); the unfused "
+        f"blocks run as separate MatMul/Softmax nodes, up to ~{UNFUSED_COST:g}x the CPU time per text of a "
+        "fused graph (measured on MPNet; research/attention_fusion)"
+    )
 
 
 def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
@@ -78,9 +135,10 @@ def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
 
     from .rowwise import rowwise_activations, unfuse_attention
 
-    if per_token:
-        unfused = target.with_name(f"{target.stem}-unfused.onnx")
-        unfuse_attention(source, unfused)
+    # Per token: every Attention (QAttention has one input scale). Per batch: only those with an
+    # attention_bias (MPNet's, probe_export.fusions), which QAttention lacks and the quantizer would drop.
+    unfused = target.with_name(f"{target.stem}-unfused.onnx")
+    if unfuse_attention(source, unfused, only_biased=not per_token):
         source = unfused
     root = logging.getLogger()
     level = root.level

@@ -26,7 +26,7 @@ from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
 from .gate import GateLimits
-from .graph import export_onnx, optimize
+from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
 from .output import guard_export_output
 from .precision import AUTO, QUANTIZE_CHOICES, Candidate, Reference, choose_precision, record
@@ -147,7 +147,8 @@ def export_model(
         raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
         export_onnx(module, _feeds(encoder, texts[:2]), raw)
         config = encoder.model.config
-        fused_ops = optimize(raw, fused, config.num_attention_heads, config.hidden_size)
+        heads, hidden = config.num_attention_heads, config.hidden_size
+        fused_ops = optimize(raw, fused, heads, hidden, model_type=config.model_type, layers=encoder_layers)
         fp32_runner = Classifier.from_graph(fused, manifest, tok_json)
         # The optimizer may prune an input the graph does not need (e.g. all-zero token types):
         # the manifest records the inputs the file really declares.
@@ -181,7 +182,13 @@ def export_model(
             else _int8_figures(reference, fp32_probs, chosen.probs[labelled], y)
         )
         verification = replace(
-            verification, fused_ops=fused_ops, fp32=fp32, agreement_texts=len(texts_all), precision=precision, int8=int8
+            verification,
+            fused_ops=fused_ops,
+            unfused_attention=unfused_attention(fused_ops, encoder_layers),
+            fp32=fp32,
+            agreement_texts=len(texts_all),
+            precision=precision,
+            int8=int8,
         )
         shipped = chosen.probs[labelled]  # the shipped graph's answers on the labelled texts
         verification = replace(verification, **decision_verification(manifest, shipped, y))

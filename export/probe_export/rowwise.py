@@ -247,15 +247,28 @@ def rowwise_activations(
     return len(chains)
 
 
-def unfuse_attention(source: Path, target: Path) -> int:
-    """Attention(x, W, b, mask) -> MatMul(x, W) + Split + MultiHeadAttention(q, k, v, b, mask); exact in fp32."""
+def _attention_bias(node: onnx.NodeProto) -> str:
+    """The ``attention_bias`` input (index 5) of an ``Attention`` node, or "" (`probe_export.fusions`)."""
+    return str(node.input[5]) if len(node.input) > 5 else ""
+
+
+def unfuse_attention(source: Path, target: Path, only_biased: bool = False) -> int:
+    """Attention(x, W, b, mask, -, bias) -> MatMul(x, W) + Split + MultiHeadAttention(q, k, v, b, mask, bias);
+    exact in fp32. ``only_biased``: only the nodes with an ``attention_bias`` (which ``QAttention`` lacks)."""
     model = onnx.load(str(source))
     inits = {init.name: init for init in model.graph.initializer}
     consts = _Builder(model)
     count = 0
     for node in [n for n in model.graph.node if n.op_type == "Attention"]:
+        if only_biased and not _attention_bias(node):
+            continue
+        unknown = {a.name for a in node.attribute} - {"num_heads", "scale", "mask_filter_value"}
+        if (len(node.input) > 4 and node.input[4]) or unknown:
+            raise ValueError(f"{node.name}: cannot unfuse an Attention with past state or {sorted(unknown)}")
         x, weight, bias = node.input[0], node.input[1], node.input[2]
         mask = node.input[3] if len(node.input) > 3 else ""
+        attention_bias = [_attention_bias(node)] if _attention_bias(node) else []
+        kept = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "num_heads"}
         heads = next(a.i for a in node.attribute if a.name == "num_heads")
         d = inits[weight].dims[1] // 3
         b = node.name
@@ -265,11 +278,12 @@ def unfuse_attention(source: Path, target: Path) -> int:
             helper.make_node("Split", [f"{b}_qkv", split], [f"{b}_q", f"{b}_k", f"{b}_v"], axis=-1, name=f"{b}_split"),
             helper.make_node(
                 "MultiHeadAttention",
-                [f"{b}_q", f"{b}_k", f"{b}_v", bias, mask],
+                [f"{b}_q", f"{b}_k", f"{b}_v", bias, mask, *attention_bias],
                 list(node.output),
                 domain="com.microsoft",
                 num_heads=heads,
                 name=f"{b}_mha",
+                **kept,
             ),
         ]
         index = list(model.graph.node).index(node)

@@ -3,7 +3,8 @@
 For each tiny random encoder of tests/architectures.py (BERT, DistilBERT, RoBERTa, XLM-R, ALBERT, MPNet,
 DeBERTa-v2, ModernBERT): `probe train` then `probe export` without flags succeeds, the fp32 graph matched
 PyTorch (the export refuses more than 1e-4), the artifact loads in the runtime and classifies, records
-the precision `auto` chose and the fused operators, and answers a text the same alone or in a batch.
+the precision `auto` chose, the fused operators and the attention blocks left unfused, and answers a text
+the same alone or in a batch.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from conftest import synthetic_rows
 from probe_export.cli import main
 from probe_runtime import Classifier
 
-# onnxruntime's optimizer (model_type "bert") fuses every attention block of these; MPNet (relative
-# position bias), DeBERTa-v2 (disentangled attention) and ModernBERT (rotary embeddings) run unfused,
-# and ALBERT's shared layer is fused once (benchmarks/results/architecture_matrix.md).
-FUSES_EVERY_ATTENTION = {"bert", "distilbert", "roberta", "xlm-roberta"}
+# Every attention block of these is fused: by onnxruntime's optimizer (model_type "bert"), MPNet's (relative
+# position bias) by probe_export.fusions, ALBERT's first shared layer after its residual Add is reordered.
+# DeBERTa-v2 (disentangled attention) and ModernBERT (rotary embeddings) run unfused, and the export says so
+# (benchmarks/results/architecture_matrix.md, research/attention_fusion).
+FUSES_EVERY_ATTENTION = {"bert", "distilbert", "roberta", "xlm-roberta", "albert", "mpnet"}
 LAYERS = 2
 
 
@@ -79,5 +81,8 @@ def test_the_fused_operators_are_recorded(exported):
     name, path = exported
     fused = Classifier.load(path).manifest.verification.fused_ops
     assert fused and all(isinstance(n, int) and n > 0 for n in fused.values())
+    unfused = Classifier.load(path).manifest.verification.unfused_attention
     if name in FUSES_EVERY_ATTENTION:
-        assert fused.get("Attention") == LAYERS
+        assert fused.get("Attention") == LAYERS and unfused == 0
+    else:
+        assert unfused == LAYERS - fused.get("Attention", 0) - fused.get("MultiHeadAttention", 0) > 0

@@ -445,6 +445,8 @@ class Verification(Record):
     agreement_texts: int | None = field(default=None, metadata=spec(count))  # texts the gate's agreement is measured on
     # Onnxruntime fusions applied, by op
     fused_ops: dict[str, int] | None = field(default=None, metadata=spec(counts_by_name))
+    # Attention blocks of the graph no fused attention op runs (slower; the export warned): 0 = all fused
+    unfused_attention: int | None = field(default=None, metadata=spec(count))
     # The shipped file's figures at the stored threshold (binary operating points), next to argmax's
     decision: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
     decision_argmax: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
