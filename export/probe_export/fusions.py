@@ -13,7 +13,9 @@ fused kernel each. `BiasedAttentionFusion` is onnxruntime's own ``FusionAttentio
 it matches the chain from its Softmax and builds the node with the parent class's
 ``create_attention_node``, which already supports the op's ``attention_bias`` input (index 5: added to
 ``Q K^T * scale`` before the mask, broadcast over the batch). The result is exact in fp32 (the export
-verifies it against PyTorch).
+verifies it against PyTorch). Measured (research/attention_fusion, AMD EPYC, SST-2 phrases): ~4 % less
+CPU per text at batch 1 and none at batch 32 on the default int8-per-token file, whose time goes to the
+int8 matmuls; the fused graph is the smaller and the one onnxruntime's attention kernels are tuned for.
 
 int8: per-batch ``QAttention`` has no ``attention_bias`` input (onnxruntime's quantizer would drop it), so
 `probe_export.graph.quantize_int8` first unfuses a biased ``Attention`` into MatMul + Split +

@@ -143,7 +143,9 @@ def test_the_warning_names_partial_and_missing_fusion_and_is_silent_when_all_is_
     partial = unfused_attention_warning("albert", {"Attention": 1}, 2)
     assert partial is not None and "attention fused in 1 of 2 shared-weight layers" in partial
     missing = unfused_attention_warning("deberta-v2", {"LayerNormalization": 5}, 12)
-    assert missing is not None and "left unfused in all 12 layers" in missing and "x the CPU time" in missing
+    assert missing is not None and "left unfused in all 12 layers" in missing and "2.5x the CPU time" in missing
+    other = unfused_attention_warning("funnel", {}, 4)
+    assert other is not None and "left unfused in all 4 layers" in other and "x the CPU time per text" in other
     assert unfused_attention_warning("bert", {"Attention": 6}, 6) is None
     assert unfused_attention_warning("bert", {}, 0) is None  # a probe on the embeddings has no attention
 
