@@ -202,6 +202,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         diagram = work / method / "reliability.png"
         if diagram.is_file() and not args.train_only:
             summary["reliability_png"] = _copy(diagram, RESULTS.parent / f"decisions-{dataset}-{method}.png")
+    results["load_average"] = [round(x, 1) for x in os.getloadavg()]  # how shared the 2 cores were, at the end
     return results
 
 
@@ -282,8 +283,14 @@ def markdown(results: dict[str, Any]) -> str:
         "`--reuse-trained`). Scale: each row's *scale* column: the probe sees every training set whole; "
         "fine-tuning was cut where the 2 shared cores could not finish it in the session (the reason is in "
         "the column; the module docstring of `benchmarks/decisions_report.py` has the measured times). "
-        "The 2 cores were shared with other jobs throughout: the *train s* column is wall-clock under that "
-        "load, not a speed figure.",
+        "The 2 cores were shared with other jobs throughout"
+        + (
+            f" (load average {'/'.join(f'{x:g}' for x in results['load_average'])} over 1/5/15 min when this "
+            "was written)"
+            if "load_average" in results
+            else ""
+        )
+        + ": the *train s* column is wall-clock under that load, not a speed figure.",
         "",
         "**Operating points on prompt injection.** The threshold on P(injection) is chosen on data the model did "
         "not fit (the probe: 5-fold cross-validated predictions on the training set; fine-tuning: its "
