@@ -67,13 +67,14 @@ class Scale:
 
 
 # The scale each (method, dataset) is trained at. The probe sees every training set whole. Fine-tuning
-# (MiniLM-L6, batch 16, one torch thread per process) was measured on 2 cores shared with 3-4 other jobs
-# (load average 13-17) on 2026-12-06: 100 steps of TweetEval took about 7.5 min, an epoch of prompt injection
-# (28 steps) 102 s (about 10 s on an idle machine). So: prompt injection whole, 10 epochs with early
-# stopping; SMS whole, 2 epochs at 128 tokens; TweetEval whole but 1 epoch (its 2 epochs, 1,342 steps,
-# would not have finished in the session); SST-2 a seeded 4,000 of its 67,349 phrases, 2 epochs. The
-# validation split of prompt injection is 20 % (not 10 %) so that its fpr=0.01 target is chosen on more
-# negatives (still coarse: the document says how many).
+# (MiniLM-L6, batch 16, one torch thread per process, 3-4 such jobs of ours beside 3-4 other helpers' jobs;
+# load average 13-26) was measured in the 2026-12-06 run: an epoch of prompt injection (28 steps) took
+# 102-122 s (about 10 s on an idle machine), of SMS (251 steps) 582-685 s, of SST-2's 3,600 phrases
+# (225 steps) 448-461 s, of TweetEval (671 steps) 2,007 s. So: prompt injection whole, ≤ 10 epochs with
+# early stopping; SMS whole, 2 epochs at 128 tokens; TweetEval whole but 1 epoch (2 would not have
+# finished in the session); SST-2 a seeded 4,000 of its 67,349 phrases, 2 epochs (the whole set would be
+# about 17 times that). The validation split of prompt injection is 20 % (not 10 %) so that its fpr=0.01
+# target is chosen on more negatives (still coarse: the document says how many).
 PROBE = Scale()
 FINETUNE = {
     "prompt_injections": Scale(
@@ -282,7 +283,7 @@ def markdown(results: dict[str, Any]) -> str:
         "trained by the same script run in parts with `--train-only --only …` and read back with "
         "`--reuse-trained`). Scale: each row's *scale* column: the probe sees every training set whole; "
         "fine-tuning was cut where the 2 shared cores could not finish it in the session (the reason is in "
-        "the column; the module docstring of `benchmarks/decisions_report.py` has the measured times). "
+        "the column; the comment above `FINETUNE` in `benchmarks/decisions_report.py` has the measured times). "
         "The 2 cores were shared with other jobs throughout"
         + (
             f" (load average {'/'.join(f'{x:g}' for x in results['load_average'])} over 1/5/15 min when this "
@@ -290,7 +291,8 @@ def markdown(results: dict[str, Any]) -> str:
             if "load_average" in results
             else ""
         )
-        + ": the *train s* column is wall-clock under that load, not a speed figure.",
+        + ": the *train s* column is wall-clock under that load, not a speed figure (and a probe whose "
+        "embeddings were already in the shared cache takes seconds).",
         "",
         "**Operating points on prompt injection.** The threshold on P(injection) is chosen on data the model did "
         "not fit (the probe: 5-fold cross-validated predictions on the training set; fine-tuning: its "
@@ -384,16 +386,16 @@ def _calibration_notes(results: dict[str, Any]) -> list[str]:
     if not worse:
         return []
     named = "; ".join(
-        f"{dataset} {method} ({r['n']} test texts; Brier {r['calibration']['brier_before']:.4f} → "
+        f"{dataset} {method} ({r['n']:,} test texts; Brier {r['calibration']['brier_before']:.4f} → "
         f"{r['calibration']['brier_after']:.4f})"
         for dataset, method, r in worse
     )
-    brier_fell = all(r["calibration"]["brier_after"] <= r["calibration"]["brier_before"] for _, _, r in worse)
+    fell = sum(r["calibration"]["brier_after"] <= r["calibration"]["brier_before"] for _, _, r in worse)
     return [
-        f"ECE rose after scaling for {named}. The temperature minimises the log-loss on the held-out data"
-        + (", and the Brier score (a proper score like the log-loss) fell" if brier_fell else "")
-        + "; a 15-bin ECE on a small test split with most texts in the top bin moves by a few texts' worth, "
-        "so read it with the Brier column.",
+        f"ECE rose after scaling for {named}. The temperature minimises the log-loss on the held-out data, "
+        f"not the test ECE; the Brier score fell in {fell} of these {len(worse)}. A 15-bin ECE moves by a few "
+        "texts' worth on a small test split with most texts in the top bin (prompt injection: 116), and a "
+        "temperature near 1 changes little either way: read ECE with the Brier column.",
         "",
     ]
 
