@@ -75,6 +75,9 @@ class Scale:
 # finished in the session); SST-2 a seeded 4,000 of its 67,349 phrases, 2 epochs (the whole set would be
 # about 17 times that). The validation split of prompt injection is 20 % (not 10 %) so that its fpr=0.01
 # target is chosen on more negatives (still coarse: the document says how many).
+# One torch thread per process, because under this contention two were 4-6 times slower: `probe train` of
+# prompt injection, --method finetune --epochs 2 --validation-size 0, run alternately with OMP_NUM_THREADS=1
+# and 2, twice each (load average 13-20): 125 s and 80 s with one thread, 544 s and 488 s with two.
 PROBE = Scale()
 FINETUNE = {
     "prompt_injections": Scale(
