@@ -47,14 +47,26 @@ EVALS = {
     "bipia_email test": BROAD / "test_bipia_email.csv",
     "benign trigger words": BROAD / "trigger_benign.csv",
 }
+# Parts of an evaluation file scored on their own: (file's split, the rows' source or None for the others).
+PARTS = {
+    "benign trigger words: notinject": ("benign trigger words", "notinject"),
+    "benign trigger words: llm_warden + open_assistant": ("benign trigger words", None),
+}
 OPERATING_POINT = "fpr=0.05"
 PROBE = [sys.executable, "-c", "from probe_export.cli import run; run()"]
 
 
 def read_rows(path: Path) -> tuple[list[str], np.ndarray]:
+    texts, labels, _ = read_sourced(path)
+    return texts, labels
+
+
+def read_sourced(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, labels and each row's source (``deepset`` for deepset's files, which have no source column)."""
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows])
+    sources = np.array([r.get("source", "deepset") for r in rows])
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows]), sources
 
 
 def has_operating_point() -> bool:
@@ -88,7 +100,11 @@ class Variant:
 
 
 def training_file(variant: Variant, rows: int | None) -> Path:
-    """The training CSV, or (fine-tuning on the broad set with ``rows``) a seeded stratified subset."""
+    """The training CSV, or (fine-tuning on the broad set with ``rows``) a seeded subset of it.
+
+    The subset keeps every deepset row (the test set the goal is measured on speaks deepset's language,
+    German included) and fills the rest with a seeded sample of the other sources, stratified by label.
+    """
     source = TRAIN_SETS[variant.train_set]
     if variant.method != "finetune" or rows is None:
         return source
@@ -98,7 +114,12 @@ def training_file(variant: Variant, rows: int | None) -> Path:
         return source
     from sklearn.model_selection import train_test_split
 
-    kept, _ = train_test_split(records, train_size=rows, random_state=0, stratify=[r["label"] for r in records])
+    deepset = [r for r in records if r["source"] == "deepset"]
+    others = [r for r in records if r["source"] != "deepset"]
+    extra, _ = train_test_split(
+        others, train_size=rows - len(deepset), random_state=0, stratify=[r["label"] for r in others]
+    )
+    kept = deepset + extra
     out = OUT / f"{variant.train_set}-train-{rows}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
@@ -143,14 +164,23 @@ def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
 
     classifier = Classifier.load(str(artifact))
     label_of = np.array(classifier.labels)  # column order of predict_proba
-    out: dict[str, Any] = {}
+    manifest = classifier.manifest
+    out: dict[str, Any] = {
+        "artifact": {"quantization": str(manifest.quantization.value), "threshold": manifest.decision.threshold}
+    }
+    predictions: dict[str, dict[str, np.ndarray]] = {}
     for split, path in EVALS.items():
-        texts, labels = read_rows(path)
-        argmax = label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]
-        row: dict[str, Any] = {"rows": len(texts), "argmax": scores(labels, argmax)}
+        texts, labels, sources = read_sourced(path)
+        at = {"argmax": label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]}
         if operating_point:
-            row["operating_point"] = scores(labels, np.asarray(classifier.predict(texts)))
-        out[split] = row
+            at["operating_point"] = np.asarray(classifier.predict(texts))
+        out[split] = {"rows": len(texts)} | {key: scores(labels, predicted) for key, predicted in at.items()}
+        predictions[split] = {"labels": labels, "sources": sources} | at
+    for part, (split, source) in PARTS.items():
+        p = predictions[split]
+        mask = p["sources"] == source if source else ~np.isin(p["sources"], [s for _, s in PARTS.values() if s])
+        keys = [k for k in ("argmax", "operating_point") if k in p]
+        out[part] = {"rows": int(mask.sum())} | {k: scores(p["labels"][mask], p[k][mask]) for k in keys}
     return out
 
 
@@ -159,8 +189,9 @@ def fmt(value: float | None) -> str:
 
 
 def table(results: dict[str, Any], at: str) -> list[str]:
-    head = "| model | trained on | deepset acc | deepset F1 | llm_warden acc / F1 / recall | open_assistant FPR |"
-    head += " bipia_email acc / recall / FPR | **benign trigger-word FPR** |"
+    head = "| model | trained on | **deepset acc** | deepset F1 / recall | llm_warden acc / F1 / recall |"
+    head += " open_assistant FPR | bipia_email acc / recall / FPR | **benign trigger-word FPR** (all / NotInject /"
+    head += " llm_warden+OA) |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for name, record in results["models"].items():
         e = record["eval"]
@@ -172,11 +203,14 @@ def table(results: dict[str, Any], at: str) -> list[str]:
 
         method, train_set = name.split("-")
         lines.append(
-            f"| {method} | {train_set} ({record['train_rows']}) | {get('deepset test', 'accuracy')} | "
-            f"{get('deepset test', 'f1')} | {get('llm_warden test', 'accuracy')} / {get('llm_warden test', 'f1')} / "
-            f"{get('llm_warden test', 'recall')} | {get('open_assistant test', 'fpr')} | "
+            f"| {method} | {train_set} ({record['train_rows']}) | **{get('deepset test', 'accuracy')}** | "
+            f"{get('deepset test', 'f1')} / {get('deepset test', 'recall')} | {get('llm_warden test', 'accuracy')} / "
+            f"{get('llm_warden test', 'f1')} / {get('llm_warden test', 'recall')} | "
+            f"{get('open_assistant test', 'fpr')} | "
             f"{get('bipia_email test', 'accuracy')} / {get('bipia_email test', 'recall')} / "
-            f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** |"
+            f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** / "
+            f"{get('benign trigger words: notinject', 'fpr')} / "
+            f"{get('benign trigger words: llm_warden + open_assistant', 'fpr')} |"
         )
     return lines
 
@@ -194,7 +228,11 @@ def document(results: dict[str, Any]) -> str:
         "",
         f"Evaluation rows: {counts}. None of them is in any training set (exact or near duplicate: "
         "character 5-gram Jaccard ≥ 0.8). Percentages; F1 and recall are on injections (label 1); FPR is the "
-        "share of benign rows flagged. With 43 trigger-word prompts one row is 2.3 points.",
+        "share of benign rows flagged. Labels follow one rule across sources (deepset's): a prompt that gives "
+        "the model another persona or role is an injection (see the data README's label rule), so llm_warden's "
+        "role-play prompts count as injections here. The benign trigger-word set is NotInject (benign prompts "
+        "built around injection trigger words) plus llm_warden/Open-Assistant benign prompts with `ignore`, "
+        "`forget`, `pretend`… later in the text; none is trained on.",
         "",
         "## At argmax",
         "",
@@ -215,7 +253,9 @@ def document(results: dict[str, Any]) -> str:
         took = (
             "time not recorded" if record["seconds"] is None else f"{record['seconds'] / 60:.1f} min on the shared CPU"
         )
-        lines.append(f"- {name}: `probe {record['commands'][0]}`; `probe {record['commands'][1]}` ({took})")
+        art = record["eval"].get("artifact", {})
+        kind = f"{art.get('quantization', '?')}, threshold {art.get('threshold')}"
+        lines.append(f"- {name} ({kind}): `probe {record['commands'][0]}`; `probe {record['commands'][1]}` ({took})")
     lines += ["", host_line(results["host"]), ""]
     return "\n".join(lines)
 
