@@ -25,6 +25,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,14 +48,27 @@ EVALS = {
     "bipia_email test": BROAD / "test_bipia_email.csv",
     "benign trigger words": BROAD / "trigger_benign.csv",
 }
+# Parts of an evaluation file scored on their own: (file's split, the rows' source or None for the others).
+PARTS = {
+    "benign trigger words: notinject": ("benign trigger words", "notinject"),
+    "benign trigger words: llm_warden + open_assistant": ("benign trigger words", None),
+}
 OPERATING_POINT = "fpr=0.05"
+SKIPPED = "export skipped: scored in fp32 from the model directory"
 PROBE = [sys.executable, "-c", "from probe_export.cli import run; run()"]
 
 
 def read_rows(path: Path) -> tuple[list[str], np.ndarray]:
+    texts, labels, _ = read_sourced(path)
+    return texts, labels
+
+
+def read_sourced(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Texts, labels and each row's source (``deepset`` for deepset's files, which have no source column)."""
     with path.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows])
+    sources = np.array([r.get("source", "deepset") for r in rows])
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows]), sources
 
 
 def has_operating_point() -> bool:
@@ -88,7 +102,11 @@ class Variant:
 
 
 def training_file(variant: Variant, rows: int | None) -> Path:
-    """The training CSV, or (fine-tuning on the broad set with ``rows``) a seeded stratified subset."""
+    """The training CSV, or (fine-tuning on the broad set with ``rows``) a seeded subset of it.
+
+    The subset keeps every deepset row (the test set the goal is measured on speaks deepset's language,
+    German included) and fills the rest with a seeded sample of the other sources, stratified by label.
+    """
     source = TRAIN_SETS[variant.train_set]
     if variant.method != "finetune" or rows is None:
         return source
@@ -98,7 +116,12 @@ def training_file(variant: Variant, rows: int | None) -> Path:
         return source
     from sklearn.model_selection import train_test_split
 
-    kept, _ = train_test_split(records, train_size=rows, random_state=0, stratify=[r["label"] for r in records])
+    deepset = [r for r in records if r["source"] == "deepset"]
+    others = [r for r in records if r["source"] != "deepset"]
+    extra, _ = train_test_split(
+        others, train_size=rows - len(deepset), random_state=0, stratify=[r["label"] for r in others]
+    )
+    kept = deepset + extra
     out = OUT / f"{variant.train_set}-train-{rows}.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
@@ -137,20 +160,72 @@ def reused_commands(variant: Variant, args: argparse.Namespace, operating_point:
     ]
 
 
+Predict = Callable[[list[str]], dict[str, np.ndarray]]  # texts -> {"argmax": labels, "operating_point": labels}
+
+
 def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
     """Every evaluation split, at argmax and (if trained with one) at the artifact's own decision."""
     from probe_runtime import Classifier
 
     classifier = Classifier.load(str(artifact))
     label_of = np.array(classifier.labels)  # column order of predict_proba
-    out: dict[str, Any] = {}
-    for split, path in EVALS.items():
-        texts, labels = read_rows(path)
-        argmax = label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]
-        row: dict[str, Any] = {"rows": len(texts), "argmax": scores(labels, argmax)}
+    manifest = classifier.manifest
+
+    def predict(texts: list[str]) -> dict[str, np.ndarray]:
+        at = {"argmax": label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]}
         if operating_point:
-            row["operating_point"] = scores(labels, np.asarray(classifier.predict(texts)))
-        out[split] = row
+            at["operating_point"] = np.asarray(classifier.predict(texts))
+        return at
+
+    info = {"quantization": str(manifest.quantization.value), "threshold": manifest.decision.threshold}
+    return score_splits(predict, info)
+
+
+def evaluate_model_dir(model_dir: Path) -> dict[str, Any]:
+    """The same figures from a probe's model directory in fp32 (PyTorch encoder + the trained head), no export.
+
+    A fallback for a machine too busy to export: the exported int8 file's answers differ from these on a
+    few texts (the export's gate bounds the flips), so a row scored this way is marked fp32 in the document.
+    """
+    from probe_train.embeddings import embed_texts
+    from probe_train.encoder import load_encoder
+    from probe_train.finetune import head_probabilities
+    from probe_train.model_dir import load_trained
+
+    model = load_trained(model_dir)
+    if model.method != "probe":
+        raise SystemExit(f"error: {model_dir}: only a probe's model directory can be scored without exporting")
+    encoder = load_encoder(model.encoder, model.max_length)
+    labels = np.array(model.labels)
+    threshold = model.decision.get("threshold")
+    positive = list(model.labels).index(model.decision.get("positive_label", model.labels[-1]))
+
+    def predict(texts: list[str]) -> dict[str, np.ndarray]:
+        x = embed_texts(encoder, texts, model.pooling, model.layer, 32, False, normalize=model.normalize)
+        proba = head_probabilities(x, model.weight, model.bias, model.temperature)
+        at = {"argmax": labels[proba.argmax(axis=1)]}
+        if threshold is not None:
+            other = labels[1 - positive]
+            at["operating_point"] = np.where(proba[:, positive] >= threshold, labels[positive], other)
+        return at
+
+    return score_splits(predict, {"quantization": "fp32 (model directory, not exported)", "threshold": threshold})
+
+
+def score_splits(predict: Predict, info: dict[str, Any]) -> dict[str, Any]:
+    """Score ``predict`` on every evaluation split and on the PARTS of the trigger-word set."""
+    out: dict[str, Any] = {"artifact": info}
+    predictions: dict[str, dict[str, np.ndarray]] = {}
+    for split, path in EVALS.items():
+        texts, labels, sources = read_sourced(path)
+        at = predict(texts)
+        out[split] = {"rows": len(texts)} | {key: scores(labels, predicted) for key, predicted in at.items()}
+        predictions[split] = {"labels": labels, "sources": sources} | at
+    for part, (split, source) in PARTS.items():
+        p = predictions[split]
+        mask = p["sources"] == source if source else ~np.isin(p["sources"], [s for _, s in PARTS.values() if s])
+        keys = [k for k in ("argmax", "operating_point") if k in p]
+        out[part] = {"rows": int(mask.sum())} | {k: scores(p["labels"][mask], p[k][mask]) for k in keys}
     return out
 
 
@@ -159,8 +234,9 @@ def fmt(value: float | None) -> str:
 
 
 def table(results: dict[str, Any], at: str) -> list[str]:
-    head = "| model | trained on | deepset acc | deepset F1 | llm_warden acc / F1 / recall | open_assistant FPR |"
-    head += " bipia_email acc / recall / FPR | **benign trigger-word FPR** |"
+    head = "| model | trained on | **deepset acc** | deepset F1 / recall | llm_warden acc / F1 / recall |"
+    head += " open_assistant FPR | bipia_email acc / recall / FPR | **benign trigger-word FPR** (all / NotInject /"
+    head += " llm_warden+OA) |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for name, record in results["models"].items():
         e = record["eval"]
@@ -172,11 +248,14 @@ def table(results: dict[str, Any], at: str) -> list[str]:
 
         method, train_set = name.split("-")
         lines.append(
-            f"| {method} | {train_set} ({record['train_rows']}) | {get('deepset test', 'accuracy')} | "
-            f"{get('deepset test', 'f1')} | {get('llm_warden test', 'accuracy')} / {get('llm_warden test', 'f1')} / "
-            f"{get('llm_warden test', 'recall')} | {get('open_assistant test', 'fpr')} | "
+            f"| {method} | {train_set} ({record['train_rows']}) | **{get('deepset test', 'accuracy')}** | "
+            f"{get('deepset test', 'f1')} / {get('deepset test', 'recall')} | {get('llm_warden test', 'accuracy')} / "
+            f"{get('llm_warden test', 'f1')} / {get('llm_warden test', 'recall')} | "
+            f"{get('open_assistant test', 'fpr')} | "
             f"{get('bipia_email test', 'accuracy')} / {get('bipia_email test', 'recall')} / "
-            f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** |"
+            f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** / "
+            f"{get('benign trigger words: notinject', 'fpr')} / "
+            f"{get('benign trigger words: llm_warden + open_assistant', 'fpr')} |"
         )
     return lines
 
@@ -194,7 +273,11 @@ def document(results: dict[str, Any]) -> str:
         "",
         f"Evaluation rows: {counts}. None of them is in any training set (exact or near duplicate: "
         "character 5-gram Jaccard ≥ 0.8). Percentages; F1 and recall are on injections (label 1); FPR is the "
-        "share of benign rows flagged. With 43 trigger-word prompts one row is 2.3 points.",
+        "share of benign rows flagged. Labels follow one rule across sources (deepset's): a prompt that gives "
+        "the model another persona or role is an injection (see the data README's label rule), so llm_warden's "
+        "role-play prompts count as injections here. The benign trigger-word set is NotInject (benign prompts "
+        "built around injection trigger words) plus llm_warden/Open-Assistant benign prompts with `ignore`, "
+        "`forget`, `pretend`… later in the text; none is trained on.",
         "",
         "## At argmax",
         "",
@@ -215,7 +298,10 @@ def document(results: dict[str, Any]) -> str:
         took = (
             "time not recorded" if record["seconds"] is None else f"{record['seconds'] / 60:.1f} min on the shared CPU"
         )
-        lines.append(f"- {name}: `probe {record['commands'][0]}`; `probe {record['commands'][1]}` ({took})")
+        art = record["eval"].get("artifact", {})
+        kind = f"{art.get('quantization', '?')}, threshold {art.get('threshold')}"
+        run = "; ".join(c if c == SKIPPED else f"`probe {c}`" for c in record["commands"])
+        lines.append(f"- {name} ({kind}): {run} ({took})")
     lines += ["", host_line(results["host"]), ""]
     return "\n".join(lines)
 
@@ -234,6 +320,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--note", action="append", default=[], help="a note for the document (repeatable)")
     parser.add_argument("--render", action="store_true", help="only rewrite the documents from the recorded JSON")
+    parser.add_argument(
+        "--fp32-dir",
+        action="store_true",
+        help="score a probe's model directory already in benchmarks/.work in fp32 instead of exporting (busy machine)",
+    )
+    parser.add_argument(
+        "--score",
+        type=Path,
+        metavar="ARTIFACT",
+        help="print one exported file's figures on every evaluation split and write nothing (what `make demo` runs)",
+    )
     return parser.parse_args(argv)
 
 
@@ -241,6 +338,15 @@ def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -
     """Train, export (unless reusing) and score one variant."""
     started = time.perf_counter()
     artifact = OUT / f"{variant.name}.onnx"
+    if args.fp32_dir:
+        model_dir = OUT / variant.name
+        commands = reused_commands(variant, args, operating_point)[:1]
+        return {
+            "commands": [*commands, SKIPPED],
+            "seconds": None,
+            "train_rows": sum(1 for _ in csv.DictReader(TRAIN_SETS[variant.train_set].open(encoding="utf-8"))),
+            "eval": evaluate_model_dir(model_dir),
+        }
     if args.reuse and artifact.exists():
         commands, seconds = reused_commands(variant, args, operating_point), None
     else:
@@ -270,8 +376,35 @@ def merge(name: str | None, result: dict[str, Any] | None, operating_point: bool
     return write_results(RESULTS, record)
 
 
+def score_lines(artifact: Path) -> list[str]:
+    """One exported file's figures on every evaluation split, as a small aligned table."""
+    from probe_runtime import Classifier
+
+    threshold = Classifier.load(str(artifact)).manifest.decision.threshold
+    result = evaluate(artifact, operating_point=threshold is not None)
+    rule = "argmax" if threshold is None else f"its stored threshold {threshold:.3f}"
+    at = "argmax" if threshold is None else "operating_point"
+    lines = [
+        f"{artifact.name} ({result['artifact']['quantization']}), decisions at {rule}; percentages",
+        f"{'split':<52}{'rows':>6}{'acc':>7}{'F1':>7}{'recall':>8}{'FPR':>7}",
+    ]
+    for split, row in result.items():
+        if split == "artifact":
+            continue
+        s = row[at]
+        lines.append(
+            f"{split:<52}{row['rows']:>6}{fmt(s['accuracy']):>7}{fmt(s['f1']):>7}{fmt(s['recall']):>8}{fmt(s['fpr']):>7}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.score:
+        if not args.score.is_file():
+            raise SystemExit(f"error: {args.score}: no such exported file; run `probe export` first")
+        print("\n".join(score_lines(args.score)))
+        return
     if args.render:
         previous = json.loads(RESULTS.read_text(encoding="utf-8"))
         write_documents(merge(None, None, previous["operating_point"], args.note))

@@ -22,10 +22,10 @@ import random
 import re
 import subprocess
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from data.prompt_injections_broad.dedup import ReferenceIndex, normalise, unique_exact
+from data.prompt_injections_broad.dedup import ReferenceIndex, unique_exact
 
 HERE = Path(__file__).resolve().parent
 DEEPSET = HERE.parent / "prompt_injections"
@@ -41,9 +41,32 @@ TRIGGER = re.compile(
     re.IGNORECASE,
 )
 
-# Read by hand (all trigger-set rows, see README): benign in the source but arguably an attempt to make the
-# model drop its instructions, so left out of the held-out benign set (and of everything else). Normalised prefixes.
-HAND_EXCLUDED = ("i want you to assume a personality that would make me heavily doubt myself",)
+# The label rule the sources disagree on (README "Label rule"): a prompt that opens by giving the model
+# another identity, persona or role ("Pretend to be…", "Roleplay as…", "You are Shrek…", "I want you to act
+# as…") is an injection, as deepset labels every such prompt: it replaces the role the application gave the
+# model. llm_warden and Open-Assistant call these benign; their rows are relabelled 1. Asking for content
+# about role-play ("Write a story where…", "Create a roleplay scenario…") or a trigger word later in a
+# benign text ("…if you pretend…") stays 0. The pattern is anchored at the start of the prompt.
+PERSONA = re.compile(
+    r"^\W*(?:(?:please|now|okay|ok|so|hey)[,.!]?\s+)*(?:"
+    r"(?:let'?s\s+|please\s+)?(?:engage\s+in\s+a\s+)?role-?\s?play\b"
+    r"|(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?pretend\s+(?:to\s+be|you\s+are|you're|that\s+you|you\s+can)"
+    r"|imagine\s+(?:you\s+are|you're|yourself|that\s+you\s+are)"
+    r"|(?:you\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?act\s+(?:as|like)\b"
+    r"|(?:play|embody)\s+(?:as\b|the\s+(?:role|persona|part|character)\b)"
+    r"|(?:i\s+want\s+you\s+to|i'd\s+like\s+you\s+to|i\s+need\s+you\s+to)\s+"
+    r"(?:act|pretend|be|play|assume|become|roleplay|role-play)\b"
+    r"|you\s+are\s+to\s+(?:act|roleplay|role-play|play|pretend|be)\b"
+    r"|you\s+are\s+(?:now\s+)?(?!given\b|provided\b|presented\b|asked\b|tasked\b|going\b|about\b|trying\b"
+    r"|considering\b|correct\b|right\b|wrong\b|welcome\b)(?:an?\s|the\s|known\s+as\b|(?-i:[A-Z]))"
+    r"|you're\s+(?:now\s+)?(?:an?\s|the\s|(?-i:[A-Z]))"
+    r"|(?:take\s+on|assume)\s+the\s+(?:role|persona|part|character)\b"
+    r"|assume\s+an?\s+(?:personality|persona|role)\b"
+    r"|from\s+now\s+on,?\s+you\b"
+    r")",
+    re.IGNORECASE,
+)
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})  # "you’re" is "you're"
 
 
 @dataclass(frozen=True)
@@ -76,8 +99,9 @@ OPEN_ASSISTANT = Source(
     "open_assistant", "LAION-AI/Open-Assistant", "f1e6ed9526f5817531f3ab85441a40b3671ddccb", "Apache-2.0"
 )
 BIPIA = Source("bipia_email", "microsoft/BIPIA", "1a2a91da6bb12838e05d1b2e54d98e2f37b835f3", "MIT")
+NOTINJECT = Source("notinject", "leolee99/PIGuard", "1b5751e88bf7475acbedfc8eda795ce060307c84", "MIT")
 DEEPSET_SOURCE = "deepset"
-LICENCES = {DEEPSET_SOURCE: "Apache-2.0"} | {s.name: s.licence for s in (LLM_WARDEN, OPEN_ASSISTANT, BIPIA)}
+LICENCES = {DEEPSET_SOURCE: "Apache-2.0"} | {s.name: s.licence for s in (LLM_WARDEN, OPEN_ASSISTANT, BIPIA, NOTINJECT)}
 
 
 def blob(source: Source, path: str) -> Blob:
@@ -176,11 +200,38 @@ def bipia_email(mirrors: Path) -> tuple[Split, Split]:
     return pairs("train", train), pairs("test", test)
 
 
+def notinject(mirrors: Path) -> Split:
+    """NotInject (the PIGuard/InjecGuard paper's over-defence set): 339 benign prompts built around 1-3 trigger
+    words each. Evaluation only: every row goes to the held-out benign set, none is trained on."""
+    rows: Split = []
+    for part in ("one", "two", "three"):
+        items = json.loads(blob(NOTINJECT, f"datasets/NotInject_{part}.json").read(mirrors))
+        rows += [Row(item["prompt"], 0, NOTINJECT.name) for item in items]
+    return rows
+
+
 @dataclass
 class Built:
     train: Split
     evals: dict[str, Split]  # file stem -> rows (deepset's test is read, never rewritten)
     removed: Counter[str]
+    relabelled: Counter[str] = field(default_factory=Counter)  # "<source> <split>" -> benign rows relabelled 1
+
+
+def is_persona(text: str) -> bool:
+    """Whether a prompt opens by giving the model another identity or role (the label rule, ``PERSONA``)."""
+    return PERSONA.search(text.translate(APOSTROPHES)) is not None
+
+
+def relabel_personas(rows: Split, relabelled: Counter[str], where: str) -> Split:
+    """The label rule on one non-deepset split: benign persona prompts become injections (1), as in deepset."""
+    out = []
+    for row in rows:
+        if row.label == 0 and is_persona(row.text):
+            relabelled[f"{row.source} {where}"] += 1
+            row = Row(row.text, 1, row.source)
+        out.append(row)
+    return out
 
 
 def split_triggers(pools: dict[str, Split]) -> tuple[dict[str, Split], Split]:
@@ -207,23 +258,37 @@ def drop_matches(rows: Split, index: ReferenceIndex, removed: Counter[str], why:
     return kept
 
 
-def assemble(deepset_train: Split, deepset_test: Split, trains: dict[str, Split], tests: dict[str, Split]) -> Built:
+def assemble(
+    deepset_train: Split,
+    deepset_test: Split,
+    trains: dict[str, Split],
+    tests: dict[str, Split],
+    held_benign: Split | None = None,
+) -> Built:
     """Per-source test splits + trigger set first, then a training set with everything they contain removed.
 
-    Order matters: the new evaluation splits lose what duplicates deepset's training texts (so the
-    deepset-only models are measured fairly on them too); the broad training set then loses whatever
-    duplicates ANY evaluation text, exactly or nearly (deepset's test included).
+    The label rule comes first: every non-deepset split has its benign persona prompts relabelled 1, and
+    ``held_benign`` (benign-only prompts that are never trained on, NotInject) loses its persona prompts,
+    which under the rule are not benign. Then order matters: the new evaluation splits lose what duplicates
+    deepset's training texts (so the deepset-only models are measured fairly on them too); the broad
+    training set then loses whatever duplicates ANY evaluation text, exactly or nearly (deepset's test
+    included).
     """
     removed: Counter[str] = Counter()
+    relabelled: Counter[str] = Counter()
+    trains = {k: relabel_personas(v, relabelled, "train") for k, v in trains.items()}
+    tests = {k: relabel_personas(v, relabelled, "test") for k, v in tests.items()}
+    held = [r for r in held_benign or [] if not is_persona(r.text)]
+    removed["held-out benign row that is a persona prompt (label rule)"] += len(held_benign or []) - len(held)
     pools = {f"train:{k}": v for k, v in trains.items()} | {f"test:{k}": v for k, v in tests.items()}
     for key, rows in pools.items():
         keep = unique_exact([r.text for r in rows])
         removed["exact duplicate within a split"] += len(rows) - len(keep)
         pools[key] = [rows[i] for i in keep]
     pools, triggers = split_triggers(pools)
-    kept = [r for r in triggers if not normalise(r.text).startswith(HAND_EXCLUDED)]
-    removed["trigger-set row excluded after the hand check"] += len(triggers) - len(kept)
-    triggers = kept
+    keep = unique_exact([r.text for r in held])
+    removed["exact duplicate within a split"] += len(held) - len(keep)
+    triggers += [held[i] for i in keep]
     deepset_index = ReferenceIndex(r.text for r in deepset_train)
     evals = {f"test_{k}": pools[f"test:{k}"] for k in tests} | {"trigger_benign": triggers}
     evals = {k: drop_matches(v, deepset_index, removed, f"{k} row duplicating deepset train") for k, v in evals.items()}
@@ -232,7 +297,7 @@ def assemble(deepset_train: Split, deepset_test: Split, trains: dict[str, Split]
     train = drop_matches(candidates, every_eval, removed, "training row duplicating an evaluation text")
     keep = unique_exact([r.text for r in train])
     removed["exact duplicate within the combined training set"] += len(train) - len(keep)
-    return Built([train[i] for i in keep], evals, removed)
+    return Built([train[i] for i in keep], evals, removed, relabelled)
 
 
 def write_csv(path: Path, rows: Split) -> None:
@@ -251,6 +316,7 @@ def build(mirrors: Path, out: Path) -> Built:
         read_csv(DEEPSET / "test.csv", DEEPSET_SOURCE),
         {LLM_WARDEN.name: lw_train, OPEN_ASSISTANT.name: oa_train, BIPIA.name: em_train},
         {LLM_WARDEN.name: lw_test, OPEN_ASSISTANT.name: oa_test, BIPIA.name: em_test},
+        notinject(mirrors),
     )
     write_csv(out / "train.csv", built.train)
     for stem, rows in built.evals.items():
@@ -271,6 +337,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"train {len(built.train)}; " + "; ".join(f"{k} {len(v)}" for k, v in built.evals.items()))  # noqa: T201
     for why, n in sorted(built.removed.items()):
         print(f"removed {n}: {why}")  # noqa: T201
+    for where, n in sorted(built.relabelled.items()):
+        print(f"relabelled 0 -> 1 (persona prompt): {n} {where}")  # noqa: T201
 
 
 if __name__ == "__main__":
