@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         "texts": args.texts,
         "passes": args.passes,
         "reps": args.reps,
-        "command": "python -m benchmarks.single_text " + " ".join(argv),
+        "command": "python -m benchmarks.single_text " + shlex.join(argv),
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "runs": runs,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         "idle": args.idle,
         "rate": args.rate,
         "calls": args.calls,
-        "command": "python -m benchmarks.spinning " + " ".join(argv),
+        "command": "python -m benchmarks.spinning " + shlex.join(argv),
         "load_average_start": load_start,
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "results": results,
