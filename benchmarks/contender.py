@@ -140,13 +140,15 @@ def fastembed(args: argparse.Namespace) -> Predict:
     from fastembed import TextEmbedding
     from fastembed.common.model_description import ModelSource, PoolingType
 
-    name = "local/minilm-int8"
+    name = "local/encoder-int8"
+    with open(os.path.join(args.onnx_dir, "config.json"), encoding="utf-8") as f:
+        dim = int(json.load(f)["hidden_size"])
     TextEmbedding.add_custom_model(
         name,
         pooling=PoolingType.MEAN,
         normalization=False,
-        sources=ModelSource(hf="local/minilm-int8"),
-        dim=384,
+        sources=ModelSource(hf=name),
+        dim=dim,
         model_file=args.onnx_file,
     )
     model = TextEmbedding(name, threads=args.threads, specific_model_path=args.onnx_dir, local_files_only=True)
@@ -155,6 +157,7 @@ def fastembed(args: argparse.Namespace) -> Predict:
 
 
 KINDS: dict[str, Callable[[argparse.Namespace], Predict]] = {
+    "probe-default": probe_runtime,
     "probe-int8": probe_runtime,
     "probe-fp32": probe_runtime,
     "torch-eager": lambda a: torch_eager(a, sort=False),

@@ -1,4 +1,4 @@
-"""Side-by-side: probe-runtime int8 against what users would run instead, on the same texts, in one run.
+"""Side-by-side: probe-runtime's default export against what users would run instead, same texts, one run.
 
 Usage (``bash benchmarks/run.sh`` sets up the environments and calls this)::
 
@@ -7,8 +7,10 @@ Usage (``bash benchmarks/run.sh`` sets up the environments and calls this)::
 Every contender runs in a fresh process (``python -m benchmarks.contender``) in the environment it needs, with the
 same head and the same thread count; contenders are interleaved within each repetition so that a
 burst of load from elsewhere hits all of them alike. Figures are medians over repetitions with the
-min-max; ratios to probe-int8 are taken within the same run. Writes ``results/latest.json``,
-``results/latest.md`` and (with matplotlib in the Optimum environment) ``results/latest.png``.
+min-max; ratios to probe's default file (``probe export`` with no flags: ``--quantize auto``) are taken
+within the same run. Writes ``results/latest.json``, ``results/latest.md`` and (with matplotlib in the
+Optimum environment) ``results/latest.png``. Any encoder: ``--encoder`` (Hugging Face layout), ``--onnx-dir``
+(its Optimum int8 export, ``benchmarks.prepare_models``), ``--head`` and the probe files trained on it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.host import cpu_name
+from benchmarks.host import host
 from benchmarks.paths import REPO as ROOT
 from benchmarks.record import write_results
 from benchmarks.texts import load_texts
@@ -44,14 +46,17 @@ class Contender:
 
 
 def python_of(env: str) -> str:
-    if env == "torch":
-        return str(ROOT / ".venv" / "bin" / "python")
+    if env == "torch":  # the harness's own environment (run.sh: .venv, with torch and probe)
+        return sys.executable
     return str(ENVS / env / "bin" / "python")
 
 
-def contenders(int8: Path, fp32: Path) -> list[Contender]:
+def contenders(default: Path, int8: Path, fp32: Path, default_precision: str = "auto") -> list[Contender]:
     return [
-        Contender("probe-int8", "probe-runtime int8", "runtime", ("--model", str(int8))),
+        Contender(
+            "probe-default", f"probe-runtime default file ({default_precision})", "runtime", ("--model", str(default))
+        ),
+        Contender("probe-int8", "probe-runtime per-batch int8 (--quantize int8)", "runtime", ("--model", str(int8))),
         Contender("probe-fp32", "probe-runtime fp32", "runtime", ("--model", str(fp32))),
         Contender("torch-eager", "PyTorch eager (unsorted)", "torch"),
         Contender("torch-eager-sorted", "PyTorch eager (length-sorted)", "torch"),
@@ -63,6 +68,21 @@ def contenders(int8: Path, fp32: Path) -> list[Contender]:
 
 
 REFERENCE = "torch-eager-sorted"  # PyTorch fp32: the argmax everyone is compared with
+BASE = "probe-default"  # the file `probe export` writes with no flags: every ratio is to it
+
+
+def precision(artifact: Path) -> str:
+    """What the artifact's export shipped (``int8-per-token``, ``int8``, ``none``): the default file's label."""
+    from probe_runtime import Classifier
+
+    return str(Classifier.load(artifact, threads=1).manifest.quantization)
+
+
+def cpu_line() -> str:
+    """The CPU, its core count and whether it has AMX / AVX-512 VNNI: int8 speed depends on them."""
+    machine = host()  # its cpu names the int8 instructions it has: "AMD EPYC (AVX-512 VNNI)"
+    amx = "" if machine["amx_int8"] else ", no AMX"
+    return f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs{amx}"
 
 
 def token_lengths(artifact: Path, texts: list[str]) -> dict:
@@ -91,7 +111,10 @@ def run_one(c: Contender, text_file: Path, common: list[str], timeout: int) -> d
     cmd += ["--spawned", repr(spawned), *common, *c.args]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("OMP_NUM_THREADS", None)
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:  # one contender too slow on a busy machine: a row that says so, not a crash
+        return {"error": f"timed out after {timeout} s"}
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1][:300]
         return {"error": f"exit {proc.returncode}: {tail}"}
@@ -132,6 +155,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32, help="batch size of the non-probe contenders")
     parser.add_argument("--only", nargs="*", help="contender names to run")
+    parser.add_argument("--default", type=Path, default=ROOT / "artifacts/bench/pi-default.onnx",
+                        help="the probe exported with no flags (--quantize auto)")  # fmt: skip
     parser.add_argument("--int8", type=Path, default=ROOT / "artifacts/bench/pi.onnx")
     parser.add_argument("--fp32", type=Path, default=ROOT / "artifacts/bench/pi-fp32.onnx")
     parser.add_argument("--head", type=Path, default=ROOT / "artifacts/bench/pi/head.npz")
@@ -151,14 +176,19 @@ def main(argv: list[str] | None = None) -> None:
         "--encoder", str(args.encoder), "--onnx-dir", str(args.onnx_dir),
         "--latency-texts", str(args.latency_texts),
     ]  # fmt: skip
-    chosen = [c for c in contenders(args.int8, args.fp32) if not args.only or c.name in args.only]
+    shipped = precision(args.default)
+    chosen = [
+        c for c in contenders(args.default, args.int8, args.fp32, shipped) if not args.only or c.name in args.only
+    ]
     report: dict = {
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "command": "bash benchmarks/run.sh " + " ".join(sys.argv[1:] if argv is None else argv),
         "threads": args.threads,
         "reps": args.reps,
         "batch_size_others": args.batch_size,
-        "cpu": f"{cpu_name()} ({os.cpu_count()} logical CPUs)",
+        "cpu": cpu_line(),
+        "encoder": args.encoder.name,
+        "default_precision": shipped,
         "load_average_start": load_average(),
         "sets": {},
     }
@@ -166,8 +196,10 @@ def main(argv: list[str] | None = None) -> None:
         texts = [t.replace("\n", " ") for t in load_texts(set_name, args.n)]
         text_file = work / f"{set_name}-{args.n}.txt"
         text_file.write_text("\n".join(texts) + "\n", encoding="utf-8")
-        tokens = token_lengths(args.int8, texts)
-        print(f"\n== {set_name}: {len(texts)} texts; MiniLM tokens per text {json.dumps(tokens)}", flush=True)
+        tokens = token_lengths(args.default, texts)
+        print(
+            f"\n== {set_name}: {len(texts)} texts; {args.encoder.name} tokens per text {json.dumps(tokens)}", flush=True
+        )
         runs: dict[str, list[dict]] = {c.name: [] for c in chosen}
         for rep in range(args.reps):
             order = chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)]  # rotate who goes first
@@ -202,7 +234,7 @@ def write(report: dict, out: Path, name: str) -> None:
     report["load_average_end"] = load_average()
     report["install_mb"] = {
         "runtime-only venv (pip install ./runtime)": du_mb(site_packages(ENVS / "runtime")),
-        "torch venv (.venv: torch + transformers + probe)": du_mb(site_packages(ROOT / ".venv")),
+        "torch venv (.venv: torch + transformers + probe)": du_mb(site_packages(Path(sys.prefix))),
         "Optimum/fastembed venv (torch + transformers<4.58)": du_mb(site_packages(ENVS / "alt")),
     }
     write_results(out / f"{name}.json", report, markdown(report))

@@ -2,6 +2,9 @@
 # One command for the side-by-side benchmark (also `make bench`); works on a fresh machine with Python 3.11.
 #   bash benchmarks/run.sh                      # 3 repetitions, SST-2 (short) and TweetEval (longer) texts
 #   bash benchmarks/run.sh --reps 5 --sets sst2 # any option of `python -m benchmarks.harness`
+#   bash benchmarks/run.sh mpnet --reps 3       # the same for all-mpnet-base-v2 (SST-2 phrases, fewer contenders);
+#                                               # needs $MPNET (default benchmarks/.work/all-mpnet-base-v2,
+#                                               # made by `python -m benchmarks.prepare_mpnet`)
 # Texts come from the data root (benchmarks/paths.py: $PROBE_DATA, else ../shared/data, else data/).
 # Creates, under benchmarks/.envs/ (git-ignored): a runtime-only venv (pip install ./runtime, no torch) and
 # a venv for Optimum / sentence-transformers ONNX / fastembed, which need transformers<4.58. torch is
@@ -12,6 +15,9 @@ PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 ENVS=benchmarks/.envs
 ART=artifacts/bench
 mkdir -p "$ENVS/models" "$ART"
+ENCODER=minilm
+if [ "${1:-}" = mpnet ]; then ENCODER=mpnet; shift; fi
+MPNET=${MPNET:-benchmarks/.work/all-mpnet-base-v2}
 
 make install  # .venv: torch 2.13 CPU, transformers, probe (training + export), probe-runtime
 
@@ -27,11 +33,32 @@ if [ ! -f "$ENVS/alt/.installed" ]; then
   touch "$ENVS/alt/.installed"
 fi
 
+if [ "$ENCODER" = mpnet ]; then
+  # A probe on a seeded 1,000-phrase SST-2 sample (the figure is speed; quality is docs/results.md), exported
+  # with no flags (the default file) and as per-batch int8; Optimum's int8 export of the same MPNet.
+  if [ ! -f "$MPNET/model.safetensors" ]; then echo "no MPNet at $MPNET: run python -m benchmarks.prepare_mpnet" >&2; exit 2; fi
+  if [ ! -f "$ART/mpnet/head.npz" ]; then
+    .venv/bin/python -c "from pathlib import Path; from benchmarks.paths import dataset_file; from benchmarks.quality_report import subsample; Path('$ART/sst2-1000').mkdir(exist_ok=True); subsample(dataset_file('sst2', 'train'), Path('$ART/sst2-1000/train.csv'), 1000)"
+    .venv/bin/probe train "$ART/sst2-1000/train.csv" --test "$(.venv/bin/python -c "from benchmarks.paths import dataset_file; print(dataset_file('sst2', 'test'))")" --model "$MPNET" --out "$ART/mpnet"
+  fi
+  .venv/bin/probe export "$ART/mpnet" --out "$ART/mpnet-default.onnx" --overwrite
+  .venv/bin/probe export "$ART/mpnet" --out "$ART/mpnet-int8.onnx" --overwrite --quantize int8 --max-flip-rate 100 --significance 0
+  HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.prepare_models "$MPNET" "$ENVS/models/mpnet-int8"
+  echo "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare ratios)"
+  .venv/bin/python -m benchmarks.harness --sets sst2 --n 1000 --name mpnet \
+    --default "$ART/mpnet-default.onnx" --int8 "$ART/mpnet-int8.onnx" --head "$ART/mpnet/head.npz" \
+    --encoder "$MPNET" --onnx-dir "$ENVS/models/mpnet-int8" \
+    --only probe-default probe-int8 torch-eager-sorted st-onnx-int8 optimum-int8 "$@"
+  exit 0
+fi
+
 # The probe under test: trained once, exported every run so the current exporter is what gets measured.
 if [ ! -f "$ART/pi/head.npz" ]; then
   .venv/bin/probe train data/prompt_injections/train.csv --test data/prompt_injections/test.csv --out "$ART/pi"
 fi
-# Speed is measured here, not accuracy: always write the int8 file (the quality gate is the exporter's job).
+# The default file (`probe export` with no flags: --quantize auto), which every ratio is to. Speed is
+# measured here, not accuracy: per-batch int8 is always written too (the quality gate is the exporter's job).
+.venv/bin/probe export "$ART/pi" --out "$ART/pi-default.onnx" --overwrite
 .venv/bin/probe export "$ART/pi" --out "$ART/pi.onnx" --overwrite --quantize int8 --max-flip-rate 100 --significance 0
 .venv/bin/probe export "$ART/pi" --out "$ART/pi-fp32.onnx" --overwrite --quantize none
 

@@ -312,6 +312,14 @@ CASES: list[Case] = [
         2,
     ),
     Case(
+        "classify-spin-with-ray",
+        "classify",
+        "--spin (or --no-spin) with --ray",
+        lambda ctx: _classify(_project(ctx), _project(ctx) / "in.txt", "--ray", "--spin"),
+        "--spin/--no-spin is not available with --ray",
+        2,
+    ),
+    Case(
         "classify-resume-model-changed",
         "classify",
         "--resume after the model was replaced in place (same size and mtime)",

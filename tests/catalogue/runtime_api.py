@@ -231,6 +231,14 @@ CASES: list[Case] = [
         exit_code=None,
     ),
     Case(
+        "api-spinning-not-bool",
+        "api",
+        "Classifier.load(path, spinning='no') (a string, which Python reads as true)",
+        _load(spinning="no"),
+        "spinning must be True (pool threads busy-wait for work: lowest latency, burns CPU while idle) or False",
+        exit_code=None,
+    ),
+    Case(
         "api-stream-one-string",
         "api",
         "clf.classify_stream('one text') (a str is an iterable of characters)",

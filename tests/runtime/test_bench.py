@@ -77,3 +77,12 @@ def test_a_missing_model_is_a_clear_error(tmp_path: Path, capsys: pytest.Capture
 @pytest.mark.parametrize("argv", [["--batch-sizes", "0,8"], ["--batch-sizes", "a,b"], ["--threads", "0"]])
 def test_bad_numbers_are_usage_errors(int8_model: Path, argv: list[str]) -> None:
     assert main(["bench", str(int8_model), *argv]) == 2
+
+
+def test_spinning_is_off_unless_asked_for_and_the_report_says_which(
+    int8_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert bench_json(capsys, str(int8_model), "--batch-sizes", "4")["spinning"] is False
+    assert bench_json(capsys, str(int8_model), "--batch-sizes", "4", "--spin")["spinning"] is True
+    assert main(["bench", str(int8_model), "--batch-sizes", "4", "--no-spin", *FAST]) == 0
+    assert "spinning off" in capsys.readouterr().out

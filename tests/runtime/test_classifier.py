@@ -145,3 +145,54 @@ def test_a_forked_child_can_use_a_classifier_its_parent_already_used(fp32_model)
         if child.is_alive():
             child.kill()
     np.testing.assert_allclose(np.array(result, dtype=np.float32), expected, atol=1e-6)
+
+
+SPIN_KEYS = ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning")
+
+
+@pytest.mark.parametrize("spinning", [True, False])
+def test_spinning_reaches_every_session_and_leaves_the_answers_alone(fp32_model, spinning):
+    clf = Classifier.load(fp32_model, threads=2, spinning=spinning)
+    long = "the movie was great and the plot was fine " * 12
+    other = Classifier.load(fp32_model, threads=2, spinning=not spinning)
+    np.testing.assert_allclose(clf.predict_proba([long, "fine"]), other.predict_proba([long, "fine"]), atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(long), other.predict_proba(long), atol=1e-6)
+    assert clf.spinning is spinning and clf._wide_session is not None  # the long text alone ran on it
+    for session in (clf.session, clf._wide_session):
+        options = session.get_session_options()
+        assert [options.get_session_config_entry(key) for key in SPIN_KEYS] == ["1" if spinning else "0"] * 2
+
+
+def test_spinning_is_off_by_default():
+    from probe_runtime.loader import DEFAULT_SPINNING, session_options
+
+    assert DEFAULT_SPINNING is False
+    assert session_options(2).get_session_config_entry(SPIN_KEYS[0]) == "0"
+
+
+@pytest.mark.parametrize("value", [1, "no", None])
+def test_spinning_that_is_not_a_bool_is_refused_before_the_file_is_read(tmp_path, value):
+    from probe_runtime import UsageError
+
+    with pytest.raises(UsageError, match=r"spinning must be True .* or False .*, not "):
+        Classifier.load(tmp_path / "missing.onnx", spinning=value)
+
+
+def test_one_text_is_tokenized_and_fed_exactly_as_it_would_be_in_a_batch(fp32_model):
+    """The single-text fast path (tokenizer.encode, no padding planned) builds the same feeds as the batch path."""
+    clf = Classifier.load(fp32_model, threads=1)
+    encoder = clf.encoder
+    for text in [*TEXTS, "the movie was great " * 500]:  # the last one is truncated
+        (alone,) = encoder.encode([text])
+        batched = encoder.encode([text, text])[0]
+        assert alone.ids == batched.ids and alone.type_ids == batched.type_ids
+        assert bool(alone.overflowing) == bool(batched.overflowing)
+        one = encoder._pad([alone])
+        two = encoder._pad([batched, batched])
+        assert list(one) == list(two) == list(encoder.input_names)
+        for name in one:
+            assert one[name].dtype == two[name].dtype == np.int64
+            np.testing.assert_array_equal(one[name][0], two[name][0])
+    proba = clf.predict_proba(TEXTS[1])
+    assert proba.dtype == np.float32 and proba.shape == (2,)
+    np.testing.assert_allclose(proba, clf.predict_proba([TEXTS[1], TEXTS[1]])[0], atol=1e-6)

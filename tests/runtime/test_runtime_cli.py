@@ -122,3 +122,18 @@ def test_the_file_classifier_prints_nothing_and_reports_progress_to_a_callback(i
     assert reports[0] == Progress(read=0, done=0, total=src.stat().st_size)
     assert reports[-1] == Progress(read=15, done=src.stat().st_size, total=src.stat().st_size)
     assert [r.read for r in reports] == sorted(r.read for r in reports)
+
+
+def test_spin_and_no_spin_classify_alike_and_spin_is_refused_with_ray(int8_model, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("the movie was great\nthe plot was awful\n", encoding="utf-8")
+    outputs = []
+    for flag in ("--spin", "--no-spin"):
+        out = tmp_path / f"out{flag}.jsonl"
+        assert main(["classify", str(int8_model), str(src), "-o", str(out), flag]) == 0
+        outputs.append(out.read_text(encoding="utf-8"))
+    assert outputs[0] == outputs[1]
+    capsys.readouterr()
+    assert main(["classify", str(int8_model), str(src), "--ray", "-o", str(tmp_path / "ray"), "--spin"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--spin/--no-spin is not available with --ray" in err[0]

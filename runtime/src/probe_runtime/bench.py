@@ -19,6 +19,7 @@ import numpy as np
 from .classifier import DEFAULT_MAX_TOKENS, DEFAULT_PROVIDERS, Classifier
 from .errors import InputError
 from .files import read_rows
+from .loader import DEFAULT_SPINNING
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -51,6 +52,7 @@ class BenchResult:
     model: str
     quantization: str
     threads: int | None
+    spinning: bool
     texts: int
     tokens: dict[str, float]
     load_s: float
@@ -113,10 +115,11 @@ def benchmark(
     warmup: int = 20,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     providers: Sequence[str] = DEFAULT_PROVIDERS,
+    spinning: bool = DEFAULT_SPINNING,
 ) -> BenchResult:
-    """Load ``model`` (on ``providers``) and measure it on ``texts``."""
+    """Load ``model`` (on ``providers``, with ``spinning`` as `Classifier.load`) and measure it on ``texts``."""
     start = time.perf_counter()
-    clf = Classifier.load(model, threads=threads, providers=providers)
+    clf = Classifier.load(model, threads=threads, providers=providers, spinning=spinning)
     load_s = time.perf_counter() - start
     for text in texts[:warmup]:  # first runs allocate buffers and pick kernels
         clf.predict_proba(text)
@@ -127,6 +130,7 @@ def benchmark(
         model=model,
         quantization=clf.manifest.quantization,
         threads=threads,
+        spinning=spinning,
         texts=len(texts),
         tokens=_token_stats(clf, texts),
         load_s=round(load_s, 3),

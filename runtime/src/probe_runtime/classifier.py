@@ -24,8 +24,10 @@ from .errors import ArtifactError, InputError, UsageError
 from .integrity import graph_sha256
 from .loader import (
     DEFAULT_PROVIDERS,
+    DEFAULT_SPINNING,
     DISABLED_FUSIONS,
     check_providers,
+    check_spinning,
     new_session,
     open_artifact,
     read_model_bytes,
@@ -238,10 +240,12 @@ class Classifier:
         sha256: Mapping[str, str] | None = None,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         threshold: float | None = None,
+        spinning: bool = DEFAULT_SPINNING,
     ) -> None:
         self.decider: Decider = decider_for(manifest, threshold)  # the artifact's rule, or the override
         self.threads = available_cores() if threads is None else _whole_number("threads", threads)
         self.providers = tuple(providers)  # every session of this classifier runs on these
+        self.spinning = check_spinning(spinning)  # and with these pool threads' waiting
         self.manifest = manifest
         self.source = source
         self.sha256 = dict(sha256 or {})  # graph, tokenizer, manifest: verified at load
@@ -274,6 +278,7 @@ class Classifier:
         max_windows: int | None = None,
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         threshold: float | None = None,
+        spinning: bool = DEFAULT_SPINNING,
     ) -> Classifier:
         """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
 
@@ -286,6 +291,10 @@ class Classifier:
         ``threshold`` (0 to 1) replaces the artifact's decision rule: for two labels, the positive label
         (the recorded one, else the second) when its probability is at least ``threshold``; for more, the
         abstain label when the best probability is below it. ``predict_proba`` is never affected.
+        ``spinning``: let onnxruntime's pool threads busy-wait for work (``session.intra_op.allow_spinning``
+        and ``inter_op``) instead of sleeping. Off by default: only a multi-thread call (a lone text of 64+
+        tokens) has pool threads, and spinning burnt CPU between requests without being faster on the
+        machines measured (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
@@ -294,8 +303,9 @@ class Classifier:
             _whole_number("max_windows", max_windows)
         if threshold is not None:
             check_threshold(threshold)
+        check_spinning(spinning)
         providers = check_providers(providers)
-        artifact = open_artifact(path, providers)
+        artifact = open_artifact(path, providers, spinning)
         settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
         return cls(
             artifact.session,
@@ -308,6 +318,7 @@ class Classifier:
             sha256=artifact.sha256,
             providers=providers,
             threshold=threshold,
+            spinning=spinning,
         )
 
     @classmethod
@@ -341,7 +352,9 @@ class Classifier:
         if session is None:
             with self._lock:
                 if self._session is None:
-                    self._session = new_session(self._graph.read(), self.source, providers=self.providers)
+                    self._session = new_session(
+                        self._graph.read(), self.source, providers=self.providers, spinning=self.spinning
+                    )
                 session = self._session
         return session
 
@@ -410,6 +423,9 @@ class Classifier:
         self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int, output: str = OUTPUT_NAME
     ) -> np.ndarray:
         """One graph output (probabilities by default) for already-tokenized inputs, in their order."""
+        if len(encodings) == 1:  # one text: its row is the answer, no scatter into a new array
+            (batch,) = self.encoder.batches(encodings, batch_size, max_tokens)
+            return np.asarray(self._session_for(batch).run([output], batch.feeds)[0], dtype=np.float32)
         out: np.ndarray | None = None
         for batch, rows in self._executed(self.encoder.batches(encodings, batch_size, max_tokens), output):
             if out is None:
@@ -454,7 +470,9 @@ class Classifier:
         with self._lock:
             if self._wide_session is None:
                 # From the file re-read and re-hashed: the same graph the one-thread session runs.
-                self._wide_session = new_session(self._graph.read(), self.source, self.threads, self.providers)
+                self._wide_session = new_session(
+                    self._graph.read(), self.source, self.threads, self.providers, self.spinning
+                )
             return self._wide_session
 
     @overload

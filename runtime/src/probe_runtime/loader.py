@@ -45,11 +45,13 @@ from .tokenizer_guard import load_tokenizer
 
 __all__ = [
     "DEFAULT_PROVIDERS",
+    "DEFAULT_SPINNING",
     "DISABLED_FUSIONS",
     "Artifact",
     "check_artifact",
     "check_graph",
     "check_providers",
+    "check_spinning",
     "new_session",
     "open_artifact",
     "read_model_bytes",
@@ -62,6 +64,11 @@ __all__ = [
 DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 # onnxruntime execution providers, in order of preference (`Classifier.load(providers=...)`, `--provider`).
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+# Whether onnxruntime's pool threads busy-wait for work instead of sleeping (`Classifier.load(spinning=...)`,
+# `--spin/--no-spin`). Off: only the multi-thread session has pool threads (a lone text of 64+ tokens), and
+# there, measured with benchmarks/spinning.py (MiniLM per-token int8, AMD EPYC, 2 shared cores), spinning used
+# more CPU between requests and was no faster: results/spinning.md. onnxruntime's own default is on.
+DEFAULT_SPINNING = False
 
 
 @dataclass(frozen=True)
@@ -76,9 +83,17 @@ class Artifact:
     sha256: dict[str, str]  # graph, tokenizer, manifest
 
 
-def session_options(threads: int = 1) -> ort.SessionOptions:
-    """The runtime's onnxruntime settings; benchmarks start from these so they measure what users run."""
+def session_options(threads: int = 1, spinning: bool = DEFAULT_SPINNING) -> ort.SessionOptions:
+    """The runtime's onnxruntime settings; benchmarks start from these so they measure what users run.
+
+    ``spinning``: onnxruntime's ``session.intra_op.allow_spinning`` and ``session.inter_op.allow_spinning``.
+    A spinning pool thread keeps a core busy while it waits for the next piece of work; it only exists
+    in a session of two or more threads (a one-thread session runs on the caller's thread).
+    """
     options = ort.SessionOptions()
+    flag = "1" if spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", flag)
+    options.add_session_config_entry("session.inter_op.allow_spinning", flag)
     # One thread per run by default: we parallelize across batches instead (see Classifier). Measured
     # with benchmarks/runtime_levers.py (MiniLM int8, 2 cores): two batches at once on one thread each
     # did 1.30x (SST-2 phrases) and 1.32x (tweets) the texts/s of one batch at a time on two threads.
@@ -126,13 +141,17 @@ def refuse_external_data(data: bytes, source: str) -> None:
 
 
 def new_session(
-    data: bytes, source: str, threads: int = 1, providers: Sequence[str] = DEFAULT_PROVIDERS
+    data: bytes,
+    source: str,
+    threads: int = 1,
+    providers: Sequence[str] = DEFAULT_PROVIDERS,
+    spinning: bool = DEFAULT_SPINNING,
 ) -> ort.InferenceSession:
     """An onnxruntime session built from bytes already checked (never from the path: see the module doc)."""
     try:
         return ort.InferenceSession(
             data,
-            sess_options=session_options(threads),
+            sess_options=session_options(threads, spinning),
             providers=list(providers),
             disabled_optimizers=DISABLED_FUSIONS,
         )
@@ -158,6 +177,16 @@ def check_providers(providers: Any) -> tuple[str, ...]:
                 f"execution provider {name!r} is not available in this onnxruntime; available: {', '.join(available)}"
             )
     return tuple(providers)
+
+
+def check_spinning(spinning: Any) -> bool:
+    """``spinning`` if it is a bool (else ``UsageError``): 1, "no" or None would read as a different choice."""
+    if not isinstance(spinning, bool):
+        raise UsageError(
+            f"spinning must be True (pool threads busy-wait for work: lowest latency, burns CPU while idle) "
+            f"or False (they sleep), not {spinning!r}"
+        )
+    return spinning
 
 
 def _output_width(session: ort.InferenceSession, declared: list[str]) -> int | None:
@@ -202,7 +231,9 @@ def check_graph(manifest: Manifest, session: ort.InferenceSession, tokenizer: To
         )
 
 
-def check_artifact(data: bytes, source: str, providers: Sequence[str] = DEFAULT_PROVIDERS) -> Artifact:
+def check_artifact(
+    data: bytes, source: str, providers: Sequence[str] = DEFAULT_PROVIDERS, spinning: bool = DEFAULT_SPINNING
+) -> Artifact:
     """Every check of the module doc on ``data``; the session is built from ``data`` itself."""
     try:
         props = metadata(data)
@@ -216,7 +247,7 @@ def check_artifact(data: bytes, source: str, providers: Sequence[str] = DEFAULT_
         tokenizer = load_tokenizer(tokenizer_json)
     except ArtifactError as exc:
         raise ArtifactError(f"{source}: {exc}") from None
-    session = new_session(data, source, providers=providers)
+    session = new_session(data, source, providers=providers, spinning=spinning)
     try:
         check_graph(manifest, session, tokenizer)
     except ArtifactError as exc:
@@ -225,9 +256,11 @@ def check_artifact(data: bytes, source: str, providers: Sequence[str] = DEFAULT_
     return Artifact(source, manifest, tokenizer_json, tokenizer, session, hashes)
 
 
-def open_artifact(path: str | os.PathLike[str], providers: Sequence[str] = DEFAULT_PROVIDERS) -> Artifact:
+def open_artifact(
+    path: str | os.PathLike[str], providers: Sequence[str] = DEFAULT_PROVIDERS, spinning: bool = DEFAULT_SPINNING
+) -> Artifact:
     """Read ``path`` once and check it (see the module doc); its session runs on ``providers``."""
-    return check_artifact(read_model_bytes(path), str(path), providers)
+    return check_artifact(read_model_bytes(path), str(path), providers, spinning)
 
 
 def seal_artifact(graph: bytes, manifest: Manifest, tokenizer_json: str, source: str) -> bytes:

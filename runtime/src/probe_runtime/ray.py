@@ -31,7 +31,7 @@ from .classifier import Classifier
 from .classify_files import EMPTY, prefixes_ids
 from .errors import InputError, ProbeError
 from .files import input_format, read_rows
-from .loader import DEFAULT_PROVIDERS
+from .loader import DEFAULT_PROVIDERS, DEFAULT_SPINNING
 
 INSTALL = 'pip install "probe-runtime[ray]"'
 
@@ -73,6 +73,7 @@ class ModelSpec:
     max_windows: int | None = None
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
     threshold: float | None = None  # None: the artifact's decision rule (as `Classifier.load`)
+    spinning: bool = DEFAULT_SPINNING  # onnxruntime's pool threads busy-wait (as `Classifier.load`)
 
     def load(self) -> Classifier:
         cap = {} if self.max_windows is None else {"max_windows": self.max_windows}
@@ -84,6 +85,7 @@ class ModelSpec:
             window_aggregate=self.window_aggregate,
             providers=self.providers,
             threshold=self.threshold,
+            spinning=self.spinning,
             **cap,
         )
 

@@ -14,7 +14,7 @@ from ..cli_support import add_text_column_option, positive_int
 from ..errors import InputError
 from ..guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from ..loader import check_providers
-from .options import add_provider_option, providers
+from .options import add_provider_option, add_spinning_option, providers, spinning
 
 __all__ = ["add_command", "cmd_bench", "is_png_file", "table"]
 
@@ -26,7 +26,8 @@ def table(result: BenchResult, source: str) -> str:
     tok = result.tokens
     lat = result.latency_ms
     lines = [
-        f"{result.model}  ({result.quantization}, threads: {result.threads or 'all cores'}, loaded in "
+        f"{result.model}  ({result.quantization}, threads: {result.threads or 'all cores'}, "
+        f"spinning {'on' if result.spinning else 'off'}, loaded in "
         f"{result.load_s:.2f} s)",
         f"texts: {result.texts} from {source}; tokens per text mean {tok['mean']}, p50 {tok['p50']:g}, "
         f"p95 {tok['p95']:g}, max {tok['max']}",
@@ -69,6 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         max_tokens=args.max_tokens,
         providers=providers(args),
+        spinning=spinning(args),
     )
     if args.json:
         print(json.dumps(asdict(result) | {"source": source}, indent=2))
@@ -121,6 +123,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="CPU threads; batches run concurrently, one thread each (default: all cores)",
     )
     add_provider_option(p)
+    add_spinning_option(p)
     p.add_argument(
         "--batch-sizes",
         type=_batch_sizes,

@@ -35,7 +35,7 @@ from ..decision import check_threshold
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
-from .options import add_provider_option, providers
+from .options import add_provider_option, add_spinning_option, providers, spinning
 from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray, wants_ray
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
@@ -134,6 +134,8 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     if wants_ray(args):
+        if args.spinning is not None:
+            raise UsageError("--spin/--no-spin is not available with --ray (Ray actors run one thread each by default)")
         return cmd_classify_ray(args)
     _check_usage(args)
     if writes_file(args.out):
@@ -153,6 +155,7 @@ def _load(args: argparse.Namespace) -> Classifier:
         window_aggregate=args.window_aggregate,
         providers=providers(args),
         threshold=args.threshold,
+        spinning=spinning(args),
         **cap,
     )
 
@@ -299,6 +302,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
     )
     add_provider_option(p)
+    add_spinning_option(p)
     p.add_argument("--window-rows", type=positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
     add_ray_options(p)
     p.set_defaults(func=cmd_classify)

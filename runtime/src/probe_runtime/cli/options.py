@@ -6,9 +6,9 @@ import argparse
 
 import onnxruntime as ort
 
-from ..loader import DEFAULT_PROVIDERS
+from ..loader import DEFAULT_PROVIDERS, DEFAULT_SPINNING
 
-__all__ = ["add_provider_option", "providers"]
+__all__ = ["add_provider_option", "add_spinning_option", "providers", "spinning"]
 
 
 def add_provider_option(p: argparse.ArgumentParser) -> None:
@@ -26,3 +26,21 @@ def add_provider_option(p: argparse.ArgumentParser) -> None:
 def providers(args: argparse.Namespace) -> tuple[str, ...]:
     """The providers asked for with ``--provider``, or the runtime's default (`Classifier.load` checks them)."""
     return tuple(args.providers or DEFAULT_PROVIDERS)
+
+
+def add_spinning_option(p: argparse.ArgumentParser) -> None:
+    """``--spin/--no-spin``: whether onnxruntime's pool threads busy-wait for work (`Classifier.load(spinning=)`)."""
+    p.add_argument(
+        "--spin",
+        dest="spinning",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="let onnxruntime's pool threads busy-wait for work instead of sleeping (only sessions of 2+ threads "
+        "have them: a lone text of 64+ tokens). Spinning keeps a core busy while waiting and, on shared or "
+        f"busy cores, measured slower (docs/benchmarks.md) (default: {'--spin' if DEFAULT_SPINNING else '--no-spin'})",
+    )
+
+
+def spinning(args: argparse.Namespace) -> bool:
+    """``--spin``/``--no-spin`` as given, or the runtime's default."""
+    return DEFAULT_SPINNING if args.spinning is None else bool(args.spinning)
