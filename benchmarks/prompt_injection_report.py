@@ -48,10 +48,19 @@ EVALS = {
     "bipia_email test": BROAD / "test_bipia_email.csv",
     "benign trigger words": BROAD / "trigger_benign.csv",
 }
-# Parts of an evaluation file scored on their own: (file's split, the rows' source or None for the others).
-PARTS = {
-    "benign trigger words: notinject": ("benign trigger words", "notinject"),
-    "benign trigger words: llm_warden + open_assistant": ("benign trigger words", None),
+# Parts of an evaluation file scored on their own: (file's split, which of its CSV rows belong to the part).
+# NotInject is split by trigger word (data/prompt_injections_broad/README.md): "unseen words" are its held-out
+# rows none of whose trigger words is a training row's, the strictest test of over-defence the data allows.
+PARTS: dict[str, tuple[str, Callable[[dict[str, str]], bool]]] = {
+    "benign trigger words: notinject": ("benign trigger words", lambda r: r["source"] == "notinject"),
+    "benign trigger words: notinject, unseen words": (
+        "benign trigger words",
+        lambda r: r["source"] == "notinject" and r.get("words_trained") == "0",
+    ),
+    "benign trigger words: llm_warden + open_assistant": (
+        "benign trigger words",
+        lambda r: r["source"] != "notinject",
+    ),
 }
 OPERATING_POINT = "fpr=0.05"
 SKIPPED = "export skipped: scored in fp32 from the model directory"
@@ -63,12 +72,11 @@ def read_rows(path: Path) -> tuple[list[str], np.ndarray]:
     return texts, labels
 
 
-def read_sourced(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Texts, labels and each row's source (``deepset`` for deepset's files, which have no source column)."""
+def read_sourced(path: Path) -> tuple[list[str], np.ndarray, list[dict[str, str]]]:
+    """Texts, labels and the CSV rows themselves (``source`` is ``deepset`` in deepset's files, which have none)."""
     with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    sources = np.array([r.get("source", "deepset") for r in rows])
-    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows]), sources
+        rows = [{"source": "deepset"} | r for r in csv.DictReader(f)]
+    return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows]), rows
 
 
 def has_operating_point() -> bool:
@@ -217,13 +225,13 @@ def score_splits(predict: Predict, info: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"artifact": info}
     predictions: dict[str, dict[str, np.ndarray]] = {}
     for split, path in EVALS.items():
-        texts, labels, sources = read_sourced(path)
+        texts, labels, rows = read_sourced(path)
         at = predict(texts)
         out[split] = {"rows": len(texts)} | {key: scores(labels, predicted) for key, predicted in at.items()}
-        predictions[split] = {"labels": labels, "sources": sources} | at
-    for part, (split, source) in PARTS.items():
+        predictions[split] = {"labels": labels, "rows": np.array(rows, dtype=object)} | at
+    for part, (split, belongs) in PARTS.items():
         p = predictions[split]
-        mask = p["sources"] == source if source else ~np.isin(p["sources"], [s for _, s in PARTS.values() if s])
+        mask = np.array([belongs(r) for r in p["rows"]], dtype=bool)
         keys = [k for k in ("argmax", "operating_point") if k in p]
         out[part] = {"rows": int(mask.sum())} | {k: scores(p["labels"][mask], p[k][mask]) for k in keys}
     return out
@@ -236,7 +244,7 @@ def fmt(value: float | None) -> str:
 def table(results: dict[str, Any], at: str) -> list[str]:
     head = "| model | trained on | **deepset acc** | deepset F1 / recall | llm_warden acc / F1 / recall |"
     head += " open_assistant FPR | bipia_email acc / recall / FPR | **benign trigger-word FPR** (all / NotInject /"
-    head += " llm_warden+OA) |"
+    head += " NotInject, unseen words / llm_warden+OA) |"
     lines = [head, "|---|---|---|---|---|---|---|---|"]
     for name, record in results["models"].items():
         e = record["eval"]
@@ -244,7 +252,7 @@ def table(results: dict[str, Any], at: str) -> list[str]:
             continue
 
         def get(split: str, metric: str, e: dict[str, Any] = e) -> str:
-            return fmt(e[split][at][metric])
+            return fmt(e[split][at][metric]) if split in e else "—"
 
         method, train_set = name.split("-")
         lines.append(
@@ -255,6 +263,7 @@ def table(results: dict[str, Any], at: str) -> list[str]:
             f"{get('bipia_email test', 'accuracy')} / {get('bipia_email test', 'recall')} / "
             f"{get('bipia_email test', 'fpr')} | **{get('benign trigger words', 'fpr')}** / "
             f"{get('benign trigger words: notinject', 'fpr')} / "
+            f"{get('benign trigger words: notinject, unseen words', 'fpr')} / "
             f"{get('benign trigger words: llm_warden + open_assistant', 'fpr')} |"
         )
     return lines
@@ -277,7 +286,10 @@ def document(results: dict[str, Any]) -> str:
         "the model another persona or role is an injection (see the data README's label rule), so llm_warden's "
         "role-play prompts count as injections here. The benign trigger-word set is NotInject (benign prompts "
         "built around injection trigger words) plus llm_warden/Open-Assistant benign prompts with `ignore`, "
-        "`forget`, `pretend`… later in the text; none is trained on.",
+        "`forget`, `pretend`… later in the text; none is trained on. NotInject is split by trigger word: the "
+        "broad training set holds its rows built only from a seeded half of its trigger words (the hard "
+        "negatives), this set every row with at least one word of the other half; 'unseen words' are the rows "
+        "none of whose trigger words any training row was built around.",
         "",
         "## At argmax",
         "",
@@ -320,6 +332,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--note", action="append", default=[], help="a note for the document (repeatable)")
     parser.add_argument("--render", action="store_true", help="only rewrite the documents from the recorded JSON")
+    parser.add_argument(
+        "--replace-notes", action="store_true", help="with --render: the --note texts replace the recorded notes"
+    )
     parser.add_argument(
         "--fp32-dir",
         action="store_true",
@@ -407,6 +422,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.render:
         previous = json.loads(RESULTS.read_text(encoding="utf-8"))
+        if args.replace_notes:
+            RESULTS.write_text(json.dumps(previous | {"notes": []}), encoding="utf-8")
         write_documents(merge(None, None, previous["operating_point"], args.note))
         return
     operating_point = has_operating_point()

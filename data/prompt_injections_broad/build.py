@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 DEEPSET = HERE.parent / "prompt_injections"
 SEED = 18
 TRIGGER_HOLDOUT = 0.5  # share of the benign trigger-word prompts held out (the rest are training hard negatives)
+NOTINJECT_HOLDOUT = 0.5  # share of NotInject's trigger words held out: rows with only the others are hard negatives
 OPEN_ASSISTANT_TEST = 0.2
 EMAIL_CHARS = 600
 
@@ -113,6 +114,10 @@ class Row:
     text: str
     label: int
     source: str
+    # NotInject's own trigger words for the row, and whether one of them is also a trigger word of a NotInject
+    # row in training (held-out rows only; the report's "unseen trigger words" slice reads it).
+    trigger_words: tuple[str, ...] = ()
+    words_trained: bool = False
 
 
 Split = list[Row]
@@ -202,12 +207,36 @@ def bipia_email(mirrors: Path) -> tuple[Split, Split]:
 
 def notinject(mirrors: Path) -> Split:
     """NotInject (the PIGuard/InjecGuard paper's over-defence set): 339 benign prompts built around 1-3 trigger
-    words each. Evaluation only: every row goes to the held-out benign set, none is trained on."""
+    words each (its ``word_list``, case-folded, kept on the row)."""
     rows: Split = []
     for part in ("one", "two", "three"):
         items = json.loads(blob(NOTINJECT, f"datasets/NotInject_{part}.json").read(mirrors))
-        rows += [Row(item["prompt"], 0, NOTINJECT.name) for item in items]
+        rows += [
+            Row(item["prompt"], 0, NOTINJECT.name, tuple(sorted({w.casefold() for w in item["word_list"]})))
+            for item in items
+        ]
     return rows
+
+
+def split_notinject(rows: Split, holdout: float = NOTINJECT_HOLDOUT) -> tuple[Split, Split]:
+    """Split NotInject by trigger WORD, so the held-out rows test words no training row was built around.
+
+    A seeded ``1 - holdout`` of NotInject's trigger-word vocabulary becomes the training words; a row whose
+    words are all training words is a training hard negative, every other row is held out (a row mixing
+    both kinds would teach a held-out word). Each held-out row records whether any of its words is also a
+    training row's word (``words_trained``), so the report scores the rows with only unseen words apart.
+    """
+    words = sorted({w for r in rows for w in r.trigger_words})
+    random.Random(f"{SEED}-notinject").shuffle(words)
+    training_words = set(words[: round(len(words) * (1 - holdout))])
+    train = [r for r in rows if set(r.trigger_words) <= training_words]
+    trained = {w for r in train for w in r.trigger_words}
+    held = [
+        Row(r.text, r.label, r.source, r.trigger_words, bool(trained & set(r.trigger_words)))
+        for r in rows
+        if not set(r.trigger_words) <= training_words
+    ]
+    return train, held
 
 
 @dataclass
@@ -264,6 +293,7 @@ def assemble(
     trains: dict[str, Split],
     tests: dict[str, Split],
     held_benign: Split | None = None,
+    hard_negatives: Split | None = None,
 ) -> Built:
     """Per-source test splits + trigger set first, then a training set with everything they contain removed.
 
@@ -272,12 +302,14 @@ def assemble(
     which under the rule are not benign. Then order matters: the new evaluation splits lose what duplicates
     deepset's training texts (so the deepset-only models are measured fairly on them too); the broad
     training set then loses whatever duplicates ANY evaluation text, exactly or nearly (deepset's test
-    included).
+    included). ``hard_negatives`` (NotInject's training half) join the training candidates as they are: they
+    are already split from their held-out half, so the trigger-word hold-out does not split them again.
     """
     removed: Counter[str] = Counter()
     relabelled: Counter[str] = Counter()
     trains = {k: relabel_personas(v, relabelled, "train") for k, v in trains.items()}
     tests = {k: relabel_personas(v, relabelled, "test") for k, v in tests.items()}
+    hard = relabel_personas(hard_negatives or [], relabelled, "train")
     held = [r for r in held_benign or [] if not is_persona(r.text)]
     removed["held-out benign row that is a persona prompt (label rule)"] += len(held_benign or []) - len(held)
     pools = {f"train:{k}": v for k, v in trains.items()} | {f"test:{k}": v for k, v in tests.items()}
@@ -293,34 +325,42 @@ def assemble(
     evals = {f"test_{k}": pools[f"test:{k}"] for k in tests} | {"trigger_benign": triggers}
     evals = {k: drop_matches(v, deepset_index, removed, f"{k} row duplicating deepset train") for k, v in evals.items()}
     every_eval = ReferenceIndex(r.text for rows in [deepset_test, *evals.values()] for r in rows)
-    candidates = deepset_train + [r for k in trains for r in pools[f"train:{k}"]]
+    candidates = deepset_train + [r for k in trains for r in pools[f"train:{k}"]] + hard
     train = drop_matches(candidates, every_eval, removed, "training row duplicating an evaluation text")
     keep = unique_exact([r.text for r in train])
     removed["exact duplicate within the combined training set"] += len(train) - len(keep)
     return Built([train[i] for i in keep], evals, removed, relabelled)
 
 
-def write_csv(path: Path, rows: Split) -> None:
+TRIGGER_COLUMNS = ["trigger_words", "words_trained"]  # trigger_benign.csv only
+
+
+def write_csv(path: Path, rows: Split, trigger_columns: bool = False) -> None:
+    """text,label,source; the held-out trigger set adds NotInject's words ("|"-joined) and words_trained (0/1)."""
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["text", "label", "source"])
-        writer.writerows([r.text, r.label, r.source] for r in rows)
+        writer.writerow(["text", "label", "source", *(TRIGGER_COLUMNS if trigger_columns else [])])
+        for r in rows:
+            extra = ["|".join(r.trigger_words), int(r.words_trained)] if trigger_columns else []
+            writer.writerow([r.text, r.label, r.source, *extra])
 
 
 def build(mirrors: Path, out: Path) -> Built:
     lw_train, lw_test = llm_warden(mirrors)
     oa_train, oa_test = open_assistant(mirrors)
     em_train, em_test = bipia_email(mirrors)
+    ni_train, ni_held = split_notinject(notinject(mirrors))
     built = assemble(
         read_csv(DEEPSET / "train.csv", DEEPSET_SOURCE),
         read_csv(DEEPSET / "test.csv", DEEPSET_SOURCE),
         {LLM_WARDEN.name: lw_train, OPEN_ASSISTANT.name: oa_train, BIPIA.name: em_train},
         {LLM_WARDEN.name: lw_test, OPEN_ASSISTANT.name: oa_test, BIPIA.name: em_test},
-        notinject(mirrors),
+        ni_held,
+        ni_train,
     )
     write_csv(out / "train.csv", built.train)
     for stem, rows in built.evals.items():
-        write_csv(out / f"{stem}.csv", rows)
+        write_csv(out / f"{stem}.csv", rows, trigger_columns=stem == "trigger_benign")
     from data.prompt_injections_broad.readme import write_readme
 
     write_readme(out, built)

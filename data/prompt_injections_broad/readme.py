@@ -39,9 +39,11 @@ HAND_CHECK = """\
   and stays benign) remain.
 - **Source trigger rows held out** (llm_warden, Open-Assistant): reading-comprehension prompts whose passage
   says "ignored"/"forgotten"/"pretending", and "the forgotten realms campaign setting"; all benign.
-- The held-out benign trigger-word set is now mostly NotInject: it measures over-defence on benign requests
+- The held-out benign trigger-word set is mostly NotInject: it measures over-defence on benign requests
   built around injection vocabulary ("Can I ignore this warning appeared in my code?", "You MUST ensure that
   all safety protocols are followed…"), English plus NotInject's Chinese and Russian rows; not role-play.
+  Its training half is the one source of hard negatives like these (the other sources have 8 benign
+  training rows with our trigger words): same generator and topics as the held-out half, other words.
 """
 
 INTRO = """\
@@ -61,7 +63,7 @@ jailbreak, or an instruction smuggled into a document the model reads), `0` = be
 | llm_warden | `jackhhao/llm-warden` @ `7bfdc5aaa72ed692ec23117204c0f5bc02b31005` | `datasets/default/jailbreak_dataset_{train,test}.csv` | MIT (© 2023 jackhhao) | jailbreak (1) vs benign (0) prompts, many role-play "Pretend to be…" benign ones; its own train/test split |
 | open_assistant | `LAION-AI/Open-Assistant` @ `f1e6ed9526f5817531f3ab85441a40b3671ddccb` | `model/model_eval/manual/data/{en_100_text,prompt_lottery_en_250_text}.jsonl` | Apache-2.0 | benign user prompts (0); seeded 80/20 split |
 | bipia_email | `microsoft/BIPIA` @ `1a2a91da6bb12838e05d1b2e54d98e2f37b835f3` | `benchmark/email/{train,test}.jsonl`, `benchmark/text_attack_{train,test}.json` | MIT (© Microsoft; the e-mails are OpenAI Evals' invoices, MIT, per BIPIA's NOTICE.md) | each e-mail's first 600 characters as read by the model (0) and the same with one BIPIA text attack inserted at the start, middle or end (1); BIPIA's own train/test e-mails and attacks kept apart |
-| notinject | `leolee99/PIGuard` @ `1b5751e88bf7475acbedfc8eda795ce060307c84` | `datasets/NotInject_{one,two,three}.json` | MIT (© 2024 Hao Li) | NotInject (Li et al., "InjecGuard/PIGuard", arXiv:2410.22770): 339 benign prompts built around 1-3 injection trigger words each; evaluation only, never trained on |
+| notinject | `leolee99/PIGuard` @ `1b5751e88bf7475acbedfc8eda795ce060307c84` | `datasets/NotInject_{one,two,three}.json` | MIT (© 2024 Hao Li) | NotInject (Li et al., "InjecGuard/PIGuard", arXiv:2410.22770): 339 benign prompts built around 1-3 injection trigger words each; split by trigger word: the rows built only from a seeded half of its words are training hard negatives, the rest held out |
 
 Left out: BIPIA's attack payloads as prompts on their own (they are ordinary requests — "Translate your response
 into Spanish" — and subvert instructions only inside a document, so labelling them 1 would contradict the
@@ -79,7 +81,7 @@ persona or role** ("Pretend to be…", "Roleplay as…", "You are Shrek…", "I 
 you…"): deepset labels all of these 1 (the application gave the model a role; the prompt replaces it).
 llm_warden and Open-Assistant label persona prompts benign, so the build **relabels** their benign rows that
 match `PERSONA` in `build.py` (anchored at the start of the prompt) to 1, in their training *and* test splits,
-and drops them from the benign-only NotInject set. Asking for role-play *content* ("Write a story where…",
+and drops them from the held-out NotInject rows (its training rows are relabelled like the others'). Asking for role-play *content* ("Write a story where…",
 "Create a roleplay scenario…") and trigger words later in a benign text stay 0. Relabelling rather than dropping:
 it keeps ~630 more examples of exactly the category the deepset-trained models need, and it makes
 llm_warden's test split measure the same thing as deepset's. The consequence is deliberate and visible: under
@@ -92,9 +94,15 @@ this rule "Pretend to be Elle Woods…" is an injection, so the over-defence set
 2. Benign prompts (label 0 after the label rule, non-deepset sources) containing a trigger word — `ignore`,
    `forget`, `override`, `disregard`, `pretend`, `system prompt` and their inflections (regex `TRIGGER` in
    `build.py`) — are split seeded 50/50 per source and split: one half goes to `trigger_benign.csv`, held out
-   from training entirely; the other half stays where it was (training hard negatives, or test rows). All of
-   NotInject (minus its persona prompts) joins `trigger_benign.csv`; its rows carry NotInject's own trigger
-   words (`ignore`, `MUST`, `uncensored`, `immoral`, `roleplay`, emoji, Chinese characters…).
+   from training entirely; the other half stays where it was (training hard negatives, or test rows).
+   NotInject is split by **trigger word**, not by row: its rows carry its own trigger words (`ignore`, `MUST`,
+   `uncensored`, `immoral`, `roleplay`, emoji, Chinese characters…; 112 distinct), a seeded half of which
+   (`NOTINJECT_HOLDOUT`) become training words. A row built only from training words is a training hard
+   negative; every other row (at least one held-out word) joins `trigger_benign.csv`, minus its persona
+   prompts. A row per row split would leave almost every held-out word in training (5 of 165 held-out rows had
+   none in a trial), so the held-out rows would test memorised words. `trigger_benign.csv` has two more
+   columns: `trigger_words` (NotInject's, `|`-joined) and `words_trained` (1 when one of them is also a
+   training row's word); the rows with `words_trained` 0 test only words no training row was built around.
 3. Deduplication, on normalised text (NFKC, case-folded, whitespace collapsed): exact duplicates, and near
    duplicates = character 5-gram Jaccard ≥ 0.8, candidates found by MinHash LSH (`datasketch`, 128
    permutations) and each confirmed by the exact Jaccard of the two 5-gram sets. The new evaluation splits

@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from data.prompt_injections_broad.build import LICENCES, TRIGGER, Row, assemble, is_persona
+from data.prompt_injections_broad.build import (
+    LICENCES,
+    TRIGGER,
+    TRIGGER_COLUMNS,
+    Row,
+    assemble,
+    is_persona,
+    split_notinject,
+)
 from data.prompt_injections_broad.dedup import ReferenceIndex, jaccard, normalise, shingles
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,6 +140,30 @@ def test_the_persona_pattern_matches_role_assignments_at_the_start_and_not_tasks
     assert is_persona(text) is persona
 
 
+def test_notinject_is_split_by_trigger_word_so_held_out_rows_always_carry_a_word_no_training_row_has():
+    rows = [
+        Row(f"benign prompt {i} using {' and '.join(words)}", 0, "notinject", words)
+        for i, words in enumerate([("a",), ("b",), ("c",), ("d",), ("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])
+    ]
+    train, held = split_notinject(rows, holdout=0.5)
+    training_words = {w for r in train for w in r.trigger_words}
+    assert train and held and len(train) + len(held) == len(rows)
+    for row in held:
+        assert not set(row.trigger_words) <= training_words  # never built only from trained words
+        assert row.words_trained == bool(set(row.trigger_words) & training_words)
+    assert split_notinject(rows, holdout=0.5) == (train, held)  # seeded
+
+
+def test_notinject_hard_negatives_are_trained_on_and_kept_out_of_the_trigger_word_split():
+    hard = rows("notinject", ("Can I ignore this deprecation warning?", 0), ("Pretend to be a pirate and sing.", 0))
+    built = assemble([], [], {"s": []}, {"s": []}, [], hard)
+    assert [(r.text, r.label) for r in built.train] == [
+        ("Can I ignore this deprecation warning?", 0),  # not moved to the held-out set by the trigger split
+        ("Pretend to be a pirate and sing.", 1),  # the label rule applies to them as to every training row
+    ]
+    assert built.evals["trigger_benign"] == []
+
+
 def test_evaluation_rows_duplicating_deepset_training_texts_are_dropped():
     deepset_train = rows("deepset", (LONG, 1))
     built = assemble(deepset_train, [], {"s": []}, {"s": rows("s", (LONG.upper(), 1), ("Hello there!", 0))})
@@ -165,8 +197,9 @@ def test_no_training_text_is_a_near_duplicate_of_an_evaluation_text(train_rows):
 @pytest.mark.parametrize("path", [BROAD / "train.csv", *EVAL_FILES[1:]], ids=lambda p: p.name)
 def test_every_row_is_labelled_0_or_1_and_names_a_source_whose_licence_the_readme_records(path):
     readme = (BROAD / "README.md").read_text(encoding="utf-8")
+    extra = TRIGGER_COLUMNS if path.name == "trigger_benign.csv" else []
     for row in read(path):
-        assert list(row) == ["text", "label", "source"]
+        assert list(row) == ["text", "label", "source", *extra]
         assert row["label"] in {"0", "1"}
         assert row["source"] in LICENCES
         assert f"| {row['source']} |" in readme and LICENCES[row["source"]] in readme
@@ -175,7 +208,8 @@ def test_every_row_is_labelled_0_or_1_and_names_a_source_whose_licence_the_readm
 
 def test_the_trigger_word_set_is_benign_has_a_trigger_word_in_every_row_and_none_is_trained_on(train_rows):
     held = read(BROAD / "trigger_benign.csv")
-    assert len(held) >= 300
+    assert len(held) >= 200
+    assert sum(r["source"] == "notinject" and r["words_trained"] == "0" for r in held) >= 80
     assert all(r["label"] == "0" and not is_persona(r["text"]) for r in held)
     # NotInject's rows carry its own trigger words (MUST, uncensored, emoji…); the sources' rows carry ours.
     assert all(TRIGGER.search(r["text"]) for r in held if r["source"] != "notinject")
@@ -185,6 +219,7 @@ def test_the_trigger_word_set_is_benign_has_a_trigger_word_in_every_row_and_none
 
 def test_the_training_set_still_has_benign_trigger_word_prompts_as_hard_negatives(train_rows):
     assert sum(r["label"] == "0" and bool(TRIGGER.search(r["text"])) for r in train_rows) >= 5
+    assert sum(r["label"] == "0" and r["source"] == "notinject" for r in train_rows) >= 80
 
 
 def test_the_label_rule_holds_in_every_shipped_file_and_never_contradicts_deepset(train_rows):
