@@ -40,7 +40,10 @@ RESULTS = REPO / "benchmarks" / "results" / "prompt_injection.json"
 DOC = REPO / "docs" / "prompt_injection.md"
 DEEPSET = REPO / "data" / "prompt_injections"
 BROAD = REPO / "data" / "prompt_injections_broad"
-TRAIN_SETS = {"deepset": DEEPSET / "train.csv", "broad": BROAD / "train.csv"}
+TRAIN_SETS = {"deepset": DEEPSET / "train.csv", "broad": BROAD / "train.csv", "deepset+notinject": BROAD / "train.csv"}
+# Training sets drawn from the broad set's rows by source (written to benchmarks/.work when used): deepset plus
+# NotInject's training half alone, i.e. deepset's labels with hard negatives and without the other sources'.
+SOURCES_OF = {"deepset+notinject": {"deepset", "notinject"}}
 EVALS = {
     "deepset test": DEEPSET / "test.csv",
     "llm_warden test": BROAD / "test_llm_warden.csv",
@@ -102,7 +105,7 @@ def scores(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]
 @dataclass(frozen=True)
 class Variant:
     method: str  # probe | finetune
-    train_set: str  # deepset | broad
+    train_set: str  # deepset | broad | deepset+notinject
 
     @property
     def name(self) -> str:
@@ -116,6 +119,8 @@ def training_file(variant: Variant, rows: int | None) -> Path:
     German included) and fills the rest with a seeded sample of the other sources, stratified by label.
     """
     source = TRAIN_SETS[variant.train_set]
+    if variant.train_set in SOURCES_OF:
+        return _by_source(source, variant.train_set)
     if variant.method != "finetune" or rows is None:
         return source
     with source.open(encoding="utf-8", newline="") as f:
@@ -136,6 +141,19 @@ def training_file(variant: Variant, rows: int | None) -> Path:
         writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()
         writer.writerows(kept)
+    return out
+
+
+def _by_source(source: Path, train_set: str) -> Path:
+    """The rows of ``source`` whose source is one of ``SOURCES_OF[train_set]``, in order, as a CSV of their own."""
+    with source.open(encoding="utf-8", newline="") as f:
+        records = [r for r in csv.DictReader(f) if r["source"] in SOURCES_OF[train_set]]
+    out = OUT / f"{train_set}-train.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
     return out
 
 
@@ -254,7 +272,7 @@ def table(results: dict[str, Any], at: str) -> list[str]:
         def get(split: str, metric: str, e: dict[str, Any] = e) -> str:
             return fmt(e[split][at][metric]) if split in e else "—"
 
-        method, train_set = name.split("-")
+        method, train_set = name.split("-", 1)
         lines.append(
             f"| {method} | {train_set} ({record['train_rows']}) | **{get('deepset test', 'accuracy')}** | "
             f"{get('deepset test', 'f1')} / {get('deepset test', 'recall')} | {get('llm_warden test', 'accuracy')} / "
@@ -359,7 +377,7 @@ def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -
         return {
             "commands": [*commands, SKIPPED],
             "seconds": None,
-            "train_rows": sum(1 for _ in csv.DictReader(TRAIN_SETS[variant.train_set].open(encoding="utf-8"))),
+            "train_rows": sum(1 for _ in csv.DictReader(training_file(variant, None).open(encoding="utf-8"))),
             "eval": evaluate_model_dir(model_dir),
         }
     if args.reuse and artifact.exists():
