@@ -55,6 +55,19 @@ def test_an_fpr_target_is_met_and_the_figures_are_the_runtime_rule() -> None:
     assert called.sum() == round(figures.recall * 10 + figures.fpr * 10)
 
 
+@pytest.mark.parametrize("point", ["fpr=0.1", "fpr=0.3", "precision=0.8"])
+def test_on_perfectly_separated_scores_the_threshold_does_not_spend_the_false_positive_budget(point: str) -> None:
+    # A fine-tuned model often separates its validation split: every threshold from just above the top
+    # negative to the lowest positive gives full recall, and the one chosen must flag no negative.
+    negatives = np.array([1e-30, 1e-20, 1e-18, 2e-18, 1e-9, 1e-6, 1e-4, 0.001, 0.01, 0.02])
+    positives = np.array([0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999])
+    scores, truth = np.concatenate([negatives, positives]), np.array([False] * 10 + [True] * 10)
+    threshold = choose_threshold(scores, truth, parse_operating_point(point))
+    assert threshold == pytest.approx(0.6)
+    figures = operating_figures(scores, truth, threshold)
+    assert figures.fpr == 0.0 and figures.recall == 1.0
+
+
 def test_an_unreachable_fpr_gives_the_threshold_above_every_score() -> None:
     threshold = choose_threshold(SCORES, TRUTH, OperatingPoint(DecisionRule.FPR, 0.01))
     assert threshold > SCORES.max() - 0.05  # only scores above the top negative are called positive

@@ -104,6 +104,18 @@ def _rates(scores: np.ndarray, positive: np.ndarray, thresholds: np.ndarray) -> 
     return fp / len(neg), tp / len(pos), precision
 
 
+def _fewest_false_positives(recall: np.ndarray, index: int) -> int:
+    """The highest threshold with the recall of ``thresholds[index]``: the same positives, the fewest false ones.
+
+    The lowest threshold within an FPR or precision target spends the whole false-positive budget even
+    where it buys no recall; on a validation split the model separates perfectly that puts the threshold
+    at a negative's score near 0 (seen: 1.5e-18), which flags most of what the model is unsure of.
+    Recall falls as thresholds ascend, so the candidates with that recall are the run starting at ``index``.
+    """
+    same = np.flatnonzero(recall == recall[index])
+    return int(same[-1])
+
+
 def choose_threshold(scores: np.ndarray, positive: np.ndarray, point: OperatingPoint) -> float:
     """The threshold on ``scores`` (the positive label's probabilities) that meets ``point`` on this data.
 
@@ -119,12 +131,13 @@ def choose_threshold(scores: np.ndarray, positive: np.ndarray, point: OperatingP
     fpr, recall, precision = _rates(scores, positive, thresholds)
     target = point.target if point.target is not None else 0.0
     if point.rule is DecisionRule.FPR:  # thresholds ascend, FPR falls: the lowest one within the target
-        index = int(np.flatnonzero(fpr <= target)[0])
+        index = _fewest_false_positives(recall, int(np.flatnonzero(fpr <= target)[0]))
     elif point.rule is DecisionRule.RECALL:  # recall falls: the highest one that keeps the target
         index = int(np.flatnonzero(recall >= target)[-1])
     elif point.rule is DecisionRule.PRECISION:
         reached = np.flatnonzero((precision >= target) & (recall > 0))
         index = int(reached[0]) if len(reached) else int(np.argmax(np.where(recall > 0, precision, -1)))
+        index = _fewest_false_positives(recall, index)
     else:
         f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0)
         index = int(np.argmax(f1))
