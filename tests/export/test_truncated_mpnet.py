@@ -35,7 +35,9 @@ def test_an_early_mpnet_layer_exports_its_blocks_only_and_answers_like_pytorch(m
     full, encoder = build_module(load_trained(model))
     assert full.temperature != 1.0  # calibrated: a dropped temperature would show
     cut, blocks = truncate_module(full, _feeds(encoder, TEXTS))
-    assert blocks == kept and len(block_list(cut.encoder)) == kept and len(block_list(full.encoder)) == 2
+    cut_blocks, full_blocks = block_list(cut.encoder), block_list(full.encoder)
+    assert cut_blocks is not None and full_blocks is not None
+    assert blocks == kept and len(cut_blocks) == kept and len(full_blocks) == 2
     reference = torch_probabilities(full, encoder, TEXTS)
     np.testing.assert_allclose(torch_probabilities(cut, encoder, TEXTS), reference, atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(TEXTS), reference, atol=1e-4)
