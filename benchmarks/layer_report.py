@@ -1,6 +1,6 @@
 """Per-layer probe curves for the shared datasets, and what the recommended layer buys at export.
 
-    python -m benchmarks.layer_report [--model minilm|DIR] [--datasets a,b] [--max-train N] [--export | --retime]
+    python -m benchmarks.layer_report [--model minilm|DIR] [--datasets a,b] [--max-train N] [--export | --export-only]
 
 For each dataset: `probe_train.layers.sweep_layers` (every layer x cls/mean/max x with/without L2, the
 recommendation from cross-validation on the training data, test accuracy shown), a plot per dataset,
@@ -9,9 +9,10 @@ training rows as the sweep: a seeded sample is written to a CSV first) and expor
 default precision) so the file size and the throughput over the test texts (`Classifier.predict_proba`,
 2 threads) stand side by side; the two files are timed in alternation, ``ROUNDS`` times each, best kept,
 so a busy machine slows both alike; the 1-minute load average before and after the timing is recorded
-and printed beside it (2 cores: above about 1 the files shared them with other jobs). ``--retime``
-re-trains, re-exports and re-times the two files of datasets already in the results, from their recorded
-recommendation, without a new sweep. A run over some datasets replaces those datasets' rows and keeps
+and printed beside it (2 cores: above about 1 the files shared them with other jobs). ``--export-only``
+trains, exports and times the two files of datasets already swept (again, for a re-timing), from their
+recorded recommendation, without a new sweep: a big encoder's sweeps can run first and its exports as
+time allows. A run over some datasets replaces those datasets' rows and keeps
 the others'. MPNet: prepare it with ``python -m benchmarks.prepare_mpnet`` and
 pass ``--model benchmarks/.work/all-mpnet-base-v2``.
 Results: benchmarks/results/layers_<model>.{json,md} and layers_<model>_<dataset>.png; the section
@@ -190,7 +191,10 @@ def _section() -> str:
         "average before and after each pair's timing (above about 1: the pair shared the cores with another job).",
     ]
     for path in sorted(RESULTS.glob("layers_*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:  # another model's run is writing it this instant; its own run rewrites the section
+            continue
         if not isinstance(record, dict) or "rows" not in record:
             continue
         model, rows = record["model"], record["rows"]
@@ -244,9 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-train", type=int, default=None, help="seeded sample of at most N training rows")
     parser.add_argument("--export", action="store_true", help="also train+export the recommended and last layer")
     parser.add_argument(
-        "--retime",
+        "--export-only",
         action="store_true",
-        help="no sweep: re-train, re-export and re-time the two files of the datasets already in the results",
+        help="no sweep: train, export and time the recommended and last layer of datasets already swept",
     )
     parser.add_argument("--doc-only", action="store_true", help="regenerate the docs section from the results only")
     args = parser.parse_args(argv)
@@ -261,19 +265,19 @@ def main(argv: list[str] | None = None) -> int:
     out = RESULTS / f"layers_{tag}.json"
     names = args.datasets.split(",")
     earlier = {r["dataset"]: r for r in _earlier(out)}
-    if args.retime and (missing := [n for n in names if "export" not in earlier.get(n, {})]):
-        raise SystemExit(f"{out} has no exported pair for {', '.join(missing)}: run with --export first")
+    if args.export_only and (missing := [n for n in names if n not in earlier]):
+        raise SystemExit(f"{out} has no sweep of {', '.join(missing)}: run without --export-only first")
 
     from probe_train.embedding_cache import EmbeddingCache
     from probe_train.encoder import load_encoder
     from probe_train.layers import plot_sweep, sweep_layers
 
     command = "python -m benchmarks.layer_report " + " ".join(sys.argv[1:] if argv is None else argv)
-    encoder = None if args.retime else load_encoder(args.model)
+    encoder = None if args.export_only else load_encoder(args.model)
     rows = list(earlier.values())
     for name in names:
         started = _load()
-        if args.retime:
+        if args.export_only:
             row = dict(earlier[name])
             rec, n_train = row["sweep"]["recommended"], row["sweep"]["n_train"]
             train, _, full = train_test(name, n_train if n_train < row["n_train_full"] else None)
@@ -288,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             r = sweep.recommended
             layer, pooling, l2 = r.layer, r.pooling, r.normalize
             print(f"{name}: recommended layer {r.layer} {r.name}, CV {100 * r.cv_accuracy:.2f}", flush=True)
-        if (args.export or args.retime) and layer < row["sweep"]["n_layers"]:
+        if (args.export or args.export_only) and layer < row["sweep"]["n_layers"]:
             train_file = _train_file(name, train, full)
             row["export"] = _export_pair(name, train_file, dataset_file(name, "test"), args.model, layer, pooling, l2)
             print(f"{name}: {row['export']['speedup']:.2f}x the last layer's throughput", flush=True)
