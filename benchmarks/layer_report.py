@@ -153,9 +153,9 @@ def _markdown(model: str, rows: list[dict[str, Any]], note: str, heading: str = 
 
 
 def _timing_load(export: dict[str, Any]) -> str:
-    """The 1-minute load average before and after the timing (2 cores), or that it was not recorded."""
+    """The 1-minute load average before and after the timing (2 cores), else what was noted, else so."""
     if "timing_load" not in export:
-        return "not recorded"
+        return str(export.get("load_note", "not recorded"))
     before, after = export["timing_load"]
     return f"{before:.2f} -> {after:.2f}"
 
