@@ -168,11 +168,17 @@ def _goal(row: dict[str, Any]) -> str:
         return f"no earlier layer is within {points} of the best (the last layer is chosen): nothing to speed up"
     if "export" not in row:
         return f"layer {rec['layer']} of {n_layers} is within {points}; not exported in this run"
-    speedup = row["export"]["speedup"]
-    verdict = "met" if speedup >= 1.3 else "NOT met"
+    export = row["export"]
+    speedup, verdict = export["speedup"], "met" if export["speedup"] >= 1.3 else "NOT met"
+    precisions = {tag: export[tag]["quantization"] for tag in ("recommended", "last")}
+    why = (
+        f" (`--quantize auto` shipped it as {precisions['recommended']}, the full file as {precisions['last']})"
+        if precisions["recommended"] != precisions["last"]
+        else ""
+    )
     return (
         f"layer {rec['layer']} of {n_layers} is within {points}; its file has {speedup:.2f}x the full file's "
-        f"throughput: {verdict}"
+        f"throughput{why}: {verdict}"
     )
 
 
@@ -209,6 +215,17 @@ def _section() -> str:
         pictures = [f"![{model} {r['dataset']}](../benchmarks/results/layers_{model}_{r['dataset']}.png)" for r in rows]
         parts += ["", " ".join(pictures)]
     return "\n".join(parts)
+
+
+def _rewrite_tables() -> None:
+    """Each layers_<model>.md rewritten from its JSON (after a change to the table, or to a kept note)."""
+    import json
+
+    for path in sorted(RESULTS.glob("layers_*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and "rows" in record:
+            text = _markdown(record["model"], record["rows"], record["note"])
+            path.with_suffix(".md").write_text(f"{text}\n\n{host_line(record['host'])}\n", encoding="utf-8")
 
 
 def _earlier(out: Path) -> list[dict[str, Any]]:
@@ -252,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no sweep: train, export and time the recommended and last layer of datasets already swept",
     )
-    parser.add_argument("--doc-only", action="store_true", help="regenerate the docs section from the results only")
+    parser.add_argument(
+        "--doc-only", action="store_true", help="regenerate the tables and docs section from the results only"
+    )
     args = parser.parse_args(argv)
     if args.doc_only:
+        _rewrite_tables()
         write_section(DOC, SECTION, _section())
         print(f"wrote the {SECTION} section of {DOC}")
         return 0
