@@ -207,7 +207,7 @@ def _section() -> str:
         parts += ["", _markdown(model, rows, record["note"], heading="###")]
         if record.get("host"):
             parts += ["", host_line(record["host"])]
-        commands = list(dict.fromkeys(r["command"] for r in rows if r.get("command")))
+        commands = list(dict.fromkeys(r[k] for r in rows for k in ("command", "export_command") if r.get(k)))
         if not commands and record.get("command"):
             commands = [record["command"]]
         if commands:
@@ -226,6 +226,12 @@ def _rewrite_tables() -> None:
         if isinstance(record, dict) and "rows" in record:
             text = _markdown(record["model"], record["rows"], record["note"])
             path.with_suffix(".md").write_text(f"{text}\n\n{host_line(record['host'])}\n", encoding="utf-8")
+
+
+def _relative(arg: str) -> str:
+    """A prepared model's path as the docs show it (``benchmarks/.work/<name>``), whichever checkout it was in."""
+    marker = "/benchmarks/.work/"
+    return arg[arg.index(marker) + 1 :] if marker in arg else arg
 
 
 def _earlier(out: Path) -> list[dict[str, Any]]:
@@ -292,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     from probe_train.encoder import load_encoder
     from probe_train.layers import plot_sweep, sweep_layers
 
-    command = "python -m benchmarks.layer_report " + " ".join(sys.argv[1:] if argv is None else argv)
+    shown = [_relative(a) for a in (sys.argv[1:] if argv is None else argv)]
+    command = "python -m benchmarks.layer_report " + " ".join(shown)
     encoder = None if args.export_only else load_encoder(args.model)
     rows = list(earlier.values())
     for name in names:

@@ -78,3 +78,10 @@ def test_export_only_refuses_a_dataset_never_swept(tmp_path, monkeypatch):
     monkeypatch.setattr(layer_report, "RESULTS", tmp_path)
     with pytest.raises(SystemExit, match="no sweep of sst2"):
         layer_report.main(["--datasets", "sst2", "--export-only"])
+
+
+def test_the_recorded_command_names_a_prepared_model_by_its_repository_path():
+    assert (
+        layer_report._relative("/work/main/benchmarks/.work/all-mpnet-base-v2") == "benchmarks/.work/all-mpnet-base-v2"
+    )
+    assert layer_report._relative("--max-train") == "--max-train"
