@@ -1,6 +1,6 @@
 """Per-layer probe curves for the shared datasets, and what the recommended layer buys at export.
 
-    python -m benchmarks.layer_report [--model minilm|DIR] [--datasets a,b] [--max-train N] [--export]
+    python -m benchmarks.layer_report [--model minilm|DIR] [--datasets a,b] [--max-train N] [--export | --export-only]
 
 For each dataset: `probe_train.layers.sweep_layers` (every layer x cls/mean/max x with/without L2, the
 recommendation from cross-validation on the training data, test accuracy shown), a plot per dataset,
@@ -8,7 +8,12 @@ and with ``--export`` the recommended layer and the last layer each trained (`pr
 training rows as the sweep: a seeded sample is written to a CSV first) and exported (`probe export`,
 default precision) so the file size and the throughput over the test texts (`Classifier.predict_proba`,
 2 threads) stand side by side; the two files are timed in alternation, ``ROUNDS`` times each, best kept,
-so a busy machine slows both alike. MPNet: prepare it with ``python -m benchmarks.prepare_mpnet`` and
+so a busy machine slows both alike; the 1-minute load average before and after the timing is recorded
+and printed beside it (2 cores: above about 1 the files shared them with other jobs). ``--export-only``
+trains, exports and times the two files of datasets already swept (again, for a re-timing), from their
+recorded recommendation, without a new sweep: a big encoder's sweeps can run first and its exports as
+time allows. A run over some datasets replaces those datasets' rows and keeps
+the others'. MPNet: prepare it with ``python -m benchmarks.prepare_mpnet`` and
 pass ``--model benchmarks/.work/all-mpnet-base-v2``.
 Results: benchmarks/results/layers_<model>.{json,md} and layers_<model>_<dataset>.png; the section
 ``probe-layers`` of docs/results.md is regenerated from every layers_<model>.json there.
@@ -17,6 +22,7 @@ Results: benchmarks/results/layers_<model>.{json,md} and layers_<model>_<dataset
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -45,6 +51,11 @@ def _train_file(name: str, train: Any, full: int) -> Path:
         writer.writerow(["text", "label"])
         writer.writerows((text, train.labels[int(y)]) for text, y in zip(train.texts, train.y))
     return path
+
+
+def _load() -> float:
+    """The 1-minute load average now: how busy the 2 cores were around a measurement."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _throughput(files: dict[str, Any], texts: list[str]) -> dict[str, float]:
@@ -89,8 +100,10 @@ def _export_pair(name: str, data: Path, test: Path, model: str | None, layer: in
             "mb": artifact.stat().st_size / 1e6,
             "accuracy": (m.verification.int8 or m.verification.fp32 or Figures()).accuracy,
         }
+    before = _load()
     for tag, speed in _throughput(loaded, texts).items():
         out[tag]["texts_per_second"] = speed
+    out["timing_load"] = [before, _load()]
     out["speedup"] = out["recommended"]["texts_per_second"] / out["last"]["texts_per_second"]
     return out
 
@@ -122,8 +135,8 @@ def _markdown(model: str, rows: list[dict[str, Any]], note: str, heading: str = 
             "Exported (`probe train` at the layer, pooling and normalisation named, then `probe export`, default "
             "`--quantize auto`); texts/s over the test texts, 2 threads, the two files timed in alternation:",
             "",
-            "| dataset | file | layers in graph | MB | texts/s | test accuracy % | speed-up |",
-            "|---|---|---:|---:|---:|---:|---:|",
+            "| dataset | file | layers in graph | MB | texts/s | test accuracy % | speed-up | load while timed |",
+            "|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in exports:
             for tag in ("recommended", "last"):
@@ -131,9 +144,42 @@ def _markdown(model: str, rows: list[dict[str, Any]], note: str, heading: str = 
                 speedup = f"{r['export']['speedup']:.2f}x" if tag == "recommended" else "1.00x"
                 lines.append(
                     f"| {r['dataset']} | {tag} ({e['quantization']}) | {e['encoder_layers']} | {e['mb']:.1f} | "
-                    f"{e['texts_per_second']:.0f} | {100 * (e['accuracy'] or 0):.2f} | {speedup} |"
+                    f"{e['texts_per_second']:.0f} | {100 * (e['accuracy'] or 0):.2f} | {speedup} | "
+                    f"{_timing_load(r['export']) if tag == 'recommended' else ''} |"
                 )
+    lines += ["", "Goal (wherever an earlier layer is within 0.5 CV points of the best, a file >= 1.3x faster):", ""]
+    lines += [f"- {r['dataset']}: {_goal(r)}" for r in rows]
     return "\n".join(lines)
+
+
+def _timing_load(export: dict[str, Any]) -> str:
+    """The 1-minute load average before and after the timing (2 cores), else what was noted, else so."""
+    if "timing_load" not in export:
+        return str(export.get("load_note", "not recorded"))
+    before, after = export["timing_load"]
+    return f"{before:.2f} -> {after:.2f}"
+
+
+def _goal(row: dict[str, Any]) -> str:
+    """Whether the issue's goal holds for one dataset's row, in one line."""
+    sweep = row["sweep"]
+    rec, n_layers, points = sweep["recommended"], sweep["n_layers"], f"{sweep['tolerance']:g} points"
+    if rec["layer"] >= n_layers:
+        return f"no earlier layer is within {points} of the best (the last layer is chosen): nothing to speed up"
+    if "export" not in row:
+        return f"layer {rec['layer']} of {n_layers} is within {points}; not exported in this run"
+    export = row["export"]
+    speedup, verdict = export["speedup"], "met" if export["speedup"] >= 1.3 else "NOT met"
+    precisions = {tag: export[tag]["quantization"] for tag in ("recommended", "last")}
+    why = (
+        f" (`--quantize auto` shipped it as {precisions['recommended']}, the full file as {precisions['last']})"
+        if precisions["recommended"] != precisions["last"]
+        else ""
+    )
+    return (
+        f"layer {rec['layer']} of {n_layers} is within {points}; its file has {speedup:.2f}x the full file's "
+        f"throughput{why}: {verdict}"
+    )
 
 
 def _section() -> str:
@@ -145,22 +191,77 @@ def _section() -> str:
         "",
         "Every hidden state (0: the embeddings) pooled cls/mean/max, with and without L2 normalisation (dashed), "
         "probed with the 5-fold cross-validated logistic regression; the curves show test accuracy. The "
-        "recommendation (grey line) reads the training data's CV only. The 2 cores were shared with other jobs: "
-        "throughput figures are ratios of files timed in alternation.",
+        "recommendation (grey line) reads the training data's CV only. Throughput: the recommended layer's file "
+        "and the full model's, timed in alternation in one run (2 cores, best of 3): only their ratio means "
+        "anything on this machine, which other jobs shared at times; the load column gives the 1-minute load "
+        "average before and after each pair's timing (above about 1: the pair shared the cores with another job).",
     ]
     for path in sorted(RESULTS.glob("layers_*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:  # another model's run is writing it this instant; its own run rewrites the section
+            continue
         if not isinstance(record, dict) or "rows" not in record:
             continue
         model, rows = record["model"], record["rows"]
         parts += ["", _markdown(model, rows, record["note"], heading="###")]
         if record.get("host"):
             parts += ["", host_line(record["host"])]
-        if record.get("command"):
-            parts += ["", f"Reproduce: `{record['command']}`"]
+        commands = list(dict.fromkeys(r[k] for r in rows for k in ("command", "export_command") if r.get(k)))
+        if not commands and record.get("command"):
+            commands = [record["command"]]
+        if commands:
+            parts += ["", "Reproduce: " + "; ".join(f"`{c}`" for c in commands)]
         pictures = [f"![{model} {r['dataset']}](../benchmarks/results/layers_{model}_{r['dataset']}.png)" for r in rows]
         parts += ["", " ".join(pictures)]
     return "\n".join(parts)
+
+
+def _rewrite_tables() -> None:
+    """Each layers_<model>.md rewritten from its JSON (after a change to the table, or to a kept note)."""
+    import json
+
+    for path in sorted(RESULTS.glob("layers_*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(record, dict) and "rows" in record:
+            text = _markdown(record["model"], record["rows"], record["note"])
+            path.with_suffix(".md").write_text(f"{text}\n\n{host_line(record['host'])}\n", encoding="utf-8")
+
+
+def _relative(arg: str) -> str:
+    """A prepared model's path as the docs show it (``benchmarks/.work/<name>``), whichever checkout it was in."""
+    marker = "/benchmarks/.work/"
+    return arg[arg.index(marker) + 1 :] if marker in arg else arg
+
+
+def _earlier(out: Path) -> list[dict[str, Any]]:
+    """The rows an earlier run wrote to ``out`` (each naming the command that measured it), or none."""
+    import json
+
+    if not out.is_file():
+        return []
+    record = json.loads(out.read_text(encoding="utf-8"))
+    return [{**r, "command": r.get("command", record.get("command"))} for r in record["rows"]]
+
+
+def _merge(earlier: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``earlier``'s rows with those of the datasets in ``new`` replaced or added, in DATASETS order."""
+    done = {r["dataset"] for r in new}
+    rows = [r for r in earlier if r["dataset"] not in done] + new
+    return sorted(rows, key=lambda r: DATASETS.index(r["dataset"]) if r["dataset"] in DATASETS else len(DATASETS))
+
+
+def _note(rows: list[dict[str, Any]]) -> str:
+    sampled = [
+        f"{r['dataset']} ({r['sweep']['n_train']} of {r['n_train_full']})"
+        for r in rows
+        if r["sweep"]["n_train"] < r["n_train_full"]
+    ]
+    return (
+        "Recommendation: the earliest layer within 0.5 points of the best 5-fold CV accuracy on the training "
+        "data; test accuracy on each test split. "
+        + (f"Seeded training samples (seed 0): {', '.join(sampled)}." if sampled else "Full training sets.")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,59 +270,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--max-train", type=int, default=None, help="seeded sample of at most N training rows")
     parser.add_argument("--export", action="store_true", help="also train+export the recommended and last layer")
-    parser.add_argument("--doc-only", action="store_true", help="regenerate the docs section from the results only")
+    parser.add_argument(
+        "--export-only",
+        action="store_true",
+        help="no sweep: train, export and time the recommended and last layer of datasets already swept",
+    )
+    parser.add_argument(
+        "--doc-only", action="store_true", help="regenerate the tables and docs section from the results only"
+    )
     args = parser.parse_args(argv)
     if args.doc_only:
+        _rewrite_tables()
         write_section(DOC, SECTION, _section())
         print(f"wrote the {SECTION} section of {DOC}")
         return 0
 
-    import json
     import sys
+
+    tag = Path(args.model).name if args.model else "minilm"
+    out = RESULTS / f"layers_{tag}.json"
+    names = args.datasets.split(",")
+    earlier = {r["dataset"]: r for r in _earlier(out)}
+    if args.export_only and (missing := [n for n in names if n not in earlier]):
+        raise SystemExit(f"{out} has no sweep of {', '.join(missing)}: run without --export-only first")
 
     from probe_train.embedding_cache import EmbeddingCache
     from probe_train.encoder import load_encoder
     from probe_train.layers import plot_sweep, sweep_layers
 
-    encoder = load_encoder(args.model)
-    tag = Path(args.model).name if args.model else "minilm"
-    out = RESULTS / f"layers_{tag}.json"
-    rows = []
-    for name in args.datasets.split(","):
-        train, test, full = train_test(name, args.max_train)
-        sweep = sweep_layers(encoder, train, test, cache=EmbeddingCache())
-        plot_sweep(sweep, RESULTS / f"layers_{tag}_{name}.png")
-        row: dict[str, Any] = {"dataset": name, "n_train_full": full, "sweep": sweep.to_json_dict()}
-        r = sweep.recommended
-        print(f"{name}: recommended layer {r.layer} {r.name}, CV {100 * r.cv_accuracy:.2f}", flush=True)
-        if args.export and r.layer < sweep.n_layers:
-            row["export"] = _export_pair(
-                name,
-                _train_file(name, train, full),
-                dataset_file(name, "test"),
-                args.model,
-                r.layer,
-                r.pooling,
-                r.normalize,
-            )
+    shown = [_relative(a) for a in (sys.argv[1:] if argv is None else argv)]
+    command = "python -m benchmarks.layer_report " + " ".join(shown)
+    encoder = None if args.export_only else load_encoder(args.model)
+    rows = list(earlier.values())
+    for name in names:
+        started = _load()
+        if args.export_only:
+            row = dict(earlier[name])
+            rec, n_train = row["sweep"]["recommended"], row["sweep"]["n_train"]
+            train, _, full = train_test(name, n_train if n_train < row["n_train_full"] else None)
+            layer, pooling, l2 = rec["layer"], rec["pooling"], rec["normalize"]
+            row["export_command"] = command
+        else:
+            train, test, full = train_test(name, args.max_train)
+            assert encoder is not None
+            sweep = sweep_layers(encoder, train, test, cache=EmbeddingCache())
+            plot_sweep(sweep, RESULTS / f"layers_{tag}_{name}.png")
+            row = {"dataset": name, "n_train_full": full, "sweep": sweep.to_json_dict(), "command": command}
+            r = sweep.recommended
+            layer, pooling, l2 = r.layer, r.pooling, r.normalize
+            print(f"{name}: recommended layer {r.layer} {r.name}, CV {100 * r.cv_accuracy:.2f}", flush=True)
+        if (args.export or args.export_only) and layer < row["sweep"]["n_layers"]:
+            train_file = _train_file(name, train, full)
+            row["export"] = _export_pair(name, train_file, dataset_file(name, "test"), args.model, layer, pooling, l2)
             print(f"{name}: {row['export']['speedup']:.2f}x the last layer's throughput", flush=True)
-        rows.append(row)
-        if out.is_file():  # datasets measured by an earlier run (and not this one) stay in the results
-            done = {r["dataset"] for r in rows}
-            kept = [r for r in json.loads(out.read_text(encoding="utf-8"))["rows"] if r["dataset"] not in done]
-            rows = sorted(kept + rows, key=lambda r: DATASETS.index(r["dataset"]) if r["dataset"] in DATASETS else 99)
-        sampled = [
-            f"{r['dataset']} ({r['sweep']['n_train']} of {r['n_train_full']})"
-            for r in rows
-            if r["sweep"]["n_train"] < r["n_train_full"]
-        ]
-        note = (
-            "Recommendation: the earliest layer within 0.5 points of the best 5-fold CV accuracy on the training "
-            "data; test accuracy on each test split. "
-            + (f"Seeded training samples (seed 0): {', '.join(sampled)}." if sampled else "Full training sets.")
-        )
-        command = "python -m benchmarks.layer_report " + " ".join(sys.argv[1:] if argv is None else argv)
-        write_results(out, {"model": tag, "rows": rows, "note": note, "command": command}, _markdown(tag, rows, note))
+        row["load"] = [started, _load()]  # 1-minute load average at the start and end of this dataset's run
+        rows = _merge(rows, [row])
+        note = _note(rows)
+        write_results(out, {"model": tag, "rows": rows, "note": note}, _markdown(tag, rows, note))
         write_section(DOC, SECTION, _section())  # after each dataset: an interrupted run keeps what it measured
     print(f"wrote {out}, {out.with_suffix('.md')} and the {SECTION} section of {DOC}")
     return 0

@@ -1,6 +1,6 @@
 """How long `probe train` (probe method) takes against the reference pipeline, on the same data, in one run.
 
-    python -m benchmarks.probe_fit_speed [--datasets a,b] [--max-train N] [--old-max N]
+    python -m benchmarks.probe_fit_speed [--datasets a,b] [--max-train N] [--old-max N] [--doc-only]
 
 Reference: sentence-transformers `SentenceTransformer(all-MiniLM-L6-v2).encode` (its own mean pooling
 and L2 normalisation) + scikit-learn `LogisticRegressionCV(cv=5, max_iter=1000)` with its defaults.
@@ -14,14 +14,17 @@ With ``--old-max``, datasets up to that many training rows also time the search 
 before (`GridSearchCV` over the same 11 C values, BLAS unrestricted) on probe's own embeddings.
 The two pipelines alternate (reference first on every other dataset), so a busy machine slows both
 alike; the ratio is the figure. Each pipeline's held-out accuracy is measured on the dataset's test
-split. Results go to benchmarks/results/probe_fit_speed.{json,md} (rows of datasets not re-measured
-are kept) and to the ``probe-fit-speed`` section of docs/results.md.
+split. Each dataset's row records the command that measured it and the 1-minute load average at the
+start and end of its run (2 cores: above about 1, other jobs shared them), printed beside its figures.
+Results go to benchmarks/results/probe_fit_speed.{json,md} (rows of datasets not re-measured are kept)
+and to the ``probe-fit-speed`` section of docs/results.md (``--doc-only``: rewritten from the results).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -123,6 +126,18 @@ def _old_search(encoder: Any, train: Any) -> float:
     return time.perf_counter() - started
 
 
+def _load() -> float:
+    """The 1-minute load average now: how busy the 2 cores were around a dataset's run."""
+    return round(os.getloadavg()[0], 2)
+
+
+def _load_cell(row: dict[str, Any]) -> str:
+    """The row's load average at start and end of its run, else what was noted about the load, else so."""
+    if "load" in row:
+        return f"{row['load'][0]:.2f} -> {row['load'][1]:.2f}"
+    return str(row.get("load_note", "not recorded"))
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
@@ -134,8 +149,8 @@ def _markdown(rows: list[dict[str, Any]], note: str, heading: str = "#") -> str:
         note,
         "",
         "| dataset | train rows | reference s (test %) | probe s (test %) | probe / ref | L2 chosen (CV raw / L2 %) | "
-        "probe raw test % | probe+L2 test % | ref fit s | raw fit s | L2 fit s | old search s |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        "probe raw test % | probe+L2 test % | ref fit s | raw fit s | L2 fit s | old search s | load (1-min avg) |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         ref, p = r["reference"], r["probe"]
@@ -147,7 +162,7 @@ def _markdown(rows: list[dict[str, Any]], note: str, heading: str = "#") -> str:
             f"| {r['dataset']} | {r['n_train']} | {ref['seconds']:.1f} ({_pct(ref['accuracy'])}) | "
             f"{p['seconds']:.1f} ({_pct(p['accuracy'])}) | {p['seconds'] / ref['seconds']:.2f}x | {chosen} | "
             f"{_pct(p['raw']['accuracy'])} | {_pct(p['l2']['accuracy'])} | {ref['fit_seconds']:.1f} | "
-            f"{p['raw']['fit_seconds']:.1f} | {p['l2']['fit_seconds']:.1f} | {old} |"
+            f"{p['raw']['fit_seconds']:.1f} | {p['l2']['fit_seconds']:.1f} | {old} | {_load_cell(r)} |"
         )
     return "\n".join(lines)
 
@@ -177,16 +192,20 @@ def _section(record: dict[str, Any]) -> str:
     parts = [_markdown(rows, note, heading="##"), "", "Goals:", "", _goals(rows)]
     if record.get("host"):
         parts += ["", host_line(record["host"])]
-    parts += ["", f"Reproduce: `{record.get('command', 'python -m benchmarks.probe_fit_speed')}`"]
+    commands = list(dict.fromkeys(r["command"] for r in rows if r.get("command")))
+    if not commands:
+        commands = [record.get("command", "python -m benchmarks.probe_fit_speed")]
+    parts += ["", "Reproduce: " + "; ".join(f"`{c}`" for c in commands)]
     return "\n".join(parts)
 
 
-def _write(measured: list[dict[str, Any]], argv: list[str] | None) -> None:
+def _write(measured: list[dict[str, Any]]) -> None:
     """The results with ``measured``, keeping the rows of datasets this run has not (re)measured."""
     rows = list(measured)
     if RESULTS.is_file():
         done = {r["dataset"] for r in rows}
-        earlier = json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+        record = json.loads(RESULTS.read_text(encoding="utf-8"))
+        earlier = [{**r, "command": r.get("command", record.get("command"))} for r in record["rows"]]
         # (rows of the format before the cross-validated normalisation, without "raw", are not comparable)
         rows = [r for r in earlier if r["dataset"] not in done and "raw" in r.get("probe", {})] + rows
         rows.sort(key=lambda r: DATASETS.index(r["dataset"]) if r["dataset"] in DATASETS else len(DATASETS))
@@ -198,11 +217,12 @@ def _write(measured: list[dict[str, Any]], argv: list[str] | None) -> None:
         "probe = `probe_train.training.train` with its defaults (embedding, the C search on raw and on L2-normalised "
         "vectors, the refit of the better, calibration from the search's out-of-fold predictions). The raw and "
         "L2 test columns are the explicit `--no-normalize` / `--normalize` probes on the same embeddings (their "
-        "fit seconds: one C search and refit each). The 2 cores were shared with other jobs: compare ratios "
-        "(the pipelines alternate), not absolute times."
+        "fit seconds: one C search and refit each). The machine (2 cores) was shared with other jobs at times; "
+        "the last column says how busy it was during each dataset's run (the 1-minute load average at its start "
+        "and end, or what was noted for rows measured before it was recorded): compare ratios (the pipelines "
+        "alternate), not absolute times, and ratios of a loaded run less than those of an idle one."
     )
-    command = "python -m benchmarks.probe_fit_speed " + " ".join(sys.argv[1:] if argv is None else argv)
-    record = write_results(RESULTS, {"rows": rows, "note": note, "command": command.strip()}, _markdown(rows, note))
+    record = write_results(RESULTS, {"rows": rows, "note": note}, _markdown(rows, note))
     write_section(DOC, SECTION, _section(record))
 
 
@@ -211,16 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated (default: all shared ones)")
     parser.add_argument("--max-train", type=int, default=None, help="subsample training sets above N rows (seeded)")
     parser.add_argument("--old-max", type=int, default=0, help="time the old GridSearchCV up to N training rows")
+    parser.add_argument("--doc-only", action="store_true", help="rewrite the table and docs section from the results")
     args = parser.parse_args(argv)
+    if args.doc_only:
+        if not RESULTS.is_file():
+            raise SystemExit(f"{RESULTS} not found: run the benchmark first")
+        _write([])
+        print(f"wrote {RESULTS.with_suffix('.md')} and the {SECTION} section of {DOC}")
+        return 0
 
     from probe_train.encoder import load_encoder, resolve_model
 
     encoder = load_encoder(None)
     path = resolve_model(None)
+    command = "python -m benchmarks.probe_fit_speed " + " ".join(sys.argv[1:] if argv is None else argv)
     rows = []
     for name in args.datasets.split(","):
+        started = _load()
         train, test, full = train_test(name, args.max_train)
         row: dict[str, Any] = {"dataset": name, "n_train": len(train), "n_train_full": full, "n_test": len(test)}
+        row["command"] = command.strip()
         # Reference first on every other shared dataset (by its place in DATASETS, whichever runs are split how)
         first = DATASETS.index(name) % 2 == 0 if name in DATASETS else True
         order = ("reference", "probe") if first else ("probe", "reference")
@@ -233,9 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         row["order"] = list(order)
         if len(train) <= args.old_max:
             row["old_search_seconds"] = _old_search(encoder, train)
+        row["load"] = [started, _load()]  # 1-minute load average at the start and end of this dataset's run
         print(_markdown([row], "").splitlines()[-1], flush=True)
         rows.append(row)
-        _write(rows, argv)  # after each dataset: an interrupted run keeps what it measured
+        _write(rows)  # after each dataset: an interrupted run keeps what it measured
     print(f"wrote {RESULTS}, {RESULTS.with_suffix('.md')} and the {SECTION} section of {DOC}")
     return 0
 

@@ -59,6 +59,7 @@ def truncate_module(module: ClassifierModule, sample: Feeds, tolerance: float = 
         log.warning("export: no block list found in %s; exporting every layer", type(module.encoder).__name__)
         return module, n_layers
     cut = ClassifierModule(encoder, module.head, module.pooling, -1, module.input_names, module.normalize).eval()
+    cut.temperature = module.temperature  # the calibration folded into the graph: the cut file's probabilities too
     with torch.inference_mode():
         full, short = module(**sample)[1], cut(**sample)[1]
     if not torch.allclose(full, short, atol=tolerance, rtol=0):
