@@ -1,7 +1,8 @@
 """Choosing the operating threshold a binary detector is deployed at, on data the model did not fit.
 
 ``--operating-point fpr=0.01`` asks for the threshold on the positive label's probability whose
-false-positive rate on held-out predictions is at most 1 % (the most recall that allows);
+false-positive rate on held-out predictions is at most 1 % (the most recall that allows, and at that
+recall the highest threshold: the fewest false positives);
 ``recall=0.95`` the highest threshold that keeps 95 % recall (the fewest false positives);
 ``precision=0.99`` the lowest threshold whose precision is at least 99 % (the most recall);
 ``f1`` the threshold of the best F1. The rule is the runtime's: positive when the probability is at
