@@ -134,13 +134,16 @@ def training_file(variant: Variant, rows: int | None) -> Path:
     extra, _ = train_test_split(
         others, train_size=rows - len(deepset), random_state=0, stratify=[r["label"] for r in others]
     )
-    kept = deepset + extra
-    out = OUT / f"{variant.train_set}-train-{rows}.csv"
+    return _write_rows(OUT / f"{variant.train_set}-train-{rows}.csv", deepset + extra)
+
+
+def _write_rows(out: Path, records: list[dict[str, str]]) -> Path:
+    """A derived training CSV in benchmarks/.work, with the columns of the rows it was drawn from."""
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()
-        writer.writerows(kept)
+        writer.writerows(records)
     return out
 
 
@@ -148,13 +151,7 @@ def _by_source(source: Path, train_set: str) -> Path:
     """The rows of ``source`` whose source is one of ``SOURCES_OF[train_set]``, in order, as a CSV of their own."""
     with source.open(encoding="utf-8", newline="") as f:
         records = [r for r in csv.DictReader(f) if r["source"] in SOURCES_OF[train_set]]
-    out = OUT / f"{train_set}-train.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-    return out
+    return _write_rows(OUT / f"{train_set}-train.csv", records)
 
 
 def train_and_export(variant: Variant, args: argparse.Namespace, operating_point: bool) -> tuple[Path, list[str]]:
