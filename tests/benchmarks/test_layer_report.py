@@ -85,3 +85,28 @@ def test_the_recorded_command_names_a_prepared_model_by_its_repository_path():
         layer_report._relative("/work/main/benchmarks/.work/all-mpnet-base-v2") == "benchmarks/.work/all-mpnet-base-v2"
     )
     assert layer_report._relative("--max-train") == "--max-train"
+
+
+def _scored(layer: int, cv: float, pooling: str = "mean") -> dict[str, Any]:
+    return {"layer": layer, "pooling": pooling, "normalize": False, "cv_accuracy": cv, "cv_spread": 0.01}
+
+
+def test_the_next_choices_are_the_later_layers_within_the_tolerance_each_at_its_best_pooling():
+    scores = [_scored(3, 0.8395), _scored(4, 0.8410, "cls"), _scored(4, 0.8422), _scored(5, 0.8430)]
+    scores += [_scored(5, 0.8300, "max"), _scored(2, 0.8390), _scored(6, 0.8425)]
+    sweep = {"best": _scored(5, 0.8430), "recommended": _scored(3, 0.8395), "tolerance": 0.5, "n_layers": 6}
+    chosen = layer_report.later_candidates(sweep | {"scores": [*scores, _scored(4, 0.8370, "max")]})
+    # after the recommended layer 3, before the last (6); layer 2 is earlier; 4 at its best pooling
+    assert [(s["layer"], s["pooling"], s["cv_accuracy"]) for s in chosen] == [(4, "mean", 0.8422), (5, "mean", 0.8430)]
+
+
+def test_when_the_recommended_file_is_not_faster_the_goal_line_reports_the_next_layer_within_tolerance():
+    row = _row("sst2", 3, speedup=0.84)
+    fallback = {"layer": 4, "quantization": "int8-per-token", "speedup": 1.45, "cv_accuracy": 0.8422}
+    row["export"]["fallback"] = {**row["export"]["recommended"], **fallback, "timing_load": [0.3, 0.5]}
+    line = _goal(row)
+    assert "0.84x the full file's throughput" in line
+    assert "layer 4, also within 0.5 points (CV 84.22), ships as int8-per-token: 1.45x" in line
+    assert line.endswith(": met")
+    table = _markdown("minilm", [row], "note")
+    assert "| sst2 | next within tolerance, layer 4 (int8-per-token) |" in table and "| 1.45x | 0.30 -> 0.50 |" in table
