@@ -38,7 +38,7 @@ def head_fn(path: str) -> Callable[[np.ndarray], np.ndarray]:
 def probe_runtime(args: argparse.Namespace) -> Predict:
     from probe_runtime import Classifier
 
-    clf = Classifier.load(args.model, threads=args.threads)
+    clf = Classifier.load(args.model, threads=args.threads, spinning=args.spin)
     return lambda texts: clf.predict_proba(texts)
 
 
@@ -158,6 +158,7 @@ def fastembed(args: argparse.Namespace) -> Predict:
 
 KINDS: dict[str, Callable[[argparse.Namespace], Predict]] = {
     "probe-default": probe_runtime,
+    "probe-default-spin": probe_runtime,
     "probe-int8": probe_runtime,
     "probe-fp32": probe_runtime,
     "torch-eager": lambda a: torch_eager(a, sort=False),
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--latency-texts", type=int, default=200)
     parser.add_argument("--model", help="probe artifact")
+    parser.add_argument("--spin", action="store_true", help="probe: Classifier.load(spinning=True)")
     parser.add_argument("--encoder", help="encoder directory (Hugging Face layout)")
     parser.add_argument("--head", help="head.npz of the trained probe")
     parser.add_argument("--onnx-dir", help="directory of the int8 ONNX export + tokenizer files")

@@ -56,6 +56,12 @@ def contenders(default: Path, int8: Path, fp32: Path, default_precision: str = "
         Contender(
             "probe-default", f"probe-runtime default file ({default_precision})", "runtime", ("--model", str(default))
         ),
+        Contender(
+            "probe-default-spin",
+            f"probe-runtime default file ({default_precision}), --spin",
+            "runtime",
+            ("--model", str(default), "--spin"),
+        ),
         Contender("probe-int8", "probe-runtime per-batch int8 (--quantize int8)", "runtime", ("--model", str(int8))),
         Contender("probe-fp32", "probe-runtime fp32", "runtime", ("--model", str(fp32))),
         Contender("torch-eager", "PyTorch eager (unsorted)", "torch"),

@@ -93,8 +93,9 @@ def markdown(record: dict) -> str:
     lines = [
         f"Model {record['model']}, all cores ({record['threads']}), {record['reps']} fresh processes per setting, "
         f"settings alternating; {record['idle']} s idle, requests at {record['rate']:g}/s for {record['idle']} s, "
-        f"{record['calls']} back-to-back calls. Median (min–max) over repetitions. The machine was shared "
-        f"(load average {record['load_average_start']} at start): compare the two settings, not absolute figures.",
+        f"{record['calls']} back-to-back calls. Median (min–max) over repetitions. Load average "
+        f"{record['load_average_start']} at start (2 cores: above about 1, other jobs shared them); the settings "
+        "alternate, so compare them rather than absolute figures.",
         "",
         f"Reproduce: `{record['command']}`",
         "",

@@ -123,6 +123,15 @@ def test_a_call_that_makes_one_big_batch_splits_its_matrices_over_the_threads(fp
     assert clf._wide_session.get_session_options().intra_op_num_threads == 2
 
 
+def test_with_spinning_threads_even_a_short_text_alone_splits_its_matrices(fp32_model):
+    clf = Classifier.load(fp32_model, threads=2, spinning=True)
+    one_thread = Classifier.load(fp32_model, threads=1).predict_proba("a fine film")
+    np.testing.assert_allclose(clf.predict_proba("a fine film"), one_thread, atol=1e-6)
+    assert clf._wide_session is not None  # busy-waiting pool threads make the hand-off pay (benchmarks/spinning.py)
+    clf.predict_proba(["a fine film", "a dull one"] * 40)  # batches still run one per thread, on the one-thread session
+    assert clf._wide_session.get_session_options().intra_op_num_threads == 2
+
+
 def _predict_in_child(clf, texts, queue):
     queue.put(clf.predict_proba(texts).tolist())
 

@@ -292,9 +292,10 @@ class Classifier:
         (the recorded one, else the second) when its probability is at least ``threshold``; for more, the
         abstain label when the best probability is below it. ``predict_proba`` is never affected.
         ``spinning``: let onnxruntime's pool threads busy-wait for work (``session.intra_op.allow_spinning``
-        and ``inter_op``) instead of sleeping. Off by default: only a multi-thread call (a lone text of 64+
-        tokens) has pool threads, and spinning burnt CPU between requests without being faster on the
-        machines measured (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
+        and ``inter_op``) instead of sleeping; every text classified alone then runs on ``threads`` threads.
+        Off by default: on an idle 2-core AMD EPYC it cut the back-to-back single-text p50 by a quarter but
+        used ~0.9 cores while serving 20 requests a second (0.07 off), and on shared cores it was slower
+        (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
@@ -464,8 +465,15 @@ class Classifier:
             yield done, future.result()[0]
 
     def _session_for(self, batch: Batch) -> ort.InferenceSession:
-        """The session for a batch that runs alone: multi-threaded when it is big enough to gain."""
-        if self.threads == 1 or next(iter(batch.feeds.values())).size < _SPLIT_BATCH_TOKENS:
+        """The session for a batch that runs alone: multi-threaded when it is big enough to gain.
+
+        With spinning threads every lone batch is: a pool whose threads busy-wait instead of sleeping hands
+        out the matrices of even one short text fast enough to gain (benchmarks/spinning.py: SST-2 phrases
+        one at a time on an idle AMD EPYC); without, the hand-off costs more than it saves below
+        `_SPLIT_BATCH_TOKENS`.
+        """
+        threshold = 1 if self.spinning else _SPLIT_BATCH_TOKENS
+        if self.threads == 1 or next(iter(batch.feeds.values())).size < threshold:
             return self.session
         with self._lock:
             if self._wide_session is None:
