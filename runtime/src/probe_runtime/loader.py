@@ -65,9 +65,10 @@ DISABLED_FUSIONS = ["SkipLayerNormFusion"]
 # onnxruntime execution providers, in order of preference (`Classifier.load(providers=...)`, `--provider`).
 DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
 # Whether onnxruntime's pool threads busy-wait for work instead of sleeping (`Classifier.load(spinning=...)`,
-# `--spin/--no-spin`). Off: only the multi-thread session has pool threads (a lone text of 64+ tokens), and
-# there, measured with benchmarks/spinning.py (MiniLM per-token int8, AMD EPYC, 2 shared cores), spinning used
-# more CPU between requests and was no faster: results/spinning.md. onnxruntime's own default is on.
+# `--spin/--no-spin`). Off: measured with benchmarks/spinning.py (MiniLM per-token int8, AMD EPYC, 2 cores),
+# spinning (which also sends every lone text to the multi-thread session) cut the back-to-back single-text p50
+# by a quarter on the idle machine but kept ~0.9 cores busy at 20 requests/s (0.07 off), and on shared cores
+# it was slower: results/spinning.md, docs/benchmarks.md. onnxruntime's own default is on.
 DEFAULT_SPINNING = False
 
 

@@ -35,9 +35,10 @@ def add_spinning_option(p: argparse.ArgumentParser) -> None:
         dest="spinning",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="let onnxruntime's pool threads busy-wait for work instead of sleeping (only sessions of 2+ threads "
-        "have them: a lone text of 64+ tokens). Spinning keeps a core busy while waiting and, on shared or "
-        f"busy cores, measured slower (docs/benchmarks.md) (default: {'--spin' if DEFAULT_SPINNING else '--no-spin'})",
+        help="let onnxruntime's pool threads busy-wait for work instead of sleeping; every text classified alone "
+        "then runs on all threads. Faster one text at a time on an idle machine (a quarter off the p50 on a 2-core "
+        "AMD EPYC), but a core stays busy between requests, and on shared cores it measured slower "
+        f"(docs/benchmarks.md) (default: {'--spin' if DEFAULT_SPINNING else '--no-spin'})",
     )
 
 
