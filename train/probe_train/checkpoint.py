@@ -128,6 +128,8 @@ def fingerprint(train: Dataset, validation: Dataset | None, settings: FinetuneSe
         if data is not None:
             h.update(json.dumps(data.texts).encode())
             h.update(data.y.tobytes())
+            if data.weights is not None:  # a run with other per-row weights is another run
+                h.update(b"weights" + data.weights.astype("<f8").tobytes())
     return h.hexdigest()
 
 

@@ -234,7 +234,7 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
 
 
 def _train(args: argparse.Namespace) -> int:
-    data = load_dataset(args.data, args.text_column, args.label_column)
+    data = load_dataset(args.data, args.text_column, args.label_column, weight_column=args.weight_column)
     if args.test:
         train_data = data
         test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
@@ -249,9 +249,13 @@ def _train(args: argparse.Namespace) -> int:
     # encoder or option is the one line the user sees.
     encoder = load_encoder(args.model, args.max_length)
     check_layer(encoder, args.layer)
+    weighted = ""
+    if train_data.weights is not None:
+        w = train_data.weights
+        weighted = f", weighted by column {args.weight_column!r} (total {w.sum():g}, {int((w == 0).sum())} at 0)"
     print(
         f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
-        f"{train_data.labels}); evaluating on {len(test)} from {test.source}",
+        f"{train_data.labels}){weighted}; evaluating on {len(test)} from {test.source}",
         file=sys.stderr,
     )
     request = TrainRequest(train_data, encoder, _settings(args), test=test, show_progress=show_progress())
@@ -403,6 +407,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the splits, the probe and fine-tuning (default 0)")
     _data_options(p)
+    p.add_argument(
+        "--weight-column",
+        default=None,
+        metavar="COLUMN",
+        help="column/field of DATA with a training weight per row (a number >= 0; 1 = normal, 2 = counts as two "
+        "copies, 0 = left out of the fit): weighs the probe's and fine-tuning's loss, not the figures, which count "
+        "every held-out text once (default: every row weighs 1)",
+    )
     _encoder_options(p)
     add_decision_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)

@@ -30,25 +30,34 @@ _INT = re.compile(r"^[+-]?\d+$")
 
 @dataclass(frozen=True)
 class Dataset:
-    """Texts with integer targets into ``labels`` (the stable, recorded label order)."""
+    """Texts with integer targets into ``labels`` (the stable, recorded label order).
+
+    ``weights``: a training weight per text (``--weight-column``), or None (every text counts once). Weights
+    change what a model is fitted to, never how it is scored: held-out figures count every text once.
+    """
 
     texts: list[str]
     y: np.ndarray
     labels: list[Label]
     source: str
+    weights: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def subset(self, index: Sequence[int] | np.ndarray, source: str) -> Dataset:
-        return Dataset([self.texts[i] for i in index], self.y[np.asarray(index)], self.labels, source)
+        rows = np.asarray(index, dtype=np.int64)
+        weights = None if self.weights is None else self.weights[rows]
+        return Dataset([self.texts[i] for i in rows], self.y[rows], self.labels, source, weights)
 
     def label_values(self) -> list[Label]:
         return [self.labels[i] for i in self.y]
 
 
-def _read_records(path: Path, text_column: str, label_column: str) -> list[tuple[int, str, Label]]:
-    """(line number, text, label) per record, through the shared reader; its errors become `DataError`."""
+def _read_records(
+    path: Path, text_column: str, label_column: str, weight_column: str | None = None
+) -> list[tuple[int, str, Label, float | None]]:
+    """(line number, text, label, weight) per record, through the shared reader; its errors become `DataError`."""
     if path.is_dir():
         raise DataError(f"{path} is a directory; give a .csv, .tsv or .jsonl file")
     kind = input_format(str(path))
@@ -57,8 +66,8 @@ def _read_records(path: Path, text_column: str, label_column: str) -> list[tuple
     try:
         if _is_blank(path):
             raise DataError(f"{path} is empty: expected a header row and labelled examples")
-        rows = read_rows(str(path), text_column, label_column=label_column)
-        return [(row.id, row.text, row.label) for row in rows if row.label is not None]
+        rows = read_rows(str(path), text_column, label_column=label_column, weight_column=weight_column)
+        return [(row.id, row.text, row.label, row.weight) for row in rows if row.label is not None]
     except InputError as exc:
         message = str(exc)
         if message.startswith("input file not found"):
@@ -78,31 +87,45 @@ def _is_blank(path: Path) -> bool:
 
 
 def load_dataset(
-    path: str | Path, text_column: str = "text", label_column: str = "label", min_classes: int = 2
+    path: str | Path,
+    text_column: str = "text",
+    label_column: str = "label",
+    min_classes: int = 2,
+    weight_column: str | None = None,
 ) -> Dataset:
     """Read and check a labelled file; labels that all look like integers become integers.
 
     Training data needs two classes; an evaluation file (``min_classes=1``) may hold only one.
+    ``weight_column``: a training weight per row (a number >= 0); every class needs some weight.
     """
     path = Path(path)
-    records = _read_records(path, text_column, label_column)
+    records = _read_records(path, text_column, label_column, weight_column)
     if not records:
         raise DataError(f"{path} has a header but no examples")
-    texts, raw_labels = [], []
-    for line, text, label in records:
+    texts, raw_labels, raw_weights = [], [], []
+    for line, text, label, weight in records:
         if not text.strip():
             raise DataError(
                 f"{path}, line {line}: the text is empty. Remove the row or fill in its {text_column!r} value."
             )
         texts.append(text)
         raw_labels.append(label)
+        raw_weights.append(weight)
     labels_in_file = _normalise_labels(raw_labels)
     labels = sorted(set(labels_in_file), key=lambda v: (isinstance(v, str), v))
     if len(labels) < min_classes:
         raise DataError(f"{path}: every example has the label {labels[0]!r}; a classifier needs at least two classes")
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for label in labels_in_file], dtype=np.int64)
-    return Dataset(texts, y, labels, str(path))
+    weights = None if weight_column is None else np.array(raw_weights, dtype=np.float64)
+    if weights is not None:
+        unweighted = [labels[k] for k in range(len(labels)) if not weights[y == k].sum() > 0]
+        if unweighted:
+            raise DataError(
+                f"{path}: every example of {unweighted} has weight 0 in column {weight_column!r}, so the model "
+                "could never learn those labels. Give some of their rows a weight above 0."
+            )
+    return Dataset(texts, y, labels, str(path), weights)
 
 
 def _normalise_labels(raw: list[Label]) -> list[Label]:
@@ -124,7 +147,8 @@ def align_labels(data: Dataset, labels: list[Label]) -> Dataset:
             f"{data.source}: labels {unknown} do not occur in the training data (labels: {labels}). "
             "Check that both files use the same label names."
         )
-    return Dataset(data.texts, np.array([index[v] for v in values], dtype=np.int64), labels, data.source)
+    y = np.array([index[v] for v in values], dtype=np.int64)
+    return Dataset(data.texts, y, labels, data.source, data.weights)
 
 
 def holdout_split(data: Dataset, test_size: float, seed: int) -> tuple[Dataset, Dataset]:

@@ -48,6 +48,7 @@ __all__ = [
     "finetune",
     "head_probabilities",
     "split_validation",
+    "weighted_cross_entropy",
 ]
 
 log = logging.getLogger(__name__)
@@ -219,9 +220,22 @@ def _resume(run: _Run) -> int:
     return run.progress.step
 
 
-def _step(run: _Run, feeds: Feeds, y: torch.Tensor) -> None:
+def weighted_cross_entropy(
+    logits: torch.Tensor, y: torch.Tensor, class_weight: torch.Tensor | None, weights: torch.Tensor | None
+) -> torch.Tensor:
+    """Cross-entropy, the mean weighted by class weights and (``--weight-column``) by each row's weight:
+    sum(w_i c_{y_i} loss_i) / sum(w_i c_{y_i}), which is PyTorch's own weighted mean when every w_i is 1
+    (and exactly it, the same call, without row weights). A batch whose rows all weigh 0 contributes 0."""
+    if weights is None:
+        return torch.nn.functional.cross_entropy(logits, y, weight=class_weight)
+    per_row = torch.nn.functional.cross_entropy(logits, y, weight=class_weight, reduction="none")
+    scale = weights if class_weight is None else weights * class_weight[y]
+    return (per_row * weights).sum() / scale.sum().clamp_min(torch.finfo(scale.dtype).tiny)
+
+
+def _step(run: _Run, feeds: Feeds, y: torch.Tensor, weights: torch.Tensor | None = None) -> None:
     """One optimizer step on one batch."""
-    loss = torch.nn.functional.cross_entropy(run.model.logits(feeds), y, weight=run.class_weight)
+    loss = weighted_cross_entropy(run.model.logits(feeds), y, run.class_weight, weights)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.settings.max_grad_norm)
     run.optimizer.step()
@@ -236,8 +250,8 @@ def _train_epoch(run: _Run, bar: tqdm) -> None:
     """The current epoch's remaining batches, with a checkpoint every ``checkpoint_every`` steps."""
     progress, every = run.progress, run.settings.checkpoint_every
     plan = run.batches.epoch(progress.epoch)
-    for feeds, y in plan[progress.batch :]:
-        _step(run, feeds, y)
+    for feeds, y, weights in plan[progress.batch :]:
+        _step(run, feeds, y, weights)
         bar.update(1)
         bar.set_postfix(epoch=progress.epoch + 1, loss=f"{progress.mean_loss:.4f}")
         mid_epoch = progress.batch < len(plan)  # the epoch's end is checkpointed by the caller anyway

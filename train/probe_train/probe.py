@@ -105,17 +105,21 @@ def _fold_path(
     seed: int,
     class_weight: ClassWeight = None,
     keep_proba: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> _Fold:
-    """One fold's accuracy at every C of the grid, each fit warm-started from the previous C's solution."""
+    """One fold's accuracy at every C of the grid, each fit warm-started from the previous C's solution.
+
+    ``sample_weight`` weighs the fit only: a fold's accuracy counts each of its held-out rows once."""
     scores = np.empty(len(C_GRID))
     probas = []
     model = _model(float(C_GRID[0]), seed, warm=True, class_weight=class_weight)
     x_train, y_train, x_test = x[train], y[train], x[test]
+    w_train = None if sample_weight is None else sample_weight[train]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, c in enumerate(C_GRID):
             model.set_params(C=float(c))
-            model.fit(x_train, y_train)
+            model.fit(x_train, y_train, sample_weight=w_train)
             scores[i] = float((model.predict(x_test) == y[test]).mean())
             if keep_proba:
                 probas.append(model.predict_proba(x_test))
@@ -139,6 +143,7 @@ def cv_search(
     on_fold: FoldProgress | None = None,
     class_weight: ClassWeight = None,
     held_out: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> CVResult:
     """Stratified k-fold accuracy along the C grid; the best mean wins (the smallest C on a tie).
 
@@ -152,7 +157,7 @@ def cv_search(
     jobs = _jobs(n_jobs, folds)
     done: list[_Fold] = []
     tasks = (
-        delayed(_fold_path)(x, y, i, train, test, seed, class_weight, held_out)
+        delayed(_fold_path)(x, y, i, train, test, seed, class_weight, held_out, sample_weight)
         for i, (train, test) in enumerate(splits)
     )
     # BLAS limited here, once for the process (threadpoolctl's limits are global, not per thread).
@@ -189,17 +194,35 @@ def fit_probe_cv(
     on_fold: FoldProgress | None = None,
     class_weight: ClassWeight = None,
     held_out: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[LogisticRegression, CVResult]:
     """`cv_search`, then the chosen C refitted from scratch on all the data (the model exported)."""
-    result = cv_search(x, y, seed, folds, n_jobs=n_jobs, on_fold=on_fold, class_weight=class_weight, held_out=held_out)
-    return _refit(x, y, result, seed, class_weight), result
+    result = cv_search(
+        x,
+        y,
+        seed,
+        folds,
+        n_jobs=n_jobs,
+        on_fold=on_fold,
+        class_weight=class_weight,
+        held_out=held_out,
+        sample_weight=sample_weight,
+    )
+    return _refit(x, y, result, seed, class_weight, sample_weight), result
 
 
-def _refit(x: np.ndarray, y: np.ndarray, result: CVResult, seed: int, class_weight: ClassWeight) -> LogisticRegression:
+def _refit(
+    x: np.ndarray,
+    y: np.ndarray,
+    result: CVResult,
+    seed: int,
+    class_weight: ClassWeight,
+    sample_weight: np.ndarray | None = None,
+) -> LogisticRegression:
     model = _model(result.C, seed, class_weight=class_weight)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x, y)
+        model.fit(x, y, sample_weight=sample_weight)
     log.info(
         "probe: C=%.4g chosen by %d-fold CV (accuracy %.4f ± %.4f)",
         result.C,
@@ -235,6 +258,7 @@ def fit_probe_choose_l2(
     on_fold: FoldProgress | None = None,
     class_weight: ClassWeight = None,
     held_out: bool = False,
+    sample_weight: np.ndarray | None = None,
 ) -> tuple[LogisticRegression, CVResult, L2Choice]:
     """`fit_probe_cv` on the raw pooled vectors ``x``, or on them L2-normalised (``normalize=True``), or
     (``None``) the search on both and the refit of the one with the better CV accuracy (raw on a tie:
@@ -249,6 +273,7 @@ def fit_probe_choose_l2(
             on_fold=on_fold,
             class_weight=class_weight,
             held_out=held_out,
+            sample_weight=sample_weight,
         )
         return model, result, L2Choice(normalize, "setting")
 
@@ -258,7 +283,15 @@ def fit_probe_choose_l2(
                 on_fold(offset * total + done, 2 * total)
 
         return cv_search(
-            vectors, y, seed, folds, n_jobs=n_jobs, on_fold=counted, class_weight=class_weight, held_out=held_out
+            vectors,
+            y,
+            seed,
+            folds,
+            n_jobs=n_jobs,
+            on_fold=counted,
+            class_weight=class_weight,
+            held_out=held_out,
+            sample_weight=sample_weight,
         )
 
     x_l2 = l2_normalize(x)
@@ -268,7 +301,7 @@ def fit_probe_choose_l2(
         "probe: CV accuracy %.4f raw, %.4f L2-normalised: %s", raw.accuracy, l2.accuracy, "L2" if use_l2 else "raw"
     )
     chosen = l2 if use_l2 else raw
-    model = _refit(x_l2 if use_l2 else x, y, chosen, seed, class_weight)
+    model = _refit(x_l2 if use_l2 else x, y, chosen, seed, class_weight, sample_weight)
     return model, chosen, L2Choice(use_l2, "cross-validation", raw, l2)
 
 

@@ -68,6 +68,15 @@ class _Head:
     normalize: bool = False  # the head reads L2-normalised vectors (set, or chosen by cross-validation)
 
 
+def _sample_weight_record(data: Dataset) -> dict[str, Any]:
+    """What the run records of per-row weights (``--weight-column``): nothing when there were none."""
+    if data.weights is None:
+        return {}
+    w = data.weights
+    facts = {"rows": len(w), "zero": int((w == 0).sum()), "sum": float(w.sum()), "max": float(w.max())}
+    return {"sample_weight": facts}
+
+
 def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
     use_fast_attention(request.encoder)  # frozen: it only embeds (export loads its own, eager)
@@ -86,6 +95,7 @@ def _fit_probe(request: TrainRequest) -> _Head:
         on_fold=request.on_fold,
         class_weight=by_index,
         held_out=needs_held_out,
+        sample_weight=data.weights,
     )
     weight, bias = softmax_head(head)
     recorded: dict[str, Any] = {
@@ -102,6 +112,7 @@ def _fit_probe(request: TrainRequest) -> _Head:
         recorded.update(cv_accuracy_raw=round(l2.raw.accuracy, 6), cv_accuracy_l2=round(l2.l2.accuracy, 6))
     if weights is not None:
         recorded["class_weight"] = weights.tolist()
+    recorded |= _sample_weight_record(data)
     held_out = None
     if needs_held_out and cv.held_out is not None:
         # The search's own out-of-fold predictions at the chosen C: no second pass over the folds.
@@ -145,6 +156,7 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
         "best_epoch": result.best_epoch,
         "steps": result.steps,
         "history": [record.as_dict() for record in result.history],
+        **_sample_weight_record(fit),
     }
     return _Head(result.weight, result.bias, recorded, len(fit), held_out, normalize=bool(settings.normalize))
 

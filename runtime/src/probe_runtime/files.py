@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -71,13 +72,15 @@ MISSING_LABELS = {"nan", "null", "none"}
 class Row:
     """One text and the id it is reported under; ``skip`` says why it cannot be classified (else None).
 
-    ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer).
+    ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer),
+    ``weight`` only when it was asked for a ``weight_column`` (a finite number >= 0).
     """
 
     id: Any
     text: str
     skip: str | None = None
     label: str | int | None = None
+    weight: float | None = None
 
 
 class InputChanged(InputError):
@@ -256,6 +259,7 @@ def read_rows(
     fmt: str | None = None,
     counter: ByteCounter | None = None,
     label_column: str | None = None,
+    weight_column: str | None = None,
 ) -> Iterator[Row]:
     """Stream the rows of a plain-text, CSV/TSV or JSONL file, a directory of ``.txt`` files, or stdin (``-``).
 
@@ -263,16 +267,18 @@ def read_rows(
     ``replace`` substitutes U+FFFD; ``skip`` yields the row with ``skip="undecodable"``.
     ``fmt`` overrides detection by extension (needed for CSV/JSONL on stdin).
     ``label_column``: also read a label per row (CSV/TSV/JSONL only; see the module docstring).
+    ``weight_column``: also read a training weight per row (CSV/TSV/JSONL only): a number >= 0.
     """
     if errors not in ERROR_MODES:
         raise InputError(f"errors must be one of {ERROR_MODES}, not {errors!r}")
     kind = input_format(path, fmt)
-    if label_column is not None and kind in ("text", "dir"):
-        what = "a directory" if kind == "dir" else "plain text (one text per line)"
-        raise InputError(
-            f"{path}: no labels: it is read as {what}, which has no label column. "
-            f"Use a .csv, .tsv or .jsonl file with a {label_column!r} column."
-        )
+    for wanted, what_for in ((label_column, "labels"), (weight_column, "weights")):
+        if wanted is not None and kind in ("text", "dir"):
+            what = "a directory" if kind == "dir" else "plain text (one text per line)"
+            raise InputError(
+                f"{path}: no {what_for}: it is read as {what}, which has no columns. "
+                f"Use a .csv, .tsv or .jsonl file with a {wanted!r} column."
+            )
     if counter is not None:
         counter.begin(path)
     if kind == "dir":
@@ -284,10 +290,10 @@ def read_rows(
             for number, line, keep in lines:
                 yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
-            yield from _jsonl_rows(path, lines, text_column, id_column, label_column)
+            yield from _jsonl_rows(path, lines, text_column, id_column, label_column, weight_column)
         else:
             delimiter = "\t" if kind == "tsv" else ","
-            yield from _table_rows(path, lines, delimiter, text_column, id_column, label_column)
+            yield from _table_rows(path, lines, delimiter, text_column, id_column, label_column, weight_column)
 
 
 def _text_files(root: Path) -> list[Path]:
@@ -333,14 +339,44 @@ def _label(value: object, where: str) -> str | int:
     )
 
 
+def _weight(value: object, where: str) -> float:
+    """A training weight as read from a cell or a JSON value: a finite number >= 0 (0 leaves the row out of
+    the fit); anything else is refused with what to write instead."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise InputError(f"{where}: the weight is empty. Give every row a weight (1 = normal) or remove the row.")
+        try:
+            number = float(text)
+        except ValueError:
+            shown = repr(text)
+            raise InputError(
+                f"{where}: the weight {shown} is not a number; write a number >= 0 (1 = normal)."
+            ) from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        shown = "null" if value is None else json.dumps(value)
+        raise InputError(f"{where}: the weight {shown} is not a number; write a number >= 0 (1 = normal).")
+    if not math.isfinite(number) or number < 0:
+        raise InputError(f"{where}: the weight {number:g} is not a finite number >= 0; write one (1 = normal).")
+    return number
+
+
 def _jsonl_rows(
     path: str,
     lines: Iterable[tuple[int, str, bool]],
     field: str,
     id_field: str | None,
     label_field: str | None,
+    weight_field: str | None = None,
 ) -> Iterator[Row]:
-    options = {field: "--text-column", id_field: "--id-column", label_field: "--label-column"}
+    options = {
+        field: "--text-column",
+        id_field: "--id-column",
+        label_field: "--label-column",
+        weight_field: "--weight-column",
+    }
     for number, line, keep in lines:
         if not line.strip():
             continue
@@ -356,7 +392,7 @@ def _jsonl_rows(
                 f"{path}, line {number}: expected a JSON object, got {type(record).__name__}; "
                 "one object per line (JSON Lines)"
             )
-        for wanted in filter(None, (field, id_field, label_field)):
+        for wanted in filter(None, (field, id_field, label_field, weight_field)):
             if wanted not in record:
                 raise InputError(
                     f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {options[wanted]}"
@@ -364,7 +400,8 @@ def _jsonl_rows(
         if not isinstance(record[field], str):
             raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
         label = _label(record[label_field], f"{path}, line {number}") if label_field else None
-        yield Row(record[id_field] if id_field else number, record[field], label=label)
+        weight = _weight(record[weight_field], f"{path}, line {number}") if weight_field else None
+        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight)
 
 
 class _Records:
@@ -423,6 +460,7 @@ def _table_rows(
     column: str,
     id_column: str | None,
     label_column: str | None,
+    weight_column: str | None = None,
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
     records = _Records(path, lines, delimiter)
@@ -430,7 +468,7 @@ def _table_rows(
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
     options = [(column, "--text-column"), (id_column, "--id-column"), (label_column, "--label-column")]
-    text_at, id_at, label_at = _column_indices(path, header, options)
+    text_at, id_at, label_at, weight_at = _column_indices(path, header, [*options, (weight_column, "--weight-column")])
     assert text_at is not None  # the text column is always asked for
     while (record := records.next()) is not None:
         if not record:  # a blank line is not a record
@@ -442,7 +480,8 @@ def _table_rows(
         if len(record) != len(header):
             raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
         label = _label(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
-        yield Row(row_id, record[text_at], label=label)
+        weight = _weight(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
+        yield Row(row_id, record[text_at], label=label, weight=weight)
 
 
 def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:

@@ -290,6 +290,8 @@ class TrainingSummary(Record):
     normalize_chosen_by: str | None = field(default=None, metadata=spec(text))
     cv_accuracy_raw: float | None = field(default=None, metadata=spec(number))
     cv_accuracy_l2: float | None = field(default=None, metadata=spec(number))
+    # `probe train --weight-column`: {rows, zero, sum, max} of the per-row training weights (None: unweighted)
+    sample_weight: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
     # On the test split: {class: {precision, recall, f1, support}} and the confusion matrix (rows: truth)
     per_class: dict[str, dict[str, float]] | None = field(default=None, metadata=spec(scores_by_name))
     confusion_matrix: tuple[tuple[int, ...], ...] | None = field(default=None, metadata=spec(count_matrix))
