@@ -40,10 +40,19 @@ RESULTS = REPO / "benchmarks" / "results" / "prompt_injection.json"
 DOC = REPO / "docs" / "prompt_injection.md"
 DEEPSET = REPO / "data" / "prompt_injections"
 BROAD = REPO / "data" / "prompt_injections_broad"
-TRAIN_SETS = {"deepset": DEEPSET / "train.csv", "broad": BROAD / "train.csv", "deepset+notinject": BROAD / "train.csv"}
+TRAIN_SETS = {
+    "deepset": DEEPSET / "train.csv",
+    "broad": BROAD / "train.csv",
+    "deepset+notinject": BROAD / "train.csv",
+    "broad-weighted": BROAD / "train.csv",
+}
 # Training sets drawn from the broad set's rows by source (written to benchmarks/.work when used): deepset plus
 # NotInject's training half alone, i.e. deepset's labels with hard negatives and without the other sources'.
 SOURCES_OF = {"deepset+notinject": {"deepset", "notinject"}}
+# Training sets that are the broad set with per-row weights (`probe train --weight-column weight`): deepset's rows
+# and NotInject's hard negatives count three times, the other sources once, so deepset's notion of an injection
+# and the trigger-word negatives weigh more than Open-Assistant's and llm_warden's prompts, with no row duplicated.
+WEIGHTS_OF = {"broad-weighted": {"deepset": 3.0, "notinject": 3.0}}
 EVALS = {
     "deepset test": DEEPSET / "test.csv",
     "llm_warden test": BROAD / "test_llm_warden.csv",
@@ -121,6 +130,8 @@ def training_file(variant: Variant, rows: int | None) -> Path:
     source = TRAIN_SETS[variant.train_set]
     if variant.train_set in SOURCES_OF:
         return _by_source(source, variant.train_set)
+    if variant.train_set in WEIGHTS_OF:
+        return _weighted(source, variant.train_set)
     if variant.method != "finetune" or rows is None:
         return source
     with source.open(encoding="utf-8", newline="") as f:
@@ -147,6 +158,13 @@ def _write_rows(out: Path, records: list[dict[str, str]]) -> Path:
     return out
 
 
+def _weighted(source: Path, train_set: str) -> Path:
+    """``source`` with a ``weight`` column: ``WEIGHTS_OF[train_set]`` by source, 1 for every other source."""
+    with source.open(encoding="utf-8", newline="") as f:
+        records = [r | {"weight": f"{WEIGHTS_OF[train_set].get(r['source'], 1.0):g}"} for r in csv.DictReader(f)]
+    return _write_rows(OUT / f"{train_set.replace(', ', '-').replace(' ', '')}-train.csv", records)
+
+
 def _by_source(source: Path, train_set: str) -> Path:
     """The rows of ``source`` whose source is one of ``SOURCES_OF[train_set]``, in order, as a CSV of their own."""
     with source.open(encoding="utf-8", newline="") as f:
@@ -154,33 +172,43 @@ def _by_source(source: Path, train_set: str) -> Path:
     return _write_rows(OUT / f"{train_set}-train.csv", records)
 
 
-def train_and_export(variant: Variant, args: argparse.Namespace, operating_point: bool) -> tuple[Path, list[str]]:
+def _stem(variant: Variant, seed: int) -> str:
+    """The work files' name: the variant's, with the seed when it is not the default 0."""
+    return variant.name if seed == 0 else f"{variant.name}-seed{seed}"
+
+
+def train_and_export(
+    variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int = 0
+) -> tuple[Path, list[str]]:
     """``probe train`` + default ``probe export``; returns the artifact and the commands run."""
-    model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
-    run = commands(variant, args, operating_point, model, artifact)
+    model, artifact = OUT / _stem(variant, seed), OUT / f"{_stem(variant, seed)}.onnx"
+    run = commands(variant, args, operating_point, model, artifact, seed)
     for command in run:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return artifact, [" ".join(c[3:]).replace(str(REPO) + "/", "") for c in run]
 
 
 def commands(
-    variant: Variant, args: argparse.Namespace, operating_point: bool, model: Path, artifact: Path
+    variant: Variant, args: argparse.Namespace, operating_point: bool, model: Path, artifact: Path, seed: int = 0
 ) -> list[list[str]]:
     data = training_file(variant, args.finetune_rows)
     train = [*PROBE, "train", str(data), "--test", str(DEEPSET / "test.csv"), "--out", str(model), "--overwrite"]
     if variant.method == "finetune":
         train += ["--method", "finetune", "--epochs", str(args.finetune_epochs), "--max-length", str(args.max_length)]
+    if variant.train_set in WEIGHTS_OF:
+        train += ["--weight-column", "weight"]
     if operating_point:
         train += ["--operating-point", OPERATING_POINT]
+    if seed:
+        train += ["--seed", str(seed)]
     return [train, [*PROBE, "export", str(model), "--out", str(artifact), "--overwrite"]]
 
 
-def reused_commands(variant: Variant, args: argparse.Namespace, operating_point: bool) -> list[str]:
+def reused_commands(variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int = 0) -> list[str]:
     """The commands that made an artifact being reused (the same settings must be passed again)."""
-    model, artifact = OUT / variant.name, OUT / f"{variant.name}.onnx"
-    return [
-        " ".join(c[3:]).replace(str(REPO) + "/", "") for c in commands(variant, args, operating_point, model, artifact)
-    ]
+    model, artifact = OUT / _stem(variant, seed), OUT / f"{_stem(variant, seed)}.onnx"
+    run = commands(variant, args, operating_point, model, artifact, seed)
+    return [" ".join(c[3:]).replace(str(REPO) + "/", "") for c in run]
 
 
 Predict = Callable[[list[str]], dict[str, np.ndarray]]  # texts -> {"argmax": labels, "operating_point": labels}
@@ -284,6 +312,51 @@ def table(results: dict[str, Any], at: str) -> list[str]:
     return lines
 
 
+SPREAD = (  # the seed-spread table's columns: (heading, split, metric)
+    ("deepset acc", "deepset test", "accuracy"),
+    ("benign trigger-word FPR", "benign trigger words", "fpr"),
+    ("… NotInject, unseen words", "benign trigger words: notinject, unseen words", "fpr"),
+    ("open_assistant FPR", "open_assistant test", "fpr"),
+    ("llm_warden acc", "llm_warden test", "accuracy"),
+)
+
+
+def seed_table(results: dict[str, Any]) -> list[str]:
+    """How much of a row is its seed: the row (seed 0) and every other seed trained like it, at argmax."""
+    if not results.get("seeds"):
+        return []
+    lines = [
+        "",
+        "## Seed spread (at argmax)",
+        "",
+        "The same training command with other `--seed`s (the validation split, the initialisation of the head and "
+        "the batch order change; the data do not). Seed 0 is the row above.",
+        "",
+        "| model | seed | " + " | ".join(heading for heading, _, _ in SPREAD) + " |",
+        "|---|---:|" + "---:|" * len(SPREAD),
+    ]
+    for name, by_seed in results["seeds"].items():
+        runs = {"0": results["models"][name]} if name in results["models"] else {}
+        runs |= dict(sorted(by_seed.items(), key=lambda kv: int(kv[0])))
+        for seed, run in runs.items():
+            e = run["eval"]
+            cells = [fmt(e[split]["argmax"][metric]) if split in e else "—" for _, split, metric in SPREAD]
+            lines.append(f"| {name} | {seed} | " + " | ".join(cells) + " |")
+        for label, pick in (("min", min), ("max", max)):
+            cells = []
+            for _, split, metric in SPREAD:
+                values = [r["eval"][split]["argmax"][metric] for r in runs.values() if split in r["eval"]]
+                values = [v for v in values if v is not None]
+                cells.append(fmt(pick(values)) if values else "—")
+            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, by_seed in results["seeds"].items():
+        for seed, run in sorted(by_seed.items(), key=lambda kv: int(kv[0])):
+            took = "time not recorded" if run["seconds"] is None else f"{run['seconds'] / 60:.1f} min"
+            lines.append(f"- {name}, seed {seed}: " + "; ".join(f"`probe {c}`" for c in run["commands"]) + f" ({took})")
+    return lines
+
+
 def document(results: dict[str, Any]) -> str:
     counts = ", ".join(f"{split} {n}" for split, n in results["eval_rows"].items())
     lines = [
@@ -320,6 +393,7 @@ def document(results: dict[str, Any]) -> str:
             "pending: this checkout's `probe train` has no `--operating-point` yet (issue 14); rerun the "
             "report once it has."
         )
+    lines += seed_table(results)
     lines += ["", "## How it was run", "", *[f"- {note}" for note in results["notes"]], ""]
     for name, record in results["models"].items():
         took = (
@@ -345,6 +419,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reuse", action="store_true", help="score an artifact already in benchmarks/.work instead of retraining"
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="SEED",
+        help="also train, export and score the variants run with these `probe train --seed`s (seed 0 is the row "
+        "itself), for the seed-spread table; with --reuse, a seed's file already in benchmarks/.work is scored",
+    )
+    parser.add_argument("--seeds-only", action="store_true", help="with --seeds: do not re-measure the rows")
     parser.add_argument("--note", action="append", default=[], help="a note for the document (repeatable)")
     parser.add_argument("--render", action="store_true", help="only rewrite the documents from the recorded JSON")
     parser.add_argument(
@@ -392,10 +476,33 @@ def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -
     }
 
 
-def merge(name: str | None, result: dict[str, Any] | None, operating_point: bool, notes: list[str]) -> dict[str, Any]:
-    """Add one model's figures to the recorded JSON at once (so an interrupted run keeps what it measured)."""
+def measure_seed(variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int) -> dict[str, Any]:
+    """One more training seed of a variant: trained and exported as its row is (or reused), then scored."""
+    started = time.perf_counter()
+    artifact = OUT / f"{_stem(variant, seed)}.onnx"
+    if args.reuse and artifact.exists():
+        run, seconds = reused_commands(variant, args, operating_point, seed), None
+    else:
+        artifact, run = train_and_export(variant, args, operating_point, seed)
+        seconds = time.perf_counter() - started
+    return {"commands": run, "seconds": seconds, "eval": evaluate(artifact, operating_point)}
+
+
+def merge(
+    name: str | None,
+    result: dict[str, Any] | None,
+    operating_point: bool,
+    notes: list[str],
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Add one model's figures (a row, or with ``seed`` one more seed of it) to the recorded JSON at once,
+    so an interrupted run keeps what it measured."""
     previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
-    models = previous.get("models", {}) | ({name: result} if name else {})
+    rows = {name: result} if name and result is not None and seed is None else {}
+    models = previous.get("models", {}) | rows
+    seeds = previous.get("seeds", {})
+    if name and result is not None and seed is not None:
+        seeds = seeds | {name: seeds.get(name, {}) | {str(seed): result}}
     order = [f"{m}-{t}" for m in ("probe", "finetune") for t in TRAIN_SETS]
     record = {
         "operating_point": operating_point,
@@ -403,6 +510,8 @@ def merge(name: str | None, result: dict[str, Any] | None, operating_point: bool
         "notes": list(dict.fromkeys(previous.get("notes", []) + notes)),
         "models": {key: models[key] for key in order if key in models},
     }
+    if seeds:
+        record["seeds"] = {key: seeds[key] for key in order if key in seeds}
     return write_results(RESULTS, record)
 
 
@@ -446,10 +555,14 @@ def main(argv: list[str] | None = None) -> None:
     train_sets = [args.train_set] if args.train_set else list(TRAIN_SETS)
     record = merge(None, None, operating_point, args.note)
     for variant in (Variant(m, t) for m in methods for t in train_sets):
-        print(f"{variant.name}: training and exporting…", flush=True)
-        result = measure(variant, args, operating_point)
-        record = merge(variant.name, result, operating_point, [])
-        print(f"{variant.name}: {json.dumps(result['eval'])}", flush=True)
+        if not args.seeds_only:
+            print(f"{variant.name}: training and exporting…", flush=True)
+            result = measure(variant, args, operating_point)
+            record = merge(variant.name, result, operating_point, [])
+            print(f"{variant.name}: {json.dumps(result['eval'])}", flush=True)
+        for seed in args.seeds:
+            print(f"{variant.name}, seed {seed}: training and exporting…", flush=True)
+            record = merge(variant.name, measure_seed(variant, args, operating_point, seed), operating_point, [], seed)
     write_documents(record)
 
 
