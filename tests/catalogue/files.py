@@ -176,9 +176,9 @@ EXTRA_FIELD = "text,label\nfine,pos\nawful, really awful,neg\nok,pos\n"
 HUGE_FIELD = 'text,label\nfine,pos\n"' + "x" * (16 * 1024 * 1024 + 1) + '",neg\n'
 
 
-def _train(ctx: Context, name: str, content: str) -> Outcome:
+def _train(ctx: Context, name: str, content: str, *extra: str) -> Outcome:
     data = _written(ctx, name, content)
-    return probe(["train", str(data), "--model", str(ctx.encoder), "--out", str(ctx.tmp / "out")])
+    return probe(["train", str(data), "--model", str(ctx.encoder), "--out", str(ctx.tmp / "out"), *extra])
 
 
 def _labelled_jsonl(label: str) -> str:
@@ -398,6 +398,36 @@ CASES: list[Case] = [
         "a JSON Lines label that is a float (1.0)",
         lambda ctx: _train(ctx, "train.jsonl", _labelled_jsonl("1.0")),
         "train.jsonl, line 3: the label 1.0 is a number with a fraction part",
+    ),
+    Case(
+        "train-weight-not-a-number",
+        "train",
+        "a training weight that is not a number (`--weight-column`)",
+        lambda ctx: _train(
+            ctx, "train.csv", "text,label,w\nfine,pos,1\nbad,neg,1\nmeh,neg,heavy\n", "--weight-column", "w"
+        ),
+        "train.csv, line 4: the weight 'heavy' is not a number; write a number >= 0 (1 = normal)",
+    ),
+    Case(
+        "train-weight-negative",
+        "train",
+        "a negative training weight",
+        lambda ctx: _train(ctx, "train.csv", "text,label,w\nfine,pos,1\nbad,neg,-2\n", "--weight-column", "w"),
+        "train.csv, line 3: the weight -2 is not a finite number >= 0",
+    ),
+    Case(
+        "train-weight-column-missing",
+        "train",
+        "`--weight-column` naming a column the file does not have",
+        lambda ctx: _train(ctx, "train.csv", "text,label\nfine,pos\nbad,neg\n", "--weight-column", "weight"),
+        "train.csv: no column 'weight'; the header has ['text', 'label']. Pick one with --weight-column.",
+    ),
+    Case(
+        "train-weight-class-all-zero",
+        "train",
+        "every row of a label weighted 0",
+        lambda ctx: _train(ctx, "train.csv", "text,label,w\nfine,pos,1\nbad,neg,0\n", "--weight-column", "w"),
+        "every example of ['neg'] has weight 0 in column 'w'",
     ),
     Case(
         "train-txt-data",
