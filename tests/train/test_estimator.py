@@ -147,3 +147,18 @@ def test_normalisation_is_chosen_by_cross_validation_unless_set(tiny_encoder, da
         x = embed_texts(clf.encoder_, test_texts, "mean", -1, show_progress=False, normalize=normalize)
         expected = head_probabilities(x, clf.coef_, clf.intercept_, clf.trained_.temperature)
         np.testing.assert_allclose(clf.predict_proba(test_texts), expected, atol=1e-6)
+
+
+def test_fit_takes_a_sample_weight_per_text_as_scikit_learn_estimators_do(tiny_encoder, data):
+    texts, y, _, _ = data
+    weights = np.where(np.arange(len(texts)) % 4 == 0, 0.0, 1.0)
+    clf = ProbeClassifier(model=str(tiny_encoder)).fit(texts, y, sample_weight=weights)
+    assert clf.trained_.settings["sample_weight"] == {
+        "rows": len(texts),
+        "zero": int((weights == 0).sum()),
+        "sum": float(weights.sum()),
+        "max": 1.0,
+    }
+    for bad in (weights[:-1], -weights, np.where(y == y[0], 0.0, 1.0)):
+        with pytest.raises(ValueError, match="sample_weight"):
+            ProbeClassifier(model=str(tiny_encoder)).fit(texts, y, sample_weight=bad)

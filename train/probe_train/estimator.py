@@ -122,7 +122,9 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             checkpoint_every=0,
         )
 
-    def fit(self, X: Any, y: Any) -> ProbeClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> ProbeClassifier:
+        """``sample_weight``: a weight >= 0 per text for the loss (as scikit-learn's, and `probe train
+        --weight-column`); scores and reports still count every text once."""
         if self.method not in Method.values():
             raise ValueError(f"method must be one of {Method.values()}, not {self.method!r}")
         texts, y = _texts(X), np.asarray(y)
@@ -131,7 +133,14 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, index = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise DataError(f"every example has the label {self.classes_[0]!r}; a classifier needs two classes")
-        data = Dataset(texts, index.astype(np.int64), self.classes_.tolist(), "fit data")
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        if weights is not None and (
+            weights.shape != (len(texts),) or not np.isfinite(weights).all() or (weights < 0).any()
+        ):
+            raise ValueError(f"sample_weight must be {len(texts)} finite numbers >= 0, one per text")
+        if weights is not None and not all(weights[index == k].sum() > 0 for k in range(len(self.classes_))):
+            raise ValueError("sample_weight gives every text of some label weight 0; the model could never learn it")
+        data = Dataset(texts, index.astype(np.int64), self.classes_.tolist(), "fit data", weights)
         settings = self._settings()
         self.encoder_ = load_encoder(self.model, self.max_length)
         request = TrainRequest(data, self.encoder_, settings, show_progress=self.show_progress)
