@@ -450,8 +450,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -> dict[str, Any]:
     """Train, export (unless reusing) and score one variant."""
-    started = time.perf_counter()
-    artifact = OUT / f"{variant.name}.onnx"
     if args.fp32_dir:
         model_dir = OUT / variant.name
         commands = reused_commands(variant, args, operating_point)[:1]
@@ -461,23 +459,14 @@ def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -
             "train_rows": sum(1 for _ in csv.DictReader(training_file(variant, None).open(encoding="utf-8"))),
             "eval": evaluate_model_dir(model_dir),
         }
-    if args.reuse and artifact.exists():
-        commands, seconds = reused_commands(variant, args, operating_point), None
-    else:
-        artifact, commands = train_and_export(variant, args, operating_point)
-        seconds = time.perf_counter() - started
     with training_file(variant, args.finetune_rows).open(encoding="utf-8") as f:
         train_rows = sum(1 for _ in csv.DictReader(f))
-    return {
-        "commands": commands,
-        "seconds": seconds,
-        "train_rows": train_rows,
-        "eval": evaluate(artifact, operating_point),
-    }
+    return scored(variant, args, operating_point) | {"train_rows": train_rows}
 
 
-def measure_seed(variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int) -> dict[str, Any]:
-    """One more training seed of a variant: trained and exported as its row is (or reused), then scored."""
+def scored(variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int = 0) -> dict[str, Any]:
+    """Trained and exported (or, with ``--reuse``, the file already there), then scored: a row, or (``seed``
+    other than 0) one more seed of it for the seed-spread table."""
     started = time.perf_counter()
     artifact = OUT / f"{_stem(variant, seed)}.onnx"
     if args.reuse and artifact.exists():
@@ -562,7 +551,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{variant.name}: {json.dumps(result['eval'])}", flush=True)
         for seed in args.seeds:
             print(f"{variant.name}, seed {seed}: training and exporting…", flush=True)
-            record = merge(variant.name, measure_seed(variant, args, operating_point, seed), operating_point, [], seed)
+            record = merge(variant.name, scored(variant, args, operating_point, seed), operating_point, [], seed)
     write_documents(record)
 
 

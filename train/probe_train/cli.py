@@ -24,7 +24,7 @@ from probe_runtime.guard import (
 from tqdm.auto import tqdm
 
 from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
-from .data import align_labels, holdout_split, load_dataset
+from .data import align_labels, holdout_split, load_dataset, weight_summary
 from .decision_options import add_decision_options, decision_settings, format_decisions
 from .embeddings import use_fast_attention
 from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
@@ -251,8 +251,8 @@ def _train(args: argparse.Namespace) -> int:
     check_layer(encoder, args.layer)
     weighted = ""
     if train_data.weights is not None:
-        w = train_data.weights
-        weighted = f", weighted by column {args.weight_column!r} (total {w.sum():g}, {int((w == 0).sum())} at 0)"
+        facts = weight_summary(train_data.weights)
+        weighted = f", weighted by column {args.weight_column!r} (total {facts['sum']:g}, {facts['zero']} at 0)"
     print(
         f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
         f"{train_data.labels}){weighted}; evaluating on {len(test)} from {test.source}",

@@ -22,7 +22,7 @@ from sklearn.model_selection import train_test_split
 
 from .errors import DataError
 
-__all__ = ["Dataset", "align_labels", "holdout_split", "load_dataset"]
+__all__ = ["Dataset", "align_labels", "holdout_split", "labels_without_weight", "load_dataset", "weight_summary"]
 
 Label = str | int
 _INT = re.compile(r"^[+-]?\d+$")
@@ -118,14 +118,27 @@ def load_dataset(
     index = {label: i for i, label in enumerate(labels)}
     y = np.array([index[label] for label in labels_in_file], dtype=np.int64)
     weights = None if weight_column is None else np.array(raw_weights, dtype=np.float64)
-    if weights is not None:
-        unweighted = [labels[k] for k in range(len(labels)) if not weights[y == k].sum() > 0]
-        if unweighted:
-            raise DataError(
-                f"{path}: every example of {unweighted} has weight 0 in column {weight_column!r}, so the model "
-                "could never learn those labels. Give some of their rows a weight above 0."
-            )
+    if weights is not None and (unweighted := labels_without_weight(y, weights, labels)):
+        raise DataError(
+            f"{path}: every example of {unweighted} has weight 0 in column {weight_column!r}, so the model "
+            "could never learn those labels. Give some of their rows a weight above 0."
+        )
     return Dataset(texts, y, labels, str(path), weights)
+
+
+def labels_without_weight(y: np.ndarray, weights: np.ndarray, labels: Sequence[Label]) -> list[Label]:
+    """The labels none of whose rows weighs anything: a model fitted with these weights could never learn them."""
+    return [label for k, label in enumerate(labels) if not weights[y == k].sum() > 0]
+
+
+def weight_summary(weights: np.ndarray) -> dict[str, float | int]:
+    """What a run records, and `probe train` prints, of its per-row weights."""
+    return {
+        "rows": len(weights),
+        "zero": int((weights == 0).sum()),
+        "sum": float(weights.sum()),
+        "max": float(weights.max()),
+    }
 
 
 def _normalise_labels(raw: list[Label]) -> list[Label]:

@@ -19,7 +19,7 @@ from probe_runtime.guard import refuse_existing_output, refuse_output_over_input
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .data import Dataset
+from .data import Dataset, labels_without_weight
 from .embeddings import embed_texts
 from .encoder import load_encoder
 from .errors import DataError
@@ -138,8 +138,8 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
             weights.shape != (len(texts),) or not np.isfinite(weights).all() or (weights < 0).any()
         ):
             raise ValueError(f"sample_weight must be {len(texts)} finite numbers >= 0, one per text")
-        if weights is not None and not all(weights[index == k].sum() > 0 for k in range(len(self.classes_))):
-            raise ValueError("sample_weight gives every text of some label weight 0; the model could never learn it")
+        if weights is not None and (unweighted := labels_without_weight(index, weights, self.classes_.tolist())):
+            raise ValueError(f"sample_weight gives every text of {unweighted} weight 0; the model could never learn it")
         data = Dataset(texts, index.astype(np.int64), self.classes_.tolist(), "fit data", weights)
         settings = self._settings()
         self.encoder_ = load_encoder(self.model, self.max_length)

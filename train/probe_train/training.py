@@ -15,7 +15,7 @@ from typing import Any
 
 from probe_runtime.records import Decision
 
-from .data import Dataset
+from .data import Dataset, weight_summary
 from .decisions import HeldOut, choose_decisions, test_report
 from .embedding_cache import EmbeddingCache
 from .embeddings import embed_texts, use_fast_attention
@@ -70,11 +70,7 @@ class _Head:
 
 def _sample_weight_record(data: Dataset) -> dict[str, Any]:
     """What the run records of per-row weights (``--weight-column``): nothing when there were none."""
-    if data.weights is None:
-        return {}
-    w = data.weights
-    facts = {"rows": len(w), "zero": int((w == 0).sum()), "sum": float(w.sum()), "max": float(w.max())}
-    return {"sample_weight": facts}
+    return {} if data.weights is None else {"sample_weight": weight_summary(data.weights)}
 
 
 def _fit_probe(request: TrainRequest) -> _Head:

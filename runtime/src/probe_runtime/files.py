@@ -349,14 +349,13 @@ def _weight(value: object, where: str) -> float:
         try:
             number = float(text)
         except ValueError:
-            shown = repr(text)
-            raise InputError(
-                f"{where}: the weight {shown} is not a number; write a number >= 0 (1 = normal)."
-            ) from None
+            number = None
+        shown = repr(text)
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        number, shown = float(value), json.dumps(value)
     else:
-        shown = "null" if value is None else json.dumps(value)
+        number, shown = None, "null" if value is None else json.dumps(value)
+    if number is None:
         raise InputError(f"{where}: the weight {shown} is not a number; write a number >= 0 (1 = normal).")
     if not math.isfinite(number) or number < 0:
         raise InputError(f"{where}: the weight {number:g} is not a finite number >= 0; write one (1 = normal).")
@@ -467,8 +466,13 @@ def _table_rows(
     header = records.next()
     if header is None:
         raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
-    options = [(column, "--text-column"), (id_column, "--id-column"), (label_column, "--label-column")]
-    text_at, id_at, label_at, weight_at = _column_indices(path, header, [*options, (weight_column, "--weight-column")])
+    options = [
+        (column, "--text-column"),
+        (id_column, "--id-column"),
+        (label_column, "--label-column"),
+        (weight_column, "--weight-column"),
+    ]
+    text_at, id_at, label_at, weight_at = _column_indices(path, header, options)
     assert text_at is not None  # the text column is always asked for
     while (record := records.next()) is not None:
         if not record:  # a blank line is not a record
