@@ -128,7 +128,9 @@ def unfused_attention_warning(model_type: str, stats: dict[str, int], layers: in
     return f"{model_type}: {what} (onnxruntime has no fusion for it); {cost} (research/attention_fusion)"
 
 
-def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
+def quantize_int8(
+    source: Path, target: Path, per_token: bool = False, weight_bits: int = 8, activation_levels: int = 127
+) -> None:
     """Dynamic int8 quantization with per-channel weights (half the error of per-tensor, same speed).
 
     ``per_token``: one activation scale per token instead of per batch (``probe_export.rowwise``):
@@ -154,10 +156,11 @@ def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=weight_bits == 7,
             # The fused graph carries ops without type info; without this the quantizer refuses it.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         root.setLevel(level)
-    if per_token and not rowwise_activations(target, target, symmetric=True):
+    if per_token and not rowwise_activations(target, target, symmetric=True, levels=activation_levels):
         raise ProbeError("int8-per-token found no quantized matmul to rewrite in this graph; use --quantize int8")

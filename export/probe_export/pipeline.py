@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
+from probe_runtime.canary import record_canaries
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
@@ -195,6 +197,8 @@ def export_model(
         manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
         final = chosen.path
         manifest = replace(manifest, speed=measure_speed(final, manifest, tok_json))
+        # The shipped graph's answers on the canary texts, on this CPU: every load re-asks them (probe_runtime.canary).
+        manifest = replace(manifest, canaries=record_canaries(load(final).predict_proba, ort_version))
         facts = facts_from_manifest(manifest, Path(out).stem)
         manifest = replace(manifest, card=render_card(facts, picture_links(facts)))
         path = write_artifact(final, manifest, tok_json, Path(out))

@@ -28,6 +28,7 @@ from .errors import ArtifactError
 from .integrity import text_sha256
 from .records import (
     AgreementRecord,
+    Canaries,
     CandidateRecord,
     Decision,
     Figures,
@@ -65,6 +66,7 @@ __all__ = [
     "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "AgreementRecord",
+    "Canaries",
     "CandidateRecord",
     "Decision",
     "Figures",
@@ -204,6 +206,8 @@ class Manifest:
     # Optional (absent from the file when None): the base encoder's provenance, and the model card (Markdown)
     provenance: Provenance | None = field(default=None, metadata=spec(record(Provenance)))
     speed: Speed | None = field(default=None, metadata=spec(record(Speed)))  # measured at export
+    # The exporter's answers on a few texts, checked on load wherever the file runs (probe_runtime.canary)
+    canaries: Canaries | None = field(default=None, metadata=spec(record(Canaries)))
     card: str | None = field(default=None, metadata=spec(text))
 
     def __post_init__(self) -> None:
@@ -215,6 +219,9 @@ class Manifest:
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
             raise field_error("window_stride", expected, self.window_stride)
         self._check_names_and_decision()
+        if self.canaries is not None and len(self.canaries.probabilities[0]) != len(self.labels):
+            expected = f"one probability per label ({len(self.labels)}) in every row"
+            raise field_error("canaries.probabilities", expected, self.canaries.probabilities[0])
 
     def _check_names_and_decision(self) -> None:
         """Display names one per label; a decision that fits the labels (binary rules need two)."""

@@ -19,6 +19,7 @@ from tokenizers import Encoding, Tokenizer
 
 from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
+from .canary import CanaryCheck, check_canaries, mismatch_error
 from .decision import ABSTAIN, Decider, check_threshold, decider_for
 from .errors import ArtifactError, InputError, UsageError
 from .integrity import graph_sha256
@@ -264,6 +265,7 @@ class Classifier:
         self._encoder: TextEncoder | None = None
         self._windower: Windower | None = None
         self._build_text_side(tokenizer)
+        self.canary_check: CanaryCheck | None = None  # set by `load` when the file's canaries ran here
         _LIVE.add(self)
 
     @classmethod
@@ -279,8 +281,10 @@ class Classifier:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         threshold: float | None = None,
         spinning: bool = DEFAULT_SPINNING,
+        self_check: bool = True,
     ) -> Classifier:
-        """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
+        """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``), then
+        run its canary texts (``probe_runtime.canary``).
 
         ``threads``: how many batches run at once, one core each (default: all cores).
         ``long_text`` (``truncate``/``window``), ``window_stride`` (tokens of overlap) and
@@ -296,6 +300,8 @@ class Classifier:
         Off by default: on an idle 2-core AMD EPYC it cut the back-to-back single-text p50 by a quarter but
         used ~0.9 cores while serving 20 requests a second (0.07 off), and on shared cores it was slower
         (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
+        ``self_check``: run the file's canary texts (a few ms) and refuse it with ``CpuMismatchError`` when this
+        CPU answers them differently from the exporting machine; False loads it anyway (`canary_check` stays None).
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
@@ -305,10 +311,12 @@ class Classifier:
         if threshold is not None:
             check_threshold(threshold)
         check_spinning(spinning)
+        if not isinstance(self_check, bool):
+            raise UsageError(f"self_check must be True or False, not {self_check!r}")
         providers = check_providers(providers)
         artifact = open_artifact(path, providers, spinning)
         settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
-        return cls(
+        classifier = cls(
             artifact.session,
             artifact.manifest,
             artifact.tokenizer_json,
@@ -321,6 +329,12 @@ class Classifier:
             threshold=threshold,
             spinning=spinning,
         )
+        if self_check and artifact.manifest.canaries is not None:
+            check = check_canaries(artifact.manifest.canaries, classifier.predict_proba)
+            if not check.passed:
+                raise mismatch_error(check, artifact.source)
+            classifier.canary_check = check
+        return classifier
 
     @classmethod
     def from_graph(

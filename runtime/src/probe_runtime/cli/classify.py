@@ -35,7 +35,7 @@ from ..decision import check_threshold
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
-from .options import add_provider_option, add_spinning_option, providers, spinning
+from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
 from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray, wants_ray
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
@@ -156,6 +156,7 @@ def _load(args: argparse.Namespace) -> Classifier:
         providers=providers(args),
         threshold=args.threshold,
         spinning=spinning(args),
+        self_check=args.self_check,
         **cap,
     )
 
@@ -303,6 +304,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     add_provider_option(p)
     add_spinning_option(p)
+    add_self_check_option(p)
     p.add_argument("--window-rows", type=positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
     add_ray_options(p)
     p.set_defaults(func=cmd_classify)
