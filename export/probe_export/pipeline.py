@@ -15,6 +15,7 @@ from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
 from probe_runtime.canary import record_canaries
+from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
@@ -194,7 +195,13 @@ def export_model(
         )
         shipped = chosen.probs[labelled]  # the shipped graph's answers on the labelled texts
         verification = replace(verification, **decision_verification(manifest, shipped, y))
-        manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
+        manifest = replace(
+            manifest,
+            quantization=chosen.name,
+            verification=verification,
+            requires_onnxruntime=_requires_onnxruntime(chosen.name),
+            **long_text,
+        )
         final = chosen.path
         manifest = replace(manifest, speed=measure_speed(final, manifest, tok_json))
         # The shipped graph's answers on the canary texts, on this CPU: every load re-asks them (probe_runtime.canary).
@@ -203,6 +210,11 @@ def export_model(
         manifest = replace(manifest, card=render_card(facts, picture_links(facts)))
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _requires_onnxruntime(shipped: Quantization) -> str | None:
+    """The onnxruntime release the shipped graph needs beyond what its opset says (`probe_runtime.compat`)."""
+    return version_text(BLOCKED_QUANTIZE_SINCE) if shipped is Quantization.INT8_PER_TOKEN else None
 
 
 def _feeds(encoder: Any, texts: list[str]) -> dict[str, torch.Tensor]:

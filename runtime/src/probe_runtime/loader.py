@@ -9,7 +9,8 @@ order (each refusal is one ``ArtifactError`` naming the file, what is wrong, and
 3. every manifest field has the right type and range;
 4. the graph matches its recorded SHA-256, and no tensor's data lives in another file;
 5. the tokenizer is within bounds and loads (``tokenizer_guard``);
-6. onnxruntime accepts the graph, and the graph agrees with the manifest: its inputs are the ones the
+6. the installed onnxruntime is recent enough for the graph's opset and IR version (``compat``);
+7. onnxruntime accepts the graph, and the graph agrees with the manifest: its inputs are the ones the
    runtime feeds, its ``probabilities`` output has one column per label, and ``pad_token_id`` is in
    the tokenizer's vocabulary.
 
@@ -39,8 +40,9 @@ from .artifact import (
     check_hash,
     manifest_from_metadata,
 )
+from .compat import check_onnxruntime
 from .errors import ArtifactError, UsageError
-from .integrity import MalformedModel, external_tensors, graph_sha256, metadata, seal
+from .integrity import MalformedModel, external_tensors, graph_sha256, metadata, opsets, seal
 from .tokenizer_guard import load_tokenizer
 
 __all__ = [
@@ -248,6 +250,7 @@ def check_artifact(
         tokenizer = load_tokenizer(tokenizer_json)
     except ArtifactError as exc:
         raise ArtifactError(f"{source}: {exc}") from None
+    check_onnxruntime(*opsets(data), source, manifest.requires_onnxruntime)
     session = new_session(data, source, providers=providers, spinning=spinning)
     try:
         check_graph(manifest, session, tokenizer)
