@@ -104,14 +104,15 @@ def saturation_report(model: onnx.ModelProto) -> SaturationReport:
 
 
 def _exposed(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
-    """A copy of ``model`` whose integer-input matmuls' activation and output are graph outputs too."""
+    """A copy of ``model`` whose integer-input matmuls' computed operands (activations, row scales) and outputs are
+    graph outputs too."""
     exposed = onnx.ModelProto()
     exposed.CopyFrom(model)
     nodes = [n for n in exposed.graph.node if n.op_type in _INTEGER_INPUT_OPS]
-    have = {o.name for o in exposed.graph.output}
+    have = {o.name for o in exposed.graph.output} | {i.name for i in exposed.graph.initializer}
     for node in nodes:
-        for name in (node.input[0], node.output[0]):
-            if name not in have:
+        for name in (*node.input, node.output[0]):
+            if name and name not in have:
                 exposed.graph.output.append(helper.make_empty_tensor_value_info(name))
                 have.add(name)
     return exposed, nodes

@@ -15,8 +15,8 @@ from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
 from probe_runtime.canary import record_canaries
-from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
+from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
 from probe_runtime.records import Figures, Provenance, TrainingSummary, Verification

@@ -154,7 +154,7 @@ def measure(
                 row["can_saturate_on_avx2"] = not report.exact
                 row["worst_pair_sum"] = report.worst_pair_sum
                 row["integer_matmul_max_rel_error"] = integer_matmul_error(files[name], sample)
-            if avx2 and shutil.which(QEMU[0]):
+            if avx2 and shutil.which(QEMU[0]) and name != FP32:  # fp32 under qemu: 4e-7 apart (PI, 200 texts)
                 emulated = _probs_file(files[name], fp32, texts_file, Path(tmp) / "avx2.npy", emulate=True)
                 native = p[-len(emulated_texts) :]
                 row["avx2_texts"] = len(emulated_texts)

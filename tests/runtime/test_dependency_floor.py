@@ -1,14 +1,15 @@
 """The dependency floor `probe-runtime` declares is the one it is tested on, and an onnxruntime below it hears why.
 
 `runtime/pyproject.toml` declares ``onnxruntime>=1.19.0`` (1.18 reads opset 21 but its CPU QuantizeLinear ignores
-``block_size``: per-token int8 fails there, measured), ``numpy>=1.24.0`` and ``tokenizers>=0.15.0``. A user whose other packages pin those minimums must get the same answers: here a fresh
-virtual environment installs exactly them plus ``./runtime`` (pip refuses the set if the declared floor were higher)
-and runs the runtime on the session's artifacts: load (hashes, graph checks and the canary self-check, which
-compares that onnxruntime's answers with the exporting one's), ``predict_proba``, the ``classify`` and ``info``
-commands, against this environment's answers. A second environment with onnxruntime 1.18.1 (the runtime installed
-with --no-deps over it, as a user pinning it would end up) must refuse the default file with what it uses, the
-onnxruntime it needs and the pip command, and still run an fp32 file. The environments are built once and kept in .venv/ (about a minute each from
-the package registry the first time).
+``block_size``: per-token int8 fails there, measured), ``numpy>=1.24.0`` and ``tokenizers>=0.15.0``. A user whose
+other packages pin those minimums must get the same answers: here a fresh virtual environment installs exactly them
+plus ``./runtime`` (pip refuses the set if the declared floor were higher) and runs the runtime on the session's
+artifacts: load (hashes, graph checks and the canary self-check, which compares that onnxruntime's answers with the
+exporting one's), ``predict_proba``, the ``classify`` and ``info`` commands, against this environment's answers. A
+second environment with onnxruntime 1.18.1 (the runtime installed with --no-deps over it, as a user pinning it
+would end up) must refuse the default file with what it uses, the onnxruntime it needs and the pip command, and
+still run an fp32 file. The environments are built once and kept in .venv/ (about a minute each from the package
+registry the first time).
 """
 
 from __future__ import annotations
