@@ -29,7 +29,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["INT16_MAX", "SaturationReport", "integer_matmul_error", "saturation_report"]
+__all__ = ["INT16_MAX", "SaturationReport", "integer_matmul_error", "pair_saturating_matmul", "saturation_report"]
 
 INT16_MAX = 32767
 # Integer matmuls whose u8 activations are quantized inside the kernel from floats (any byte 0..255 can occur).
@@ -101,6 +101,17 @@ def saturation_report(model: onnx.ModelProto) -> SaturationReport:
         if pair > worst:
             worst, worst_node = pair, node.name
     return SaturationReport(nodes=count, worst_pair_sum=worst, worst_node=worst_node)
+
+
+def pair_saturating_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a @ w`` (u8 activations [M, K], s8 weights [K, N]) as AVX2's ``VPMADDUBSW`` computes it: each pair of
+    adjacent products along K summed into an int16 that saturates at ±32,767, then the pairs added in int32. Equal to
+    the exact product exactly when no pair saturates: how a test shows, on any CPU, what an AVX2 CPU would compute."""
+    a16, w16 = a.astype(np.int64), w.astype(np.int64)
+    if a16.shape[1] % 2:  # the kernel pads K with zeros
+        a16, w16 = np.pad(a16, ((0, 0), (0, 1))), np.pad(w16, ((0, 1), (0, 0)))
+    pairs = a16[:, 0::2, None] * w16[None, 0::2, :] + a16[:, 1::2, None] * w16[None, 1::2, :]  # [M, K/2, N]
+    return np.clip(pairs, -INT16_MAX - 1, INT16_MAX).sum(axis=1)
 
 
 def _exposed(model: onnx.ModelProto) -> tuple[onnx.ModelProto, list[onnx.NodeProto]]:
