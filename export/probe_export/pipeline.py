@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
 from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
@@ -28,6 +29,7 @@ from probe_train.model_dir import load_trained
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
+from .exactness import saturation_report
 from .gate import GateLimits
 from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
@@ -186,6 +188,7 @@ def export_model(
         )
         verification = replace(
             verification,
+            int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
             fused_ops=fused_ops,
             unfused_attention=unfused_attention(fused_ops, encoder_layers),
             fp32=fp32,

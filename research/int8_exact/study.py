@@ -64,7 +64,7 @@ QEMU = ["qemu-x86_64", "-cpu", "Haswell"]
 
 def _u8u8(fp32: Path, out: Path) -> None:
     """w8a8 with u8 weights (w + 128, zero point 128): onnxruntime's u8 x u8 kernels."""
-    quantize_int8(fp32, out, per_token=True)
+    quantize_int8(fp32, out, per_token=True, weight_bits=8)
     model = onnx.load(str(out))
     inits = {i.name: i for i in model.graph.initializer}
     for node in model.graph.node:
@@ -85,11 +85,11 @@ def _u8u8(fp32: Path, out: Path) -> None:
 
 
 BUILDERS = {
-    "w8a8 per token (shipped until now)": lambda f, o: quantize_int8(f, o, per_token=True),
+    "w8a8 per token (shipped until now)": lambda f, o: quantize_int8(f, o, per_token=True, weight_bits=8),
     "w7a8 per token": lambda f, o: quantize_int8(f, o, per_token=True, weight_bits=7),
-    "w8a7 per token": lambda f, o: quantize_int8(f, o, per_token=True, activation_levels=63),
+    "w8a7 per token": lambda f, o: quantize_int8(f, o, per_token=True, weight_bits=8, activation_levels=63),
     "u8u8 per token": _u8u8,
-    "w8a8 per batch": lambda f, o: quantize_int8(f, o),
+    "w8a8 per batch": lambda f, o: quantize_int8(f, o, weight_bits=8),
     "w7a8 per batch": lambda f, o: quantize_int8(f, o, weight_bits=7),
 }
 

@@ -60,6 +60,18 @@ def test_no_input_can_saturate_any_integer_matmul_of_a_shipped_file(tiny_artifac
     assert report.exact and report.worst_pair_sum <= INT16_MAX
 
 
+@pytest.mark.parametrize("kind", ["int8-per-token", "int8"])
+def test_the_file_records_its_bound_and_info_says_what_it_means(tiny_artifacts, kind, capsys):
+    from probe_runtime.cli import main
+
+    bound = Classifier.load(tiny_artifacts[kind]).manifest.verification.int8_worst_pair_sum
+    assert bound == saturation_report(onnx.load(str(tiny_artifacts[kind]))).worst_pair_sum
+    assert main(["info", str(tiny_artifacts[kind])]) == 0
+    assert f"worst product pair {bound:,} (int16 limit 32,767): the same integers on every x86 CPU" in (
+        capsys.readouterr().out
+    )
+
+
 def test_the_eight_bit_weights_shipped_before_could(tiny_artifacts, tmp_path):
     old = tmp_path / "w8.onnx"
     quantize_int8(_fp32_graph(tiny_artifacts["fp32"], tmp_path), old, per_token=True, weight_bits=8)

@@ -130,7 +130,8 @@ def _sections(classifier: Classifier) -> list[str]:
             lines.append(f"  {section}:")
             for key, value in data.items():
                 if not (
-                    section == "verification" and key in ("precision", "decision", "decision_argmax")
+                    section == "verification"
+                    and key in ("precision", "decision", "decision_argmax", "int8_worst_pair_sum")
                 ):  # shown above, line by line
                     lines.append(f"    {key:<20} {_value(value)}")
     return lines
@@ -180,6 +181,10 @@ def describe(path: str, classifier: Classifier, check: CanaryCheck | None = None
             "  batching      this file's answer for a text can depend on the other texts in its call (int8 per batch)"
         )
     lines.extend(f"  {line}" for line in precision_lines(m.verification.precision))
+    bound = m.verification.int8_worst_pair_sum
+    if bound is not None:
+        same = "the same integers on every x86 CPU" if bound <= 32767 else "AVX2 CPUs can saturate: answers may differ"
+        lines.append(f"  int8 integers worst product pair {bound:,} (int16 limit 32,767): {same}")
     lines.extend(f"  {line}" for line in machine_lines(classifier, check))
     return lines + _sections(classifier)
 

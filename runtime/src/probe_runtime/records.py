@@ -471,6 +471,9 @@ class Verification(Record):
     # The shipped file's figures at the stored threshold (binary operating points), next to argmax's
     decision: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
     decision_argmax: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
+    # The largest sum of two adjacent u8 x s8 products any input can give the shipped int8 graph's matmuls: at most
+    # 32,767 means the same integers on every x86 CPU (AVX2 kernels add pairs into a saturating int16)
+    int8_worst_pair_sum: int | None = field(default=None, metadata=spec(count))
 
 
 @dataclass(frozen=True)
