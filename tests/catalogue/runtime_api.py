@@ -54,6 +54,17 @@ def _props(**changes: str | None) -> Callable[[Context], Path]:
     return lambda ctx: rewrite(ctx.model, ctx.tmp / "tampered.onnx", props=changes, restamp=False)
 
 
+def _canaries_from_another_cpu(ctx: Context) -> Path:
+    """The file as exported where its canary texts came out 0.01 apart (another CPU's rounding, saturating int8)."""
+
+    def edit(manifest: dict) -> None:
+        rows = manifest["canaries"]["probabilities"]
+        manifest["canaries"]["probabilities"] = [[min(1.0, r[0] + 0.01), max(0.0, r[1] - 0.01)] for r in rows]
+        manifest["canaries"]["cpu"] = "Intel Xeon Platinum 8480+ (AMX)"
+
+    return rewrite(ctx.model, ctx.tmp / "elsewhere.onnx", manifest=edit)
+
+
 def _not_onnx(ctx: Context) -> Path:
     path = ctx.tmp / "notes.onnx"
     path.write_text("these are my meeting notes, not a model\n", encoding="utf-8")
@@ -135,6 +146,14 @@ CASES: list[Case] = [
         check=_nothing_written,
     ),
     Case(
+        "classify-canaries-disagree",
+        "classify",
+        "classify with a file this CPU answers differently from the machine that exported it",
+        _classify(_canaries_from_another_cpu),
+        "this machine answers the file's 16 canary texts up to 0.01 away from the probabilities verified at export",
+        check=_nothing_written,
+    ),
+    Case(
         "info-label-count-mismatch",
         "info",
         "the manifest lists 3 labels for a graph with 2 outputs",
@@ -198,6 +217,14 @@ CASES: list[Case] = [
         "tokenizer crashed while loading",
     ),
     # --- the Python API ---
+    Case(
+        "api-self-check-not-bool",
+        "api",
+        'Classifier.load(path, self_check="no")',
+        _load(self_check="no"),
+        "self_check must be True or False",
+        exit_code=None,
+    ),
     Case(
         "api-threads-zero",
         "api",

@@ -221,9 +221,6 @@ class Manifest:
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
             raise field_error("window_stride", expected, self.window_stride)
         self._check_names_and_decision()
-        if self.canaries is not None and len(self.canaries.probabilities[0]) != len(self.labels):
-            expected = f"one probability per label ({len(self.labels)}) in every row"
-            raise field_error("canaries.probabilities", expected, self.canaries.probabilities[0])
 
     def _check_names_and_decision(self) -> None:
         """Display names one per label; a decision that fits the labels (binary rules need two)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from .cpu import cpu_name
 from .errors import CpuMismatchError
-from .records import Canaries
+from .records import Canaries, field_error
 from .samples import sample_texts
 
 __all__ = [
@@ -88,6 +88,8 @@ def check_canaries(canaries: Canaries, proba: Proba) -> CanaryCheck:
     """Run the canaries here (``proba``: the loaded classifier's ``predict_proba``) against the recorded answers."""
     expected = np.asarray(canaries.probabilities, dtype=np.float64)
     got = np.asarray(proba(list(canaries.texts)), dtype=np.float64)
+    if got.shape != expected.shape:
+        raise field_error("canaries.probabilities", f"{got.shape[1]} probabilities per text, as the graph answers", "")
     return CanaryCheck(
         exported_on=canaries.cpu,
         running_on=cpu_name(),

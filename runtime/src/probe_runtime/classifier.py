@@ -330,7 +330,10 @@ class Classifier:
             spinning=spinning,
         )
         if self_check and artifact.manifest.canaries is not None:
-            check = check_canaries(artifact.manifest.canaries, classifier.predict_proba)
+            try:
+                check = check_canaries(artifact.manifest.canaries, classifier.predict_proba)
+            except ArtifactError as exc:
+                raise ArtifactError(f"{artifact.source}: {exc}; re-export the model with `probe export`.") from None
             if not check.passed:
                 raise mismatch_error(check, artifact.source)
             classifier.canary_check = check
