@@ -133,8 +133,16 @@ def _input(node: onnx.NodeProto, index: int) -> str:
     return str(node.input[index]) if len(node.input) > index else ""
 
 
+def _integer_product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``a @ w`` of integer matrices, exactly: in float64, whose 53-bit mantissa holds every partial sum of u8 x s8
+    products up to K = 2**53 / 255 / 255 (far beyond any encoder's width), so BLAS gives the exact integers."""
+    if a.shape[-1] * 255 * 255 >= 2**53:
+        raise ValueError(f"an inner dimension of {a.shape[-1]} is too wide for an exact float64 product")
+    return a.astype(np.float64) @ w.astype(np.float64)
+
+
 def _exact(node: onnx.NodeProto, values: dict[str, np.ndarray], inits: dict[str, np.ndarray]) -> np.ndarray:
-    """``node``'s output computed in int64 / float64 from its real operands."""
+    """``node``'s output computed exactly (integers held in float64, `_integer_product`) from its real operands."""
 
     def get(index: int, default: float | int = 0) -> np.ndarray:
         name = _input(node, index)
@@ -143,11 +151,12 @@ def _exact(node: onnx.NodeProto, values: dict[str, np.ndarray], inits: dict[str,
         return inits[name] if name in inits else values[name]
 
     a = values[node.input[0]].astype(np.int64)
+    w = inits[node.input[1]].astype(np.int64)
     if node.op_type == "MatMulInteger":
-        return (a - get(2).astype(np.int64)) @ (inits[node.input[1]].astype(np.int64) - get(3).astype(np.int64))
+        return _integer_product(a - get(2).astype(np.int64), w - get(3).astype(np.int64))
     # MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point, b_zero_point, bias)
-    product = (a - get(4).astype(np.int64)) @ (inits[node.input[1]].astype(np.int64) - get(5).astype(np.int64))
-    y = product.astype(np.float64) * get(2, 1.0).astype(np.float64) * get(3, 1.0).astype(np.float64)
+    product = _integer_product(a - get(4).astype(np.int64), w - get(5).astype(np.int64))
+    y = product * get(2, 1.0).astype(np.float64) * get(3, 1.0).astype(np.float64)
     return y + get(6).astype(np.float64)
 
 

@@ -128,7 +128,7 @@ def measure(
         build(fp32, files[name])
     models = {name: Classifier.from_graph(path, manifest, tok, threads=2) for name, path in files.items()}
     probs = {name: m.predict_proba(texts) for name, m in models.items()}
-    sample = [b.feeds for b in models[FP32].encoder.batches(models[FP32].encoder.encode(texts[-256:]), 64, 10**9)]
+    sample = [b.feeds for b in models[FP32].encoder.batches(models[FP32].encoder.encode(texts[-64:]), 16, 10**9)]
     n_test, ref = len(test), probs[FP32].argmax(1)
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
