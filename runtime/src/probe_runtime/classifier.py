@@ -21,6 +21,7 @@ from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
 from .decision import ABSTAIN, Decider, check_threshold, decider_for
 from .errors import ArtifactError, InputError, UsageError
+from .forks import end_child_without_inherited_destructors
 from .integrity import graph_sha256
 from .loader import (
     DEFAULT_PROVIDERS,
@@ -155,6 +156,7 @@ def _keep_forever(objects: object) -> None:
 
 
 def _after_fork_in_child() -> None:
+    end_child_without_inherited_destructors()  # else sys.exit hangs or aborts (probe_runtime.forks)
     for clf in list(_LIVE):
         clf._leave_parent_state()
 
