@@ -207,6 +207,14 @@ CASES: list[Case] = [
         exit_code=None,
     ),
     Case(
+        "api-threads-beyond-cores",
+        "api",
+        "Classifier.load(path, threads=10**6) (a million onnxruntime threads grew to 15.8 GB)",
+        _load(threads=10**6),
+        "threads 1000000 is more than the ",
+        exit_code=None,
+    ),
+    Case(
         "api-max-windows-zero",
         "api",
         "Classifier.load(path, long_text='window', max_windows=0)",

@@ -115,6 +115,21 @@ def _whole_number(name: str, value: Any) -> int:
     return value
 
 
+def _thread_count(value: Any) -> int:
+    """``threads`` if the cores can run it: each thread is an onnxruntime pool thread and a worker, so
+    beyond the cores this process may run on they only wait for each other, and a count like 10**6 asked
+    for a million of them (15.8 GB before the first answer). Refused (``UsageError``) rather than clamped,
+    so the number a deployment sets is the number it runs."""
+    threads = _whole_number("threads", value)
+    cores = available_cores()
+    if threads > cores:
+        raise UsageError(
+            f"threads {threads} is more than the {cores} CPU core{'s' if cores > 1 else ''} this process may run "
+            f"on; use at most {cores}, or leave it out to use them all"
+        )
+    return threads
+
+
 class _GraphFile:
     """Where a classifier re-reads its graph when it needs another session (multi-threaded, or after a fork).
 
@@ -245,7 +260,7 @@ class Classifier:
         spinning: bool = DEFAULT_SPINNING,
     ) -> None:
         self.decider: Decider = decider_for(manifest, threshold)  # the artifact's rule, or the override
-        self.threads = available_cores() if threads is None else _whole_number("threads", threads)
+        self.threads = available_cores() if threads is None else _thread_count(threads)
         self.providers = tuple(providers)  # every session of this classifier runs on these
         self.spinning = check_spinning(spinning)  # and with these pool threads' waiting
         self.manifest = manifest
@@ -301,7 +316,7 @@ class Classifier:
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
-            _whole_number("threads", threads)
+            _thread_count(threads)
         if max_windows is not None:
             _whole_number("max_windows", max_windows)
         if threshold is not None:
