@@ -78,7 +78,7 @@ def test_non_strings_are_refused_with_a_clear_error(clf):
 
 
 def test_batches_run_concurrently_on_the_requested_threads_with_one_onnxruntime_thread_each(tiny_artifacts):
-    threads = min(3, available_cores())  # more than the cores is refused (test_error_catalogue: api-threads-beyond-cores)
+    threads = min(3, available_cores())  # more than the cores is refused (catalogue: api-threads-beyond-cores)
     clf = Classifier.load(tiny_artifacts["int8"], threads=threads)
     assert clf.threads == threads
     assert clf.session.get_session_options().intra_op_num_threads == 1
