@@ -10,7 +10,14 @@ from pathlib import Path
 import onnx
 
 from tests.catalogue.case import Case, Context, Outcome, api, probe_runtime
-from tests.runtime.tampering import flip, flip_weight_bytes, rewrite, write_props
+from tests.runtime.tampering import (
+    flip,
+    flip_weight_bytes,
+    output_per_token,
+    output_wider_on_long_inputs,
+    rewrite,
+    write_props,
+)
 
 
 def _copy(ctx: Context) -> Path:
@@ -32,6 +39,7 @@ def _classify(build: Callable[[Context], Path]) -> Callable[[Context], Outcome]:
 
 def _nothing_written(ctx: Context) -> None:
     assert not (ctx.tmp / "out.jsonl").exists()
+    assert not (ctx.tmp / ".out.jsonl.partial").exists(), "a partial output was left behind"
 
 
 def _flipped_graph(ctx: Context) -> Path:
@@ -52,6 +60,14 @@ def _manifest(**changes: object) -> Callable[[Context], Path]:
 
 def _props(**changes: str | None) -> Callable[[Context], Path]:
     return lambda ctx: rewrite(ctx.model, ctx.tmp / "tampered.onnx", props=changes, restamp=False)
+
+
+def _per_token(ctx: Context) -> Path:
+    return output_per_token(ctx.model, ctx.tmp / "per-token.onnx")
+
+
+def _wider_on_long_inputs(ctx: Context) -> Path:
+    return output_wider_on_long_inputs(ctx.model, ctx.tmp / "wider.onnx")
 
 
 def _not_onnx(ctx: Context) -> Path:
@@ -140,6 +156,29 @@ CASES: list[Case] = [
         "the manifest lists 3 labels for a graph with 2 outputs",
         _info(_manifest(labels=["neg", "pos", "other"])),
         "manifest field 'labels' names 3 classes but the graph's 'probabilities' output has 2 columns",
+    ),
+    Case(
+        "info-output-per-token",
+        "info",
+        "a graph whose 'probabilities' output is [batch, sequence], not [batch, labels] (it loaded, then failed)",
+        _info(_per_token),
+        "its graph's 'probabilities' output is declared ['batch', 'sequence']: one column per token",
+    ),
+    Case(
+        "classify-output-per-token",
+        "classify",
+        "classify with a graph whose 'probabilities' output is [batch, sequence] (a numpy error, a .partial left)",
+        _classify(_per_token),
+        "one column per token, not one per label",
+        check=_nothing_written,
+    ),
+    Case(
+        "classify-output-wider-on-long-texts",
+        "classify",
+        "classify with a graph whose output is right on the load check's short inputs and wider on real texts",
+        _classify(_wider_on_long_inputs),
+        "its graph's 'probabilities' output is [1, 4] for 1 text of 6 tokens, not [1, 2]",
+        check=_nothing_written,
     ),
     Case(
         "info-max-length-type",

@@ -443,13 +443,32 @@ class Classifier:
         """One graph output (probabilities by default) for already-tokenized inputs, in their order."""
         if len(encodings) == 1:  # one text: its row is the answer, no scatter into a new array
             (batch,) = self.encoder.batches(encodings, batch_size, max_tokens)
-            return np.asarray(self._session_for(batch).run([output], batch.feeds)[0], dtype=np.float32)
+            rows = self._session_for(batch).run([output], batch.feeds)[0]
+            return np.asarray(self._checked_rows(rows, batch, output, None), dtype=np.float32)
         out: np.ndarray | None = None
         for batch, rows in self._executed(self.encoder.batches(encodings, batch_size, max_tokens), output):
+            rows = self._checked_rows(rows, batch, output, None if out is None else out.shape[1])
             if out is None:
                 out = np.empty((len(encodings), rows.shape[1]), dtype=np.float32)
             out[batch.positions] = rows
         return out if out is not None else np.empty((0, len(self.manifest.labels)), dtype=np.float32)
+
+    def _checked_rows(self, rows: np.ndarray, batch: Batch, output: str, width: int | None) -> np.ndarray:
+        """``rows`` if they are one row per text of ``batch``, as wide as the labels (or the batches before).
+
+        The load checks the graph on small inputs; this holds it to the same on every input it is given,
+        so a graph whose output shape depends on the input is refused in one line, never a numpy error.
+        """
+        if output == OUTPUT_NAME:
+            width = len(self.manifest.labels)
+        if rows.ndim != 2 or rows.shape[0] != len(batch.positions) or (width is not None and rows.shape[1] != width):
+            texts, tokens = next(iter(batch.feeds.values())).shape
+            plural, wanted = "s" if texts > 1 else "", "width" if width is None else width
+            raise ArtifactError(
+                f"{self.source}: its graph's {output!r} output is {list(rows.shape)} for {texts} text{plural} of "
+                f"{tokens} tokens, not [{texts}, {wanted}]; re-export the model with `probe export`"
+            )
+        return rows
 
     def _executed(self, batches: Iterable[Batch], output: str) -> Iterator[tuple[Batch, np.ndarray]]:
         """Each batch with its graph output, ``self.threads`` batches in flight (padding stays lazy)."""

@@ -303,8 +303,11 @@ def _classify_locked(
             ) from None
         output.close(keep=False)
         raise
-    except BaseException:
-        output.close(keep=True)
+    except BaseException as exc:
+        # Interrupted (Ctrl-C, kill): kept for --resume. Any other failure (a model that fails mid-run, a
+        # full disk) keeps it only when it holds rows worth resuming: one that fails before its first
+        # checkpointed row leaves nothing behind.
+        output.close(keep=isinstance(exc, KeyboardInterrupt | SystemExit) or run.checkpointed > 0)
         raise
     return summary
 
@@ -322,6 +325,7 @@ class _Run:
     ) -> None:
         self.clf, self.output, self.options, self.progress = clf, output, options, progress
         self.counter = ByteCounter()
+        self.checkpointed = 0  # rows read (classified or skipped) as of the last checkpoint of this run
         self.rows = _all_rows(inputs, options, self.counter)
         sizes = [input_size(p) for p in inputs]
         self.total = None if None in sizes else sum(s for s in sizes if s is not None)
@@ -355,6 +359,7 @@ class _Run:
         if saved is None:
             return Summary()
         summary = Summary.from_progress(saved)
+        self.checkpointed = summary.read  # the earlier run's rows: a failure now must not throw them away
         # Each input must still start with the bytes already classified: checked while skipping.
         self.counter.expect(saved.get("consumed", []))
         for _ in islice(self.rows, summary.read):
@@ -381,6 +386,7 @@ class _Run:
 
     def _checkpoint(self, summary: Summary) -> None:
         self.output.checkpoint(self._state(summary))
+        self.checkpointed = summary.read
         self._report(summary)
 
     def _state(self, summary: Summary) -> dict[str, Any]:
