@@ -218,8 +218,8 @@ def _damaged(piece: str, damage: str | bytes | None) -> callable:
 
 
 def _edited_config(**changes: object) -> callable:
-    def run(ctx: Context) -> Outcome:
-        model = _model(ctx)
+    def run(ctx: Context, model: Path | None = None) -> Outcome:
+        model = model or _model(ctx)
         config = json.loads((model / "config.json").read_text())
         config.update(changes)
         (model / "config.json").write_text(json.dumps(config))
@@ -234,6 +234,15 @@ def export_wide_head(ctx: Context) -> Outcome:
     model = _model(ctx)
     np.savez(model / "head.npz", weight=np.zeros((2, 64), np.float32), bias=np.zeros(2, np.float32))
     return _export(ctx, model, "--out", ctx.tmp / "m.onnx")
+
+
+def export_layer_default_encoder_lacks(ctx: Context) -> Outcome:
+    """A head as wide as MiniLM's hidden size, on layer 9 of its 6."""
+    import numpy as np
+
+    model = _model(ctx)
+    np.savez(model / "head.npz", weight=np.zeros((2, 384), np.float32), bias=np.zeros(2, np.float32))
+    return _edited_config(encoder="minilm", layer=9)(ctx, model)
 
 
 def export_finetuned_without_encoder(ctx: Context) -> Outcome:
@@ -519,6 +528,24 @@ CASES = [
         "head.npz is 64 wide, the encoder 32",
         export_wide_head,
         "the head is 64 wide but encoder",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-head-on-default-encoder",
+        "export",
+        "a 32-wide head on the default encoder `minilm` (384 wide): an alias, no ENCODER/config.json to read",
+        _edited_config(encoder="minilm"),
+        "the head is 32 wide but encoder minilm has hidden size 384",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-layer-default-encoder-lacks",
+        "export",
+        "the model's config.json names layer 9 of the default encoder `minilm` (6 layers)",
+        export_layer_default_encoder_lacks,
+        "field 'layer' is 9 but encoder minilm has layers 0..6",
         1,
         _nothing_written,
     ),
