@@ -9,12 +9,14 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.catalogue.case import Case, Context, Outcome, probe
 
 _BEFORE: dict[Path, dict[str, str]] = {}
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -154,6 +156,34 @@ def train_encoder_without_tokenizer(ctx: Context) -> Outcome:
 
 def _nothing_written(ctx: Context) -> None:
     assert not (ctx.tmp / "m").exists() and not (ctx.tmp / "v.npy").exists() and not (ctx.tmp / "m.onnx").exists()
+
+
+def _train_from_hub(**environment: str | None) -> callable:
+    """`probe train --model nobody-here/no-such-encoder` with ``environment`` (None unsets a variable), timed:
+    huggingface_hub's own retries took 32 s and 22 warning lines; the answer must come in seconds."""
+
+    def run(ctx: Context) -> Outcome:
+        saved = {name: os.environ.get(name) for name in environment}
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        started = time.perf_counter()
+        try:
+            outcome = probe(
+                ["train", str(ctx.train_csv), "-m", "nobody-here/no-such-encoder", "--out", str(ctx.tmp / "m")]
+            )
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        assert time.perf_counter() - started < 15, "the Hub's retries were waited out"
+        return outcome
+
+    return run
 
 
 # --- embed ---------------------------------------------------------------------------------------------
@@ -332,6 +362,24 @@ CASES = [
         lambda ctx: _train(ctx, "--out", "/proc/probe-model"),
         "Choose another --out",
         2,
+    ),
+    Case(
+        "train-hub-unreachable",
+        "train",
+        "--model names a Hub id on a machine that cannot reach the Hub (here: HF_ENDPOINT on a closed local port)",
+        _train_from_hub(HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE=None, **dict.fromkeys(_PROXIES)),
+        "encoder 'nobody-here/no-such-encoder' is not on this machine and the Hugging Face Hub cannot be reached",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "train-hub-offline-not-cached",
+        "train",
+        "--model names a Hub id that is not in the cache, with HF_HUB_OFFLINE=1",
+        _train_from_hub(HF_HUB_OFFLINE="1"),
+        "is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading it",
+        1,
+        _nothing_written,
     ),
     Case(
         "train-max-length-100000",
