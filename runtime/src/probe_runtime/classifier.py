@@ -432,8 +432,9 @@ class Classifier:
         if windower is not None:
             proba, coverage = windower.predict_proba(items, lambda windows: self._run(windows, batch_size, max_tokens))
             return proba, coverage, single
-        encodings = encoder.encode(items)
+        encodings, clipped = encoder.encode_clipped(items)
         truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
+        truncated |= clipped
         coverage = Coverage(np.ones(len(items), dtype=np.int64), truncated)
         return self._run(encodings, batch_size, max_tokens), coverage, single
 
