@@ -92,6 +92,16 @@ def _huge_vocabulary(ctx: Context) -> Path:
     return rewrite(ctx.model, ctx.tmp / "huge.onnx", tokenizer=edit)
 
 
+def _multiplying_tokenizer(ctx: Context) -> Path:
+    """A normalizer rule that turns each ``a`` into a million characters (448 characters took 1.06 GB)."""
+
+    def edit(spec: dict) -> None:
+        rule = {"type": "Replace", "pattern": {"String": "a"}, "content": "a" * 1_000_000}
+        spec["normalizer"] = {"type": "Sequence", "normalizers": [spec["normalizer"], rule]}
+
+    return rewrite(ctx.model, ctx.tmp / "multiplying.onnx", tokenizer=edit)
+
+
 def _panicking_tokenizer(ctx: Context) -> Path:
     def edit(spec: dict) -> None:
         spec["normalizer"] = {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(b"\x00").decode()}
@@ -228,6 +238,21 @@ CASES: list[Case] = [
         "a crafted tokenizer with a million-entry vocabulary",
         _info(_huge_vocabulary),
         "1,000,001 vocabulary entries (limit 1,000,000)",
+    ),
+    Case(
+        "info-tokenizer-multiplies-text",
+        "info",
+        "a crafted tokenizer whose normalizer turns each 'a' into a million characters",
+        _info(_multiplying_tokenizer),
+        "its tokenizer's normalizer can turn one character into up to 36,000,000 characters (limit 64;",
+    ),
+    Case(
+        "classify-tokenizer-multiplies-text",
+        "classify",
+        "classify with a tokenizer whose normalizer turns each 'a' into a million characters",
+        _classify(_multiplying_tokenizer),
+        "its tokenizer's normalizer can turn one character into up to",
+        check=_nothing_written,
     ),
     Case(
         "info-panicking-tokenizer",

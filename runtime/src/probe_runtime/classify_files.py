@@ -366,11 +366,18 @@ class _Run:
             pass
         return summary
 
+    @property
+    def _windowed(self) -> bool:
+        return self.clf.long_text.policy == "window"
+
     def _extra_columns(self) -> list[str]:
-        """After id, label, score: the original label when display names are shown, the top k, every score."""
+        """After id, label, score: the original label when display names are shown, the top k, with windows
+        the windows read and whether the text was read only in part (``truncated``), every score."""
         columns = ["label_id"] if self.clf.manifest.label_names else []
         for rank in range(2, (self.options.top_k or 0) + 1):
             columns += [f"label_{rank}", f"score_{rank}"]
+        if self._windowed:  # how much of each text was read: the window cap may stop before its end
+            columns += ["windows", "truncated"]
         shown = self.clf.classes_.tolist()
         return columns + ([f"score_{label}" for label in shown] if self.options.all_scores else [])
 
@@ -380,6 +387,8 @@ class _Run:
             record["label_id"] = prediction.label_id
         for rank, (label, score) in enumerate(prediction.top[1:], start=2):
             record.update({f"label_{rank}": label, f"score_{rank}": round(score, 6)})
+        if self._windowed:
+            record.update({"windows": prediction.windows, "truncated": prediction.truncated})
         if self.options.all_scores:
             record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
         return record

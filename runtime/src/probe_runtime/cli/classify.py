@@ -294,7 +294,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--max-windows",
         type=positive_int,
         help="with --long-text window: at most this many windows per text; the rest of a longer text is not read "
-        "(default: the runtime's cap)",
+        "(default: the runtime's cap). With windows every row also says how many were read (windows) and "
+        "whether the text was read only in part (truncated)",
     )
     p.add_argument(
         "--threads",
