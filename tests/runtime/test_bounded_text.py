@@ -128,3 +128,27 @@ def test_real_tokenizers_grow_text_within_the_bound(fp32):
     llama = [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]
     assert expansion({"type": "Sequence", "normalizers": llama}) == (1, 1)
     assert max(36, 54) <= LIMITS["expansion"]
+
+
+def test_training_embeds_one_10_mb_line_within_three_times_its_size(tiny_encoder, tmp_path):
+    """`probe train` tokenizes with the runtime's encoder, so the clip bounds it too (1.97 GB before)."""
+    line = tmp_path / "line.txt"
+    line.write_text((WORDS * 150_000)[:10_000_000], encoding="utf-8")
+    script = textwrap.dedent(
+        f"""
+        import json, resource
+        from probe_train.embeddings import embed_texts
+        from probe_train.encoder import load_encoder
+        encoder = load_encoder({str(tiny_encoder)!r})
+        embed_texts(encoder, ["a few words to warm up"], show_progress=False)
+        peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = peak()
+        with open({str(line)!r}, encoding="utf-8") as f:
+            text = f.read()
+        embed_texts(encoder, [text, "a fine film"], show_progress=False)
+        print(json.dumps({{"added": peak() - before}}))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["added"] <= MEMORY_MULTIPLE * line.stat().st_size, done.stdout
