@@ -244,7 +244,7 @@ CASES: list[Case] = [
         "info",
         "a crafted tokenizer whose normalizer turns each 'a' into a million characters",
         _info(_multiplying_tokenizer),
-        "its tokenizer's normalizer can turn one character into up to 36,000,000 characters (limit 64;",
+        "its tokenizer's normalizer can turn one character into up to 36,000,000 characters (the limit is 64",
     ),
     Case(
         "classify-tokenizer-multiplies-text",

@@ -75,7 +75,8 @@ class Prediction:
     (label, probability) pairs, most probable first, when `classify` was asked for them.
     ``windows``: how many windows of the text were classified (1 unless ``long_text="window"``);
     ``truncated``: part of the text was not read (beyond ``max_length`` tokens when truncating, or
-    beyond ``max_windows`` windows when windowing).
+    beyond ``max_windows`` windows when windowing, or beyond the characters `batching.clip_text` lets
+    reach the tokenizer).
     """
 
     label: Label

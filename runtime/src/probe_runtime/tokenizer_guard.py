@@ -181,8 +181,9 @@ def _check_expansion(normalizer: Any) -> None:
     if factor > LIMITS["expansion"] or extra > LIMITS["pattern_chars"]:
         grows = f"up to {factor:,} characters" + (f" (plus {extra:,})" if extra else "")
         raise ArtifactError(
-            f"its tokenizer's normalizer can turn one character into {grows} (limit {LIMITS['expansion']}; "
-            f"{LIMITS['pattern_chars']:,} added); the tokenizer is crafted or corrupted: re-export the model"
+            f"its tokenizer's normalizer can turn one character into {grows} (the limit is {LIMITS['expansion']}, "
+            f"and {LIMITS['pattern_chars']:,} added to a text); the tokenizer is crafted or corrupted: "
+            "re-export the model"
         )
 
 

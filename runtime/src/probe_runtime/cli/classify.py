@@ -300,7 +300,8 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=positive_int,
-        help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
+        help="CPU threads (at least 1, at most the cores this process may run on); batches run concurrently, "
+        "one thread each (default: all cores)",
     )
     add_provider_option(p)
     add_spinning_option(p)
