@@ -221,7 +221,8 @@ def _hub_options(name: str, hub_id: str) -> dict[str, Any]:
     """How transformers should fetch a Hub id: from the Hub, or from the local cache only (offline, or the
     Hub out of reach); one clear error at once when neither can work."""
     cached = _in_hub_cache(hub_id)
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    offline = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
+    if offline in {"1", "ON", "YES", "TRUE"}:  # huggingface_hub's own spellings of "offline"
         if not cached:
             raise ProbeError(
                 f"encoder {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading "
