@@ -120,7 +120,7 @@ def export_model(
     started = time.perf_counter()
     guard_export_output(model_dir, out, options.eval_file, overwrite=overwrite)
     trained = load_trained(model_dir)
-    module, encoder = build_module(trained)
+    module, encoder = build_module(trained, Path(model_dir))
     texts, y, source = _verification_texts(trained, options)
     # Only the blocks up to the layer the head reads go into the graph (`truncate`), checked on 32 texts.
     module, encoder_layers = truncate_module(module, _feeds(encoder, texts[:32]))

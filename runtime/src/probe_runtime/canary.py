@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cpu import cpu_name
-from .errors import CpuMismatchError
-from .records import Canaries, field_error
+from .errors import ArtifactError, CpuMismatchError
+from .records import Canaries
 from .samples import sample_texts
 
 __all__ = [
@@ -84,12 +84,16 @@ def record_canaries(proba: Proba, onnxruntime_version: str, texts: Sequence[str]
     )
 
 
-def check_canaries(canaries: Canaries, proba: Proba) -> CanaryCheck:
-    """Run the canaries here (``proba``: the loaded classifier's ``predict_proba``) against the recorded answers."""
+def check_canaries(canaries: Canaries, proba: Proba, source: str = "the model") -> CanaryCheck:
+    """Run the canaries here (``proba``: the loaded classifier's ``predict_proba``) against the recorded answers;
+    ``ArtifactError`` naming ``source`` when the recorded rows do not even have the graph's width."""
     expected = np.asarray(canaries.probabilities, dtype=np.float64)
     got = np.asarray(proba(list(canaries.texts)), dtype=np.float64)
     if got.shape != expected.shape:
-        raise field_error("canaries.probabilities", f"{got.shape[1]} probabilities per text, as the graph answers", "")
+        raise ArtifactError(
+            f"{source}: manifest field 'canaries.probabilities' holds {expected.shape[1]} probabilities per text but "
+            f"the graph answers {got.shape[1]}; re-export the model with `probe export`."
+        )
     return CanaryCheck(
         exported_on=canaries.cpu,
         running_on=cpu_name(),

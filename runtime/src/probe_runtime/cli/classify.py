@@ -295,12 +295,14 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--max-windows",
         type=positive_int,
         help="with --long-text window: at most this many windows per text; the rest of a longer text is not read "
-        "(default: the runtime's cap)",
+        "(default: the runtime's cap). With windows every row also says how many were read (windows) and "
+        "whether the text was read only in part (truncated)",
     )
     p.add_argument(
         "--threads",
         type=positive_int,
-        help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
+        help="CPU threads (at least 1, at most the cores this process may run on); batches run concurrently, "
+        "one thread each (default: all cores)",
     )
     add_provider_option(p)
     add_spinning_option(p)
