@@ -486,6 +486,7 @@ class Canaries(Record):
     probabilities: tuple[tuple[float, ...], ...] = field(metadata=spec(probability_rows))  # one row per text
     cpu: str = field(metadata=spec(text))  # the exporting machine: model (int8 instructions)
     tolerance: float = field(metadata=spec(tolerance))  # the largest |Δp| that still counts as the same answer
+    max_moved: int = field(metadata=spec(count))  # how many canaries may move beyond it (lone rounding flips)
     onnxruntime: str | None = field(default=None, metadata=spec(text))
 
     def __post_init__(self) -> None:
