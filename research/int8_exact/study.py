@@ -254,8 +254,8 @@ def doc_section(results: dict, cross_cpu: dict | None) -> str:
         speeds = " / ".join(f"{v[n].get('speed_vs_fp32', float('nan')):.2f}" for n in (BEFORE, SHIPPED))
         speeds += f" / {act.get('speed_vs_fp32', float('nan')):.2f} / {uu.get('speed_vs_fp32', float('nan')):.2f}"
         lines.append(
-            f"| {tag} ({run['n_flip_texts']} texts) | {_flips(v[BEFORE])} | **{_flips(v[SHIPPED])}** | {act['flip_rate']:.2%} "
-            f"| {uu['flip_rate']:.2%} | {speeds} | {_avx2(v[BEFORE])} / {_avx2(v[SHIPPED])} |"
+            f"| {tag} ({run['n_flip_texts']} texts) | {_flips(v[BEFORE])} | **{_flips(v[SHIPPED])}** "
+            f"| {act['flip_rate']:.2%} | {uu['flip_rate']:.2%} | {speeds} | {_avx2(v[BEFORE])} / {_avx2(v[SHIPPED])} |"
         )
     lines += [
         "",
