@@ -36,6 +36,17 @@ AUTO_ORDER = (Quantization.INT8_PER_TOKEN, Quantization.NONE)
 # batch dependence; every one of them for a batch-dependent candidate, whose gate counts the worse way.
 ALONE_SAMPLE = 200
 BATCH_TOLERANCE = 1e-4  # |Δp| alone vs batched that still counts as the same answer (float summation order)
+# How many of the texts may move beyond it, as a share of those measured (at least 2): per-token int8 is per-row
+# arithmetic, but onnxruntime's fp32 kernels block a batch differently from a lone text, and now and then a last bit
+# lands on a rounding boundary of the next per-token quantization, moving that one text by one quantization step
+# (TweetEval, MiniLM: 1 text of 200 moved by 3.9e-4). Per-batch int8 moves nearly every text. The same count
+# decides a file's canary check on another CPU (`probe_runtime.canary`).
+BATCH_MAX_MOVED_SHARE = 0.02
+
+
+def batch_moved_limit(texts: int) -> int:
+    """How many of ``texts`` measured alone and batched may differ beyond `BATCH_TOLERANCE` (lone rounding steps)."""
+    return max(2, int(BATCH_MAX_MOVED_SHARE * texts))
 
 
 @dataclass(frozen=True)
@@ -91,8 +102,9 @@ def evaluate_candidate(
     """Figures of one candidate graph: agreement with fp32 on every text (batched), paired accuracy on the
     labelled ones, and its answers one text per call (all labelled texts when it is batch-dependent).
 
-    ``require_batch_independent`` (``auto``): refuse a graph whose answer for a text alone differs from
-    its answer in a batch by more than `BATCH_TOLERANCE`, whatever its flips."""
+    ``require_batch_independent`` (``auto``): refuse a graph whose answers for texts alone differ from their
+    answers in a batch by more than `BATCH_TOLERANCE` for more than `batch_moved_limit` of them, whatever its
+    flips."""
     run = ref.load(path)
     probs = ref.fp32 if name is Quantization.NONE else run.predict_proba(ref.texts)  # fp32 is the reference
     agree = agreement(ref.fp32, probs)
@@ -101,8 +113,10 @@ def evaluate_candidate(
     dependent = name.batch_dependent
     alone_texts = labelled_texts if dependent else labelled_texts[:ALONE_SAMPLE]
     alone = _alone(run, alone_texts)
-    alone_diff = float(np.abs(alone - cand_lab[: len(alone_texts)]).max()) if len(alone_texts) else 0.0
-    independent = alone_diff <= BATCH_TOLERANCE
+    per_text = np.abs(alone - cand_lab[: len(alone_texts)]).max(axis=1) if len(alone_texts) else np.zeros(0)
+    alone_diff = float(per_text.max()) if len(per_text) else 0.0
+    moved = int((per_text > BATCH_TOLERANCE).sum())
+    independent = moved <= batch_moved_limit(len(alone_texts))
     paired = paired_one_by_one = None
     verdicts = []
     y = ref.y
@@ -118,8 +132,9 @@ def evaluate_candidate(
     reasons = tuple(r for v in verdicts for r in v.reasons)
     if require_batch_independent and not independent:
         reasons += (
-            f"a text alone and the same text in a batch get probabilities up to {alone_diff:.2g} apart "
-            f"(the default file must answer the same either way: limit {BATCH_TOLERANCE:g})",
+            f"{moved} of {len(alone_texts)} texts get probabilities more than {BATCH_TOLERANCE:g} apart alone and in a "
+            f"batch (up to {alone_diff:.2g}); the default file must answer the same either way: at most "
+            f"{batch_moved_limit(len(alone_texts))} may (a lone rounding step)",
         )
     record = CandidateRecord(
         name=name,
@@ -131,6 +146,7 @@ def evaluate_candidate(
         paired_one_by_one=rounded(paired_one_by_one) if paired_one_by_one else None,
         alone_vs_batched_max_abs_diff=alone_diff,
         alone_vs_batched_texts=len(alone_texts),
+        alone_vs_batched_moved=moved,
     )
     return Candidate(path, record, probs)
 

@@ -15,7 +15,7 @@ from probe_runtime import ArtifactError, Classifier
 from probe_runtime.artifact import KEY_MANIFEST, Manifest, parse_manifest
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from probe_runtime.cli import main
-from probe_runtime.info import as_json, describe, verification_lines
+from probe_runtime.info import as_json, describe, self_check, verification_lines
 from probe_runtime.records import (
     AgreementRecord,
     CandidateRecord,
@@ -255,6 +255,6 @@ def test_the_verification_lines_keep_their_text():
 def test_info_prints_the_library_s_lines_and_json(int8_model, capsys):
     clf = Classifier.load(int8_model)
     assert main(["info", str(int8_model)]) == 0
-    assert capsys.readouterr().out == "\n".join(describe(str(int8_model), clf)) + "\n"
+    assert capsys.readouterr().out == "\n".join(describe(str(int8_model), clf, self_check(clf))) + "\n"
     assert main(["info", str(int8_model), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == as_json(str(int8_model), clf)
+    assert json.loads(capsys.readouterr().out) == as_json(str(int8_model), clf, self_check(clf))

@@ -386,6 +386,8 @@ class CandidateRecord(Record):
     paired_one_by_one: PairedRecord | None = field(default=None, metadata=spec(record(PairedRecord)))
     alone_vs_batched_max_abs_diff: float | None = field(default=None, metadata=spec(number))
     alone_vs_batched_texts: int | None = field(default=None, metadata=spec(count))
+    # Of those, how many moved by more than 1e-4 (lone rounding steps; probe_export.precision.batch_moved_limit)
+    alone_vs_batched_moved: int | None = field(default=None, metadata=spec(count))
 
 
 @dataclass(frozen=True)
