@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from probe_runtime import Classifier
 
 from tests.runtime.serving import RunningServer, start_server
