@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -100,3 +101,32 @@ def start_server(model: Path, *args: str, env: dict[str, str] | None = None, tim
         proc.wait()
         raise AssertionError("the server did not start:\n" + "\n".join(server.lines))
     return server
+
+
+@dataclass
+class Unfinished:
+    """A request whose last body bytes are not sent yet: admitted by the server, still being read."""
+
+    sock: socket.socket
+    rest: bytes
+
+    def finish(self, timeout: float = 60) -> Reply:
+        self.sock.settimeout(timeout)
+        self.sock.sendall(self.rest)
+        response = http.client.HTTPResponse(self.sock)
+        response.begin()
+        try:
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            self.sock.close()
+
+
+def unfinished(server: RunningServer, path: str, body: Any, held: int = 2) -> Unfinished:
+    """Send ``body`` to ``path`` but its last ``held`` bytes: the server admits the request and waits for them."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection((server.host, server.port))
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + data[:-held])
+    return Unfinished(sock, data[-held:])

@@ -8,6 +8,7 @@ answer 413/422/429 naming the limit or field, no traceback to a client, and a SI
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from probe_runtime import Classifier
 
-from tests.runtime.serving import RunningServer, start_server
+from tests.runtime.serving import RunningServer, start_server, unfinished
 
 TEXTS = [
     "the movie was great",
@@ -195,20 +196,17 @@ def test_limits_answer_413_naming_the_limit(fp32, clf):
         assert server.stop() == 0
 
 
-def _concurrently(n: int, call) -> list:
-    results: list = [None] * n
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, call(i))) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
+def _in_threads(calls) -> list:
+    """Run the calls at once, one thread each; their results in order."""
+    return _in_threads_later(calls)()
 
 
-def test_concurrent_requests_are_coalesced_into_fewer_runs_with_the_same_answers(fp32, clf):
-    server = start_server(fp32, "--max-batch-wait-ms", "300")
+def test_requests_that_arrive_together_are_coalesced_into_one_run_with_the_same_answers(fp32, clf):
+    server = start_server(fp32, "--max-batch-wait-ms", "500")
     try:
-        replies = _concurrently(len(TEXTS), lambda i: server.post("/predict", {"inputs": TEXTS[i]}))
+        pending = [unfinished(server, "/predict", {"inputs": text}) for text in TEXTS]
+        server.wait_for("probe_requests_reading", len(TEXTS))  # all admitted, none complete yet
+        replies = _in_threads([request.finish for request in pending])
         for reply, text in zip(replies, TEXTS):
             assert reply.status == 200, reply.body
             assert_prediction(reply.json(), ranked(clf, text), COALESCED)
@@ -220,62 +218,89 @@ def test_concurrent_requests_are_coalesced_into_fewer_runs_with_the_same_answers
         assert server.stop() == 0
 
 
-def test_beyond_max_concurrent_requests_the_answer_is_429_with_retry_after(fp32):
-    server = start_server(fp32, "--max-concurrent-requests", "1", "--max-batch-wait-ms", "800")
+def test_a_lone_request_does_not_wait_for_company(fp32):
+    server = start_server(fp32, "--max-batch-wait-ms", "1000")
     try:
-        first = threading.Thread(target=lambda: server.post("/predict", {"inputs": TEXTS[0]}))
-        first.start()
+        started = time.monotonic()
+        assert server.post("/predict", {"inputs": TEXTS[0]}).status == 200
+        assert time.monotonic() - started < 0.9  # nothing else was on its way: no 1 s wait
+    finally:
+        assert server.stop() == 0
+
+
+def test_beyond_max_concurrent_requests_the_answer_is_429_with_retry_after(fp32):
+    server = start_server(fp32, "--max-concurrent-requests", "1")
+    try:
+        holding = unfinished(server, "/predict", {"inputs": TEXTS[0]})
         server.wait_for("probe_requests_in_flight", 1)
         reply = server.post("/predict", {"inputs": TEXTS[1]})
         assert reply.status == 429 and reply.headers["retry-after"] == "1"
         assert reply.json()["error_type"] == "overloaded" and "1 concurrent" in reply.json()["error"]
-        first.join(60)
+        assert server.request("GET", "/health").status == 200  # information routes are not admitted, never 429
+        assert holding.finish().status == 200
         assert server.post("/predict", {"inputs": TEXTS[1]}).status == 200  # the slot is free again
     finally:
         assert server.stop() == 0
 
 
-def test_a_client_that_disconnects_frees_its_slot(fp32):
-    server = start_server(fp32, "--max-concurrent-requests", "1", "--max-batch-wait-ms", "1000")
+def test_a_client_that_disconnects_frees_its_slot_whether_sending_or_queued(fp32):
+    server = start_server(fp32, "--max-concurrent-requests", "2", "--max-batch-wait-ms", "1000")
     try:
-        body = json.dumps({"inputs": TEXTS[0]}).encode()
-        sock = socket.create_connection((server.host, server.port))
-        sock.sendall(
-            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        sending = unfinished(server, "/predict", {"inputs": TEXTS[0]})
         server.wait_for("probe_requests_in_flight", 1)
+        sending.sock.close()  # gone while its body was being read
+        server.wait_for("probe_requests_in_flight", 0)
+        # Queued: a complete request waits for one still arriving (up to 1 s); its client leaves meanwhile.
+        arriving = unfinished(server, "/predict", {"inputs": TEXTS[1]})
+        queued = unfinished(server, "/predict", {"inputs": TEXTS[2]})
+        queued.sock.sendall(queued.rest)
+        server.wait_for("probe_queue_requests", 1)
         started = time.monotonic()
-        sock.close()
-        server.wait_for("probe_requests_in_flight", 0, timeout=0.9)  # well before its batch would have run
+        queued.sock.close()
+        server.wait_for("probe_queue_requests", 0, timeout=0.9)  # taken out before its run
+        server.wait_for("probe_requests_in_flight", 1, timeout=0.9)  # its slot is free
         assert time.monotonic() - started < 0.9
-        assert server.post("/predict", {"inputs": TEXTS[1]}).status == 200
-        assert server.metrics()['probe_requests_total{route="/predict",status="499"}'] == 1
+        assert arriving.finish().status == 200
+        samples = server.metrics()
+        assert samples['probe_requests_total{route="/predict",status="499"}'] == 1
+        assert samples['probe_texts_total{kind="proba"}'] == 1  # the request that left was never run
     finally:
         assert server.stop() == 0
 
 
 def test_sigterm_drains_requests_in_flight_then_exits_0(fp32, clf):
     server = start_server(fp32, "--max-batch-wait-ms", "1000")
-    replies = []
-    threads = [
-        threading.Thread(target=lambda t=t: replies.append((t, server.post("/predict", {"inputs": t}))))
-        for t in TEXTS[:4]
-    ]
-    for t in threads:
-        t.start()
-    server.wait_for("probe_requests_in_flight", 4)
-    assert server.stop() == 0
-    for t in threads:
-        t.join(60)
-    assert len(replies) == 4
-    for text, reply in replies:
+    arriving = unfinished(server, "/predict", {"inputs": TEXTS[3]})
+    server.wait_for("probe_requests_reading", 1)
+    queued = _in_threads_later([lambda t=t: server.post("/predict", {"inputs": t}) for t in TEXTS[:3]])
+    server.wait_for("probe_queue_requests", 3)
+    server.proc.send_signal(signal.SIGTERM)  # three queued, one still sending its body
+    time.sleep(0.3)
+    last = arriving.finish()
+    assert server.proc.wait(60) == 0
+    assert last.status == 200
+    assert_prediction(last.json(), ranked(clf, TEXTS[3]), COALESCED)
+    for text, reply in zip(TEXTS[:3], queued()):
         assert reply.status == 200
         assert_prediction(reply.json(), ranked(clf, text), COALESCED)
     assert server.lines[-1].endswith("probe-runtime serve: stopped")
     with pytest.raises(OSError):
         socket.create_connection((server.host, server.port), timeout=2)
+
+
+def _in_threads_later(calls):
+    """Start the calls now, one thread each; the returned function joins them and gives their results."""
+    results: list = [None] * len(calls)
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, calls[i]())) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+
+    def join() -> list:
+        for t in threads:
+            t.join(120)
+        return results
+
+    return join
 
 
 def test_an_api_key_guards_every_route_but_health(fp32, tmp_path):

@@ -84,9 +84,15 @@ class Server:
         self.settings = settings
         self.labels = [str(label) for label in classifier.decider.labels]
         self.metrics = Metrics()
-        self.batcher = Batcher(classifier, self.metrics, settings.max_batch_tokens, settings.max_batch_wait_ms / 1000)
-        self.in_flight = 0  # admitted inference requests (read and changed on the event loop only)
+        self.in_flight = 0  # admitted inference requests (changed on the event loop only)
+        self.arriving = 0  # of those, the ones still being read and checked: the batcher may wait for them
+        self.batcher = Batcher(
+            classifier, self.metrics, settings.max_batch_tokens, settings.max_batch_wait_ms / 1000, self._arriving
+        )
         self.metrics.add_gauge("requests_in_flight", "Inference requests admitted (queued or running)", self._flight)
+        self.metrics.add_gauge(
+            "requests_reading", "Of those, requests whose body is being read or checked", self._arriving
+        )
         self.metrics.add_gauge("queue_requests", "Requests waiting for the inference thread", self._queued)
         self.metrics.add_gauge("queue_texts", "Texts waiting for the inference thread", self._queued_texts)
         window = classifier.long_text.policy == "window"
@@ -94,6 +100,9 @@ class Server:
 
     def _flight(self) -> float:
         return self.in_flight
+
+    def _arriving(self) -> int:
+        return self.arriving
 
     def _queued(self) -> float:
         return self.batcher.queued_requests
@@ -162,14 +171,18 @@ class Server:
                 429, f"the server is at its limit of {limit} concurrent requests; retry shortly", "overloaded"
             )
         self.in_flight += 1
+        self.arriving += 1
         try:
-            req = parse(parse_body(await _read_body(request, self.settings.payload_limit)))
-            most = self.settings.max_client_batch_size
-            if len(req.texts) > most:
-                raise RequestError(
-                    413, f"the batch has {len(req.texts)} texts, over the limit of {most} (--max-client-batch-size)"
-                )
-            tokens, truncated = self._measure(req, kind)
+            try:
+                req = parse(parse_body(await _read_body(request, self.settings.payload_limit)))
+                most = self.settings.max_client_batch_size
+                if len(req.texts) > most:
+                    raise RequestError(
+                        413, f"the batch has {len(req.texts)} texts, over the limit of {most} (--max-client-batch-size)"
+                    )
+                tokens, truncated = self._measure(req, kind)
+            finally:
+                self.arriving -= 1  # no await between this and the submit below: the batcher sees one or the other
             rows = await self._infer(request, Job(kind, req.texts, tokens, *_future()))
             return req, rows, truncated
         finally:

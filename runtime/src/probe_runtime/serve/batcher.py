@@ -4,7 +4,9 @@ One inference thread takes jobs (one request's texts each) from a queue and runs
 as a token budget allows, by one `Classifier.predict_proba` (or `embed`) call on their texts; the
 classifier then sorts them by length, pads per small batch and spreads the batches over its cores. A
 short wait after an idle spell lets requests that arrive together share a batch; under load no wait is
-needed (requests queue while the thread runs the previous batch) and none is taken.
+needed (requests queue while the thread runs the previous batch) and none is taken. The wait is only for
+requests known to be on their way (admitted, their body being read or checked: ``arriving``), so a lone
+client never waits for company that is not coming.
 
 The answers are the classifier's for the same texts: every row is the row `predict_proba` gives for that
 text, whichever texts share its batch (exactly, for the batch-independent files `probe export` makes by
@@ -20,7 +22,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -71,11 +73,20 @@ class Batcher:
     """The queue and the one thread that runs the model; `submit` from the event loop, `stop` to drain.
 
     ``max_batch_tokens``: the token budget of one run (a single job over it still runs, alone).
-    ``max_wait_s``: how long the idle thread waits after a first job for others to join it.
+    ``max_wait_s``: how long the idle thread waits after a first job for others to join it, as long as
+    ``arriving()`` (requests admitted but not yet submitted) says some are coming.
     """
 
-    def __init__(self, classifier: Classifier, metrics: Metrics, max_batch_tokens: int, max_wait_s: float) -> None:
+    def __init__(
+        self,
+        classifier: Classifier,
+        metrics: Metrics,
+        max_batch_tokens: int,
+        max_wait_s: float,
+        arriving: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.classifier = classifier
+        self.arriving = arriving
         self.metrics = metrics
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_s
@@ -134,11 +145,16 @@ class Batcher:
                 if self._stopping:
                     return None
                 self._cond.wait()
-            if idle and self.max_wait_s > 0:  # a first request after a quiet spell: give others a moment to join
+            if idle and self.max_wait_s > 0:  # a first request after a quiet spell: let those on their way join
                 deadline = time.monotonic() + self.max_wait_s
-                while not self._stopping and self._queued_tokens(self._queue[0].kind) < self.max_batch_tokens:
+                while (
+                    not self._stopping
+                    and self.arriving() > 0
+                    and self._queue
+                    and self._queued_tokens(self._queue[0].kind) < self.max_batch_tokens
+                ):
                     remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self._queue:
+                    if remaining <= 0:
                         break
                     self._cond.wait(remaining)
                 if not self._queue:  # every waiting client went away
