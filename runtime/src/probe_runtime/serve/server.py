@@ -57,7 +57,8 @@ def serve(
         log_config=None,  # the caller configures logging; uvicorn's own loggers propagate to it
         access_log=False,  # the app writes its own line per request (route, texts, ms)
         lifespan="on",
-        http="h11",
+        http="auto",  # httptools if installed (faster), else h11
+        loop="auto",  # uvloop if installed, else asyncio
         ws="none",
         interface="asgi3",
         timeout_graceful_shutdown=None if drain_timeout is None else math.ceil(drain_timeout),
