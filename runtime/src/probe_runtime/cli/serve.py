@@ -109,6 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         auto_truncate=args.auto_truncate,
         api_key=api_key(args),
         access_log=args.access_log,
+        concurrent_runs=args.concurrent_runs,
     )
     classifier = Classifier.load(
         args.model, threads=args.threads, providers=providers(args), threshold=args.threshold, spinning=spinning(args)
@@ -178,6 +179,13 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=2.0,
         help="after a quiet spell, how long the first request waits for others to share its run (default: 2; "
         "under load requests queue behind the running batch and none waits)",
+    )
+    limits.add_argument(
+        "--concurrent-runs",
+        type=positive_int,
+        default=2,
+        help="model runs in flight at once, each on the texts of several requests; a second one keeps the cores "
+        "busy while a run ends and the next is gathered (default: 2)",
     )
     limits.add_argument(
         "--max-concurrent-requests",

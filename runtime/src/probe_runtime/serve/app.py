@@ -88,7 +88,12 @@ class Server:
         self.in_flight = 0  # admitted inference requests (changed on the event loop only)
         self.arriving = 0  # of those, the ones still being read and checked: the batcher may wait for them
         self.batcher = Batcher(
-            classifier, self.metrics, settings.max_batch_tokens, settings.max_batch_wait_ms / 1000, self._arriving
+            classifier,
+            self.metrics,
+            settings.max_batch_tokens,
+            settings.max_batch_wait_ms / 1000,
+            self._arriving,
+            settings.concurrent_runs,
         )
         self.metrics.add_gauge("requests_in_flight", "Inference requests admitted (queued or running)", self._flight)
         self.metrics.add_gauge(
@@ -332,6 +337,7 @@ class Server:
                 "threads": clf.threads,
                 "payload_limit": s.payload_limit,
                 "max_batch_wait_ms": s.max_batch_wait_ms,
+                "concurrent_runs": s.concurrent_runs,
                 "api_key_required": s.api_key is not None,
             },
         }

@@ -1,7 +1,7 @@
 """Dynamic batching: requests that arrive together run through the model together, off the event loop.
 
-One inference thread takes jobs (one request's texts each) from a queue and runs as many of them at once
-as a token budget allows, by one `Classifier.predict_proba` (or `embed`) call on their texts; the
+Inference threads (two by default) take jobs (one request's texts each) from a queue and run as many of
+them at once as a token budget allows, by one `Classifier.predict_proba` (or `embed`) call on their texts; the
 classifier then sorts them by length, pads per small batch and spreads the batches over its cores. A
 short wait after an idle spell lets requests that arrive together share a batch; under load no wait is
 needed (requests queue while the thread runs the previous batch) and none is taken. The wait is only for
@@ -91,6 +91,9 @@ class Batcher:
     ``max_batch_tokens``: the token budget of one run (a single job over it still runs, alone).
     ``max_wait_s``: how long the idle thread waits after a first job for others to join it, as long as
     ``arriving()`` (requests admitted but not yet submitted) says some are coming.
+    ``runs``: model runs in flight at once, one thread each. One run ends on its last batch, on one core while
+    the others idle, and the next run's texts are gathered and tokenized before any core works on them; a
+    second run in flight fills those gaps (both share the classifier's cores).
     """
 
     def __init__(
@@ -100,6 +103,7 @@ class Batcher:
         max_batch_tokens: int,
         max_wait_s: float,
         arriving: Callable[[], int] = lambda: 0,
+        runs: int = 2,
     ) -> None:
         self.classifier = classifier
         self.arriving = arriving
@@ -109,14 +113,17 @@ class Batcher:
         self._queue: deque[Job] = deque()
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="probe-serve-inference", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"probe-serve-inference-{i}", daemon=True) for i in range(runs)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive() and not self._stopping
+        return all(thread.is_alive() for thread in self._threads) and not self._stopping
 
     @property
     def queued_requests(self) -> int:
@@ -141,11 +148,12 @@ class Batcher:
             self._queue.remove(job)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Run what is queued, then end the thread (the server stops taking requests before calling this)."""
+        """Run what is queued, then end the threads (the server stops taking requests before calling this)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
     def _loop(self) -> None:
         while True:

@@ -22,6 +22,7 @@ class Settings:
     ``auto_truncate``: truncate over-long texts when a request does not say (TEI's default: refuse them, 413).
     ``api_key``: the bearer token every route but ``/health`` requires (None: no key).
     ``access_log``: ``off``, ``text`` or ``json``. ``model_id``: the name `/info` gives the model.
+    ``concurrent_runs``: model runs in flight at once (`probe_runtime.serve.batcher.Batcher`'s ``runs``).
     """
 
     model_id: str
@@ -33,9 +34,16 @@ class Settings:
     auto_truncate: bool = False
     api_key: bytes | None = field(default=None, repr=False)
     access_log: str = "text"
+    concurrent_runs: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "payload_limit"):
+        for name in (
+            "max_batch_tokens",
+            "max_concurrent_requests",
+            "max_client_batch_size",
+            "payload_limit",
+            "concurrent_runs",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise UsageError(f"{name} must be a whole number of 1 or more, not {value!r}")
