@@ -177,8 +177,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--max-batch-wait-ms",
         type=wait_ms,
         default=2.0,
-        help="after a quiet spell, how long the first request waits for others to share its run (default: 2; "
-        "under load requests queue behind the running batch and none waits)",
+        help="after a quiet spell, how long the first request may wait for requests already on their way (admitted, "
+        "body being read) to share its run (default: 2; a lone request never waits, and under load requests "
+        "queue behind the running batch instead)",
     )
     limits.add_argument(
         "--concurrent-runs",

@@ -23,6 +23,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -159,9 +160,9 @@ class Server:
         client = f"{request.client.host}:{request.client.port}" if request.client else "-"
         ms = round(seconds * 1000, 2)
         if mode == "json":
-            line = json.dumps(
-                {"method": request.method, "route": route, "status": status, "texts": texts, "ms": ms, "client": client}
-            )
+            now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+            fields = {"method": request.method, "route": route, "status": status, "texts": texts, "ms": ms}
+            line = json.dumps({"time": now, **fields, "client": client})
         else:
             line = f"{request.method} {route} {status} texts={texts} ms={ms} client={client}"
         access_log.info(line)
