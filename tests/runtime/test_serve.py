@@ -251,6 +251,7 @@ def test_a_client_that_disconnects_frees_its_slot_whether_sending_or_queued(fp32
         server.wait_for("probe_requests_in_flight", 1)
         sending.sock.close()  # gone while its body was being read
         server.wait_for("probe_requests_in_flight", 0)
+        server.wait_for('probe_requests_total{route="/predict",status="499"}', 1)
         # Queued: a complete request waits for one still arriving (up to 1 s); its client leaves meanwhile.
         arriving = unfinished(server, "/predict", {"inputs": TEXTS[1]})
         queued = unfinished(server, "/predict", {"inputs": TEXTS[2]})
@@ -263,8 +264,9 @@ def test_a_client_that_disconnects_frees_its_slot_whether_sending_or_queued(fp32
         assert time.monotonic() - started < 0.9
         assert arriving.finish().status == 200
         samples = server.metrics()
-        assert samples['probe_requests_total{route="/predict",status="499"}'] == 1
+        assert samples['probe_requests_total{route="/predict",status="499"}'] == 2  # both, neither as a failure
         assert samples['probe_texts_total{kind="proba"}'] == 1  # the request that left was never run
+        assert not any("Traceback" in line or "failed" in line for line in server.lines)
     finally:
         assert server.stop() == 0
 

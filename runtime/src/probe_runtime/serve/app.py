@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -62,11 +62,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"the body is {int(declared)} bytes, over the limit of {limit} (--payload-limit)")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(413, f"the body is over the limit of {limit} bytes (--payload-limit)")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"the body is over the limit of {limit} bytes (--payload-limit)")
+            chunks.append(chunk)
+    except ClientDisconnect:  # gone before its body arrived: counted and logged as such, not as a failure
+        raise RequestError(CLIENT_CLOSED, "the client closed the connection", "validation") from None
     return b"".join(chunks)
 
 
