@@ -116,15 +116,21 @@ def tiny_trained(tiny_encoder: Path, tiny_data: tuple[Path, Path], tmp_path_fact
 
 @pytest.fixture(scope="session")
 def tiny_artifacts(tiny_trained: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The tiny probe exported twice: int8 (per batch) and fp32."""
+    """The tiny probe exported three times: int8 (per batch), int8 per token (the default precision) and fp32."""
     from probe_export.cli import main
 
     root = tmp_path_factory.mktemp("artifacts")
-    paths = {"int8": root / "tiny-int8.onnx", "fp32": root / "tiny-fp32.onnx"}
+    paths = {
+        "int8": root / "tiny-int8.onnx",
+        "int8-per-token": root / "tiny-int8-per-token.onnx",
+        "fp32": root / "tiny-fp32.onnx",
+    }
     # Per-batch int8 by name, with the gate opened: tests of the runtime need a quantized file whatever
     # the gate would say about a random 2-layer encoder (tests/export/test_precision.py tests the gate).
     lenient = ["--max-flip-rate", "100", "--significance", "0"]
     assert main(["export", str(tiny_trained), "--out", str(paths["int8"]), "--quantize", "int8", *lenient]) == 0
+    per_token = ["--quantize", "int8-per-token", *lenient]
+    assert main(["export", str(tiny_trained), "--out", str(paths["int8-per-token"]), *per_token]) == 0
     assert main(["export", str(tiny_trained), "--out", str(paths["fp32"]), "--quantize", "none"]) == 0
     return paths
 

@@ -23,6 +23,7 @@ __all__ = [
     "ARCHITECTURE_COST",
     "OPSET",
     "UNFUSED_COST",
+    "WEIGHT_BITS",
     "export_onnx",
     "optimize",
     "quantize_int8",
@@ -128,8 +129,20 @@ def unfused_attention_warning(model_type: str, stats: dict[str, int], layers: in
     return f"{model_type}: {what} (onnxruntime has no fusion for it); {cost} (research/attention_fusion)"
 
 
-def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
+# 7-bit weights (-64..64): no u8 x s8 product pair can pass 32,767, so the integers are the same on every x86 kernel
+# (probe_export.exactness; research/int8_exact measured the candidates).
+WEIGHT_BITS = 7
+
+
+def quantize_int8(
+    source: Path, target: Path, per_token: bool = False, weight_bits: int = WEIGHT_BITS, activation_levels: int = 127
+) -> None:
     """Dynamic int8 quantization with per-channel weights (half the error of per-tensor, same speed).
+
+    ``weight_bits`` 7 (onnxruntime's ``reduce_range``) keeps the integer arithmetic exact on AVX2 and AVX-512 without
+    VNNI, whose kernels add pairs of u8 x s8 products into a saturating int16 (`probe_export.exactness`); 8 is the
+    recipe shipped before, for comparison only. ``activation_levels``: the per-token form's largest |q| (127; 63 is
+    the 7-bit-activation alternative research/int8_exact measured).
 
     ``per_token``: one activation scale per token instead of per batch (``probe_export.rowwise``):
     results no longer depend on the batch, about half the flips, 0.76-0.81x the speed of per-batch int8
@@ -154,10 +167,11 @@ def quantize_int8(source: Path, target: Path, per_token: bool = False) -> None:
             str(target),
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=weight_bits == 7,
             # The fused graph carries ops without type info; without this the quantizer refuses it.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     finally:
         root.setLevel(level)
-    if per_token and not rowwise_activations(target, target, symmetric=True):
+    if per_token and not rowwise_activations(target, target, symmetric=True, levels=activation_levels):
         raise ProbeError("int8-per-token found no quantized matmul to rewrite in this graph; use --quantize int8")

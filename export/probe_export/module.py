@@ -7,16 +7,30 @@ the probe and the fine-tuned path.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from probe_train.classifier_module import ClassifierModule, batched_forward
-from probe_train.encoder import Encoder, load_encoder
-from probe_train.model_dir import TrainedModel
+from probe_train.encoder import Encoder, load_encoder, position_limit
+from probe_train.model_dir import TrainedModel, check_head_fits_encoder
 
 __all__ = ["ClassifierModule", "build_module", "torch_probabilities"]
 
 
-def build_module(trained: TrainedModel) -> tuple[ClassifierModule, Encoder]:
-    encoder = load_encoder(trained.encoder, trained.max_length)
+def build_module(trained: TrainedModel, model_dir: Path | None = None) -> tuple[ClassifierModule, Encoder]:
+    """The PyTorch classifier of ``trained`` (read from ``model_dir``, which error messages name).
+
+    The head is checked against the encoder as loaded (its config, whatever name resolved to it) before it
+    is attached: `load_trained` checks what it can find on disk, and a Hub id not in the local cache is
+    only known here.
+    """
+    encoder = load_encoder(trained.encoder)
+    settings = {"encoder": trained.encoder, "layer": trained.layer, "max_length": trained.max_length}
+    where = model_dir if model_dir is not None else Path(trained.encoder)
+    check_head_fits_encoder(
+        where, settings, trained.weight.shape[1], encoder.model.config.to_dict(), position_limit(encoder.model)
+    )
+    encoder.max_length = trained.max_length
     module = ClassifierModule.with_head(
         encoder, trained.weight, trained.bias, trained.pooling, trained.layer, trained.normalize
     )

@@ -10,10 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import torch
+from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
+from probe_runtime.canary import record_canaries
 from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
+from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
 from probe_runtime.records import Figures, Provenance, TrainingSummary, Verification
@@ -25,6 +29,7 @@ from probe_train.model_dir import load_trained
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
+from .exactness import saturation_report
 from .gate import GateLimits
 from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
@@ -115,7 +120,7 @@ def export_model(
     started = time.perf_counter()
     guard_export_output(model_dir, out, options.eval_file, overwrite=overwrite)
     trained = load_trained(model_dir)
-    module, encoder = build_module(trained)
+    module, encoder = build_module(trained, Path(model_dir))
     texts, y, source = _verification_texts(trained, options)
     # Only the blocks up to the layer the head reads go into the graph (`truncate`), checked on 32 texts.
     module, encoder_layers = truncate_module(module, _feeds(encoder, texts[:32]))
@@ -183,6 +188,7 @@ def export_model(
         )
         verification = replace(
             verification,
+            int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
             fused_ops=fused_ops,
             unfused_attention=unfused_attention(fused_ops, encoder_layers),
             fp32=fp32,
@@ -192,13 +198,26 @@ def export_model(
         )
         shipped = chosen.probs[labelled]  # the shipped graph's answers on the labelled texts
         verification = replace(verification, **decision_verification(manifest, shipped, y))
-        manifest = replace(manifest, quantization=chosen.name, verification=verification, **long_text)
+        manifest = replace(
+            manifest,
+            quantization=chosen.name,
+            verification=verification,
+            requires_onnxruntime=_requires_onnxruntime(chosen.name),
+            **long_text,
+        )
         final = chosen.path
         manifest = replace(manifest, speed=measure_speed(final, manifest, tok_json))
+        # The shipped graph's answers on the canary texts, on this CPU: every load re-asks them (probe_runtime.canary).
+        manifest = replace(manifest, canaries=record_canaries(load(final).predict_proba, ort_version))
         facts = facts_from_manifest(manifest, Path(out).stem)
         manifest = replace(manifest, card=render_card(facts, picture_links(facts)))
         path = write_artifact(final, manifest, tok_json, Path(out))
     return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+
+
+def _requires_onnxruntime(shipped: Quantization) -> str | None:
+    """The onnxruntime release the shipped graph needs beyond what its opset says (`probe_runtime.compat`)."""
+    return version_text(BLOCKED_QUANTIZE_SINCE) if shipped is Quantization.INT8_PER_TOKEN else None
 
 
 def _feeds(encoder: Any, texts: list[str]) -> dict[str, torch.Tensor]:

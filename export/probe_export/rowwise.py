@@ -126,25 +126,26 @@ def _chains(model: onnx.ModelProto, only: Callable[[str], bool] | None) -> list[
     return chains
 
 
-def _symmetric(b: _Builder, chain: _Chain, weight: np.ndarray) -> list[onnx.NodeProto]:
-    """The nine nodes of the symmetric per-row form (module docstring), on x of any rank >= 2."""
+def _symmetric(b: _Builder, chain: _Chain, weight: np.ndarray, levels: int = 127) -> list[onnx.NodeProto]:
+    """The nine nodes of the symmetric per-row form (module docstring), on x of any rank >= 2.
+
+    ``levels``: the largest |q| (127: 8-bit activations stored as q + 128; 63: 7-bit, stored as q + 64)."""
     k = int(weight.shape[0])
     p = chain.matmul.name + "_rowwise/"
+    offset = np.array(levels + 1, np.uint8)
     hi, lo, s, zp = p + "hi", p + "lo", p + "s", p + "zp"
     return [
         b.reduce("ReduceMax", chain.x, hi, -1, keepdims=1),
         b.reduce("ReduceMin", chain.x, lo, -1, keepdims=1),
         helper.make_node("Neg", [lo], [p + "neg"]),
         helper.make_node("Max", [hi, p + "neg", b.const("rowwise_tiny", np.array(1e-8, np.float32))], [p + "amax"]),
-        helper.make_node("Mul", [p + "amax", b.const("rowwise_inv127", np.array(1 / 127.0, np.float32))], [s]),
+        helper.make_node("Mul", [p + "amax", b.const(f"rowwise_inv{levels}", np.array(1 / levels, np.float32))], [s]),
         helper.make_node("Shape", [s], [p + "rows"]),
-        helper.make_node(
-            "ConstantOfShape", [p + "rows"], [zp], value=numpy_helper.from_array(np.array([128], np.uint8))
-        ),
+        helper.make_node("ConstantOfShape", [p + "rows"], [zp], value=numpy_helper.from_array(offset.reshape(1))),
         helper.make_node("QuantizeLinear", [chain.x, s, zp], [p + "q"], axis=-1, block_size=k),
         helper.make_node(
             "MatMulIntegerToFloat",
-            [p + "q", chain.matmul.input[1], s, chain.w_scale, b.const("rowwise_zp128", np.array(128, np.uint8))],
+            [p + "q", chain.matmul.input[1], s, chain.w_scale, b.const(f"rowwise_zp{offset}", offset)],
             [chain.y],
             domain="com.microsoft",
         ),
@@ -218,10 +219,14 @@ def _prune(model: onnx.ModelProto) -> None:
 
 
 def rowwise_activations(
-    source: Path, target: Path, symmetric: bool = False, only: Callable[[str], bool] | None = None
+    source: Path,
+    target: Path,
+    symmetric: bool = False,
+    only: Callable[[str], bool] | None = None,
+    levels: int = 127,
 ) -> int:
     """Per-row (per-token) activation quantization for every quantized MatMul (or those whose node name
-    ``only`` accepts); returns how many."""
+    ``only`` accepts); returns how many. ``levels``: the symmetric form's largest |q| (`_symmetric`)."""
     model = onnx.load(str(source))
     chains = _chains(model, only)
     if symmetric and chains:
@@ -231,7 +236,7 @@ def rowwise_activations(
     for chain in chains:
         weight = numpy_helper.to_array(inits[chain.matmul.input[1]])
         if symmetric:
-            new = _symmetric(b, chain, weight)
+            new = _symmetric(b, chain, weight, levels)
         else:
             new = _asymmetric(b, chain, weight, numpy_helper.to_array(inits[chain.w_scale]))
         for i, node in enumerate(new):

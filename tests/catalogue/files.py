@@ -111,6 +111,7 @@ _concurrent_writer = _untouched(_concurrent)
 _unwritable = _untouched(
     lambda ctx, root: _classify(root, root / "in.txt", "--out", _unwritable_dir(root) / "preds.jsonl")
 )
+_in_proc = _untouched(lambda ctx, root: _classify(root, root / "in.txt", "--out", "/proc/x.jsonl"))
 _under_a_file = _untouched(
     lambda ctx, root: _classify(root, root / "in.txt", "--out", root / "notes.jsonl" / "preds.jsonl")
 )
@@ -304,6 +305,23 @@ CASES: list[Case] = [
         2,
     ),
     Case(
+        "classify-threads-beyond-cores",
+        "classify",
+        "--threads 10000 (it printed its answer and never exited)",
+        lambda ctx: probe_runtime(["classify", str(ctx.model), str(_project(ctx) / "in.txt"), "--threads", "10000"]),
+        "threads 10000 is more than the ",
+        2,
+    ),
+    Case(
+        "classify-out-in-proc",
+        "classify",
+        "--out /proc/x.jsonl (a place nothing can be written, even by root)",
+        _in_proc[0],
+        "--out /proc/x.jsonl: ",
+        2,
+        _in_proc[1],
+    ),
+    Case(
         "classify-provider-unavailable",
         "classify",
         "--provider CUDAExecutionProvider where onnxruntime has no CUDA",
@@ -352,6 +370,15 @@ CASES: list[Case] = [
         "a CSV field beyond 16 Mi characters (an unclosed quote, usually)",
         lambda ctx: _classify_file(ctx, "in.csv", HUGE_FIELD),
         f"in.csv, line 3: a record longer than {FIELD_LIMIT} characters",
+        1,
+        _nothing_written("p.jsonl", ".p.jsonl.partial"),
+    ),
+    Case(
+        "classify-csv-text-column-twice",
+        "classify",
+        "a CSV header that names the text column twice (it silently used the first)",
+        lambda ctx: _classify_file(ctx, "in.csv", "text,text\ngreat,awful\n"),
+        "in.csv: the header names column 'text' 2 times (columns 1, 2); rename all but one",
         1,
         _nothing_written("p.jsonl", ".p.jsonl.partial"),
     ),

@@ -10,7 +10,14 @@ from pathlib import Path
 import onnx
 
 from tests.catalogue.case import Case, Context, Outcome, api, probe_runtime
-from tests.runtime.tampering import flip, flip_weight_bytes, rewrite, write_props
+from tests.runtime.tampering import (
+    flip,
+    flip_weight_bytes,
+    output_per_token,
+    output_wider_on_long_inputs,
+    rewrite,
+    write_props,
+)
 
 
 def _copy(ctx: Context) -> Path:
@@ -32,6 +39,7 @@ def _classify(build: Callable[[Context], Path]) -> Callable[[Context], Outcome]:
 
 def _nothing_written(ctx: Context) -> None:
     assert not (ctx.tmp / "out.jsonl").exists()
+    assert not (ctx.tmp / ".out.jsonl.partial").exists(), "a partial output was left behind"
 
 
 def _flipped_graph(ctx: Context) -> Path:
@@ -54,6 +62,27 @@ def _props(**changes: str | None) -> Callable[[Context], Path]:
     return lambda ctx: rewrite(ctx.model, ctx.tmp / "tampered.onnx", props=changes, restamp=False)
 
 
+def _canaries_from_another_cpu(ctx: Context) -> Path:
+    """The file as exported where its canary texts came out 0.01 apart (another CPU's rounding, saturating int8)."""
+
+    def edit(manifest: dict) -> None:
+        rows = manifest["canaries"]["probabilities"]
+        manifest["canaries"]["probabilities"] = [[min(1.0, r[0] + 0.01), max(0.0, r[1] - 0.01)] for r in rows]
+        manifest["canaries"]["cpu"] = "Intel Xeon Platinum 8480+ (AMX)"
+
+    return rewrite(ctx.model, ctx.tmp / "elsewhere.onnx", manifest=edit)
+
+
+def _per_token(ctx: Context) -> Path:
+    return output_per_token(ctx.model, ctx.tmp / "per-token.onnx")
+
+
+def _wider_on_long_inputs(ctx: Context) -> Path:
+    """Without canary texts (an earlier exporter's file): the canaries' 32-token texts would catch it at load."""
+    plain = rewrite(ctx.model, ctx.tmp / "no-canaries.onnx", manifest=lambda m: m.pop("canaries", None))
+    return output_wider_on_long_inputs(plain, ctx.tmp / "wider.onnx")
+
+
 def _not_onnx(ctx: Context) -> Path:
     path = ctx.tmp / "notes.onnx"
     path.write_text("these are my meeting notes, not a model\n", encoding="utf-8")
@@ -74,6 +103,16 @@ def _huge_vocabulary(ctx: Context) -> Path:
         spec["model"]["vocab"] = {f"t{i}": i for i in range(1_000_001)}
 
     return rewrite(ctx.model, ctx.tmp / "huge.onnx", tokenizer=edit)
+
+
+def _multiplying_tokenizer(ctx: Context) -> Path:
+    """A normalizer rule that turns each ``a`` into a million characters (448 characters took 1.06 GB)."""
+
+    def edit(spec: dict) -> None:
+        rule = {"type": "Replace", "pattern": {"String": "a"}, "content": "a" * 1_000_000}
+        spec["normalizer"] = {"type": "Sequence", "normalizers": [spec["normalizer"], rule]}
+
+    return rewrite(ctx.model, ctx.tmp / "multiplying.onnx", tokenizer=edit)
 
 
 def _panicking_tokenizer(ctx: Context) -> Path:
@@ -135,11 +174,43 @@ CASES: list[Case] = [
         check=_nothing_written,
     ),
     Case(
+        "classify-canaries-disagree",
+        "classify",
+        "classify with a file this CPU answers differently from the machine that exported it",
+        _classify(_canaries_from_another_cpu),
+        "this machine moves 32 of the file's 32 canary texts more than 0.0001 (up to 0.01) from the probabilities",
+        check=_nothing_written,
+    ),
+    Case(
         "info-label-count-mismatch",
         "info",
         "the manifest lists 3 labels for a graph with 2 outputs",
         _info(_manifest(labels=["neg", "pos", "other"])),
         "manifest field 'labels' names 3 classes but the graph's 'probabilities' output has 2 columns",
+    ),
+    Case(
+        "info-output-per-token",
+        "info",
+        "a graph whose 'probabilities' output is [batch, sequence], not [batch, labels] (it loaded, then failed)",
+        _info(_per_token),
+        "its graph's 'probabilities' output is declared ['batch', 'sequence']: one column per token",
+    ),
+    Case(
+        "classify-output-per-token",
+        "classify",
+        "classify with a graph whose 'probabilities' output is [batch, sequence] (a numpy error, a .partial left)",
+        _classify(_per_token),
+        "one column per token, not one per label",
+        check=_nothing_written,
+    ),
+    Case(
+        "classify-output-wider-on-long-texts",
+        "classify",
+        "classify with a graph whose output is right on the load check's short inputs and wider on real texts "
+        "(a file without canary texts)",
+        _classify(_wider_on_long_inputs),
+        "its graph's 'probabilities' output is [1, 4] for 1 text of 6 tokens, not [1, 2]",
+        check=_nothing_written,
     ),
     Case(
         "info-max-length-type",
@@ -191,6 +262,21 @@ CASES: list[Case] = [
         "1,000,001 vocabulary entries (limit 1,000,000)",
     ),
     Case(
+        "info-tokenizer-multiplies-text",
+        "info",
+        "a crafted tokenizer whose normalizer turns each 'a' into a million characters",
+        _info(_multiplying_tokenizer),
+        "its tokenizer's normalizer can turn one character into up to 36,000,000 characters (the limit is 64",
+    ),
+    Case(
+        "classify-tokenizer-multiplies-text",
+        "classify",
+        "classify with a tokenizer whose normalizer turns each 'a' into a million characters",
+        _classify(_multiplying_tokenizer),
+        "its tokenizer's normalizer can turn one character into up to",
+        check=_nothing_written,
+    ),
+    Case(
         "info-panicking-tokenizer",
         "info",
         "a tokenizer whose internals make the Rust library panic",
@@ -199,11 +285,27 @@ CASES: list[Case] = [
     ),
     # --- the Python API ---
     Case(
+        "api-self-check-not-bool",
+        "api",
+        'Classifier.load(path, self_check="no")',
+        _load(self_check="no"),
+        "self_check must be True or False",
+        exit_code=None,
+    ),
+    Case(
         "api-threads-zero",
         "api",
         "Classifier.load(path, threads=0)",
         _load(threads=0),
         "threads must be a whole number of 1 or more",
+        exit_code=None,
+    ),
+    Case(
+        "api-threads-beyond-cores",
+        "api",
+        "Classifier.load(path, threads=10**6) (a million onnxruntime threads grew to 15.8 GB)",
+        _load(threads=10**6),
+        "threads 1000000 is more than the ",
         exit_code=None,
     ),
     Case(

@@ -9,12 +9,14 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.catalogue.case import Case, Context, Outcome, probe
 
 _BEFORE: dict[Path, dict[str, str]] = {}
+_PROXIES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -156,6 +158,34 @@ def _nothing_written(ctx: Context) -> None:
     assert not (ctx.tmp / "m").exists() and not (ctx.tmp / "v.npy").exists() and not (ctx.tmp / "m.onnx").exists()
 
 
+def _train_from_hub(**environment: str | None) -> callable:
+    """`probe train --model nobody-here/no-such-encoder` with ``environment`` (None unsets a variable), timed:
+    huggingface_hub's own retries took 32 s and 22 warning lines; the answer must come in seconds."""
+
+    def run(ctx: Context) -> Outcome:
+        saved = {name: os.environ.get(name) for name in environment}
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        started = time.perf_counter()
+        try:
+            outcome = probe(
+                ["train", str(ctx.train_csv), "-m", "nobody-here/no-such-encoder", "--out", str(ctx.tmp / "m")]
+            )
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+        assert time.perf_counter() - started < 15, "the Hub's retries were waited out"
+        return outcome
+
+    return run
+
+
 # --- embed ---------------------------------------------------------------------------------------------
 
 
@@ -218,8 +248,8 @@ def _damaged(piece: str, damage: str | bytes | None) -> callable:
 
 
 def _edited_config(**changes: object) -> callable:
-    def run(ctx: Context) -> Outcome:
-        model = _model(ctx)
+    def run(ctx: Context, model: Path | None = None) -> Outcome:
+        model = model or _model(ctx)
         config = json.loads((model / "config.json").read_text())
         config.update(changes)
         (model / "config.json").write_text(json.dumps(config))
@@ -234,6 +264,15 @@ def export_wide_head(ctx: Context) -> Outcome:
     model = _model(ctx)
     np.savez(model / "head.npz", weight=np.zeros((2, 64), np.float32), bias=np.zeros(2, np.float32))
     return _export(ctx, model, "--out", ctx.tmp / "m.onnx")
+
+
+def export_layer_default_encoder_lacks(ctx: Context) -> Outcome:
+    """A head as wide as MiniLM's hidden size, on layer 9 of its 6."""
+    import numpy as np
+
+    model = _model(ctx)
+    np.savez(model / "head.npz", weight=np.zeros((2, 384), np.float32), bias=np.zeros(2, np.float32))
+    return _edited_config(encoder="minilm", layer=9)(ctx, model)
 
 
 def export_finetuned_without_encoder(ctx: Context) -> Outcome:
@@ -323,6 +362,24 @@ CASES = [
         lambda ctx: _train(ctx, "--out", "/proc/probe-model"),
         "Choose another --out",
         2,
+    ),
+    Case(
+        "train-hub-unreachable",
+        "train",
+        "--model names a Hub id on a machine that cannot reach the Hub (here: HF_ENDPOINT on a closed local port)",
+        _train_from_hub(HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_OFFLINE=None, **dict.fromkeys(_PROXIES)),
+        "encoder 'nobody-here/no-such-encoder' is not on this machine and the Hugging Face Hub cannot be reached",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "train-hub-offline-not-cached",
+        "train",
+        "--model names a Hub id that is not in the cache, with HF_HUB_OFFLINE=1",
+        _train_from_hub(HF_HUB_OFFLINE="1"),
+        "is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading it",
+        1,
+        _nothing_written,
     ),
     Case(
         "train-max-length-100000",
@@ -519,6 +576,24 @@ CASES = [
         "head.npz is 64 wide, the encoder 32",
         export_wide_head,
         "the head is 64 wide but encoder",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-head-on-default-encoder",
+        "export",
+        "a 32-wide head on the default encoder `minilm` (384 wide): an alias, no ENCODER/config.json to read",
+        _edited_config(encoder="minilm"),
+        "the head is 32 wide but encoder minilm has hidden size 384",
+        1,
+        _nothing_written,
+    ),
+    Case(
+        "export-layer-default-encoder-lacks",
+        "export",
+        "the model's config.json names layer 9 of the default encoder `minilm` (6 layers)",
+        export_layer_default_encoder_lacks,
+        "field 'layer' is 9 but encoder minilm has layers 0..6",
         1,
         _nothing_written,
     ),

@@ -119,3 +119,52 @@ def model_variant(source: Path, note: str) -> bytes:
     entry = model.metadata_props.add()
     entry.key, entry.value = "edition", note
     return model.SerializeToString()
+
+
+def output_per_token(src: Path, dst: Path) -> Path:
+    """A copy whose ``probabilities`` output is ``[batch, sequence]`` instead of ``[batch, labels]``: a softmax
+    over the attention mask, so every row still sums to 1 (hashes re-stamped: it passes every hash check).
+    On a two-token input it is as wide as a two-label graph's output."""
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    (softmax,) = [node for node in graph.node if "probabilities" in node.output]
+    softmax.output[list(softmax.output).index("probabilities")] = "probabilities_per_label"
+    graph.node.extend(
+        [
+            helper.make_node("Cast", ["attention_mask"], ["mask_float"], to=TensorProto.FLOAT),
+            helper.make_node("Softmax", ["mask_float"], ["probabilities"], axis=-1),
+        ]
+    )
+    output = next(o for o in graph.output if o.name == "probabilities")
+    dims = output.type.tensor_type.shape.dim
+    dims[1].Clear()
+    dims[1].dim_param = "sequence"
+    return write_props(model, {p.key: p.value for p in model.metadata_props}, dst)
+
+
+def output_wider_on_long_inputs(src: Path, dst: Path) -> Path:
+    """A copy whose ``probabilities`` output gains a column per token beyond the fourth: right on the load
+    check's 2- and 3-token inputs, wrong on real texts (hashes re-stamped)."""
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    (softmax,) = [node for node in graph.node if "probabilities" in node.output]
+    softmax.output[list(softmax.output).index("probabilities")] = "probabilities_per_label"
+    graph.initializer.extend(
+        [
+            helper.make_tensor("from_fifth", TensorProto.INT64, [1], [4]),
+            helper.make_tensor("to_end", TensorProto.INT64, [1], [2**62]),
+            helper.make_tensor("token_axis", TensorProto.INT64, [1], [1]),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("Cast", ["attention_mask"], ["mask_float"], to=TensorProto.FLOAT),
+            helper.make_node("Slice", ["mask_float", "from_fifth", "to_end", "token_axis"], ["beyond_fourth"]),
+            helper.make_node("Concat", ["probabilities_per_label", "beyond_fourth"], ["probabilities"], axis=1),
+        ]
+    )
+    return write_props(model, {p.key: p.value for p in model.metadata_props}, dst)

@@ -127,8 +127,38 @@ def test_a_plain_os_fork_child_classifies_and_ends(tiny_artifacts):
     assert "child 0" in done.stdout
 
 
-# Not tested: a forked child that ends through the interpreter's normal exit (sys.exit, as gunicorn's
-# workers do) can hang in onnxruntime 1.32's static destructors (pthread_cond_destroy, seen in gdb) even
-# if it never touched a session: `import onnxruntime; os.fork(); sys.exit(0)` in the child does it,
-# without our code. It is a race (it hung here, and passed in a CI run), so no test can pin it either
-# way; README "Forks" documents it. Children that end with os._exit (multiprocessing) are tested above.
+@pytest.mark.parametrize(
+    ("used", "ending", "code"),
+    [
+        (False, "sys.exit(0)", 0),  # `import onnxruntime; os.fork(); sys.exit(0)` hung in 1.32's static destructors
+        (True, "sys.exit(0)", 0),  # a gunicorn --preload worker that served requests, then was told to stop
+        (True, "sys.exit(3)", 3),  # the status the child chose is kept
+        (True, "raise SystemExit('stopping')", 1),
+        (True, "raise RuntimeError('a bug in the worker')", 1),  # an uncaught exception: exit 1 as usual
+    ],
+)
+def test_a_forked_child_that_ends_through_the_interpreter_exits_with_its_own_status(tiny_artifacts, used, ending, code):
+    """Four children in a row, each bounded by the timeout: a hang or SIGABRT fails instead of passing by luck."""
+    script = textwrap.dedent(
+        f"""
+        import os, sys
+        from probe_runtime import Classifier
+        clf = Classifier.load({str(tiny_artifacts["fp32"])!r}, threads=2)
+        if {used}:
+            clf.predict_proba({LONG!r})
+            clf.predict_proba({MANY!r})
+        for _ in range(4):
+            pid = os.fork()
+            if pid == 0:
+                if {used}:
+                    print(clf.predict(["a fine film"])[0] in clf.labels, flush=True)
+                {ending}
+            _, status = os.waitpid(pid, 0)
+            print("child", os.waitstatus_to_exitcode(status), flush=True)
+        """
+    )
+    done = _run(script, TIMEOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count(f"child {code}\n") == 4, done.stdout
+    if used:
+        assert done.stdout.count("True\n") == 4, done.stdout

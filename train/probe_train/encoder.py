@@ -174,6 +174,73 @@ def _refuse_remote_code(name: str, path: str, kwargs: dict[str, Any]) -> None:
         raise refuse("auto_map in tokenizer_config.json", _names(tokenizer_config["auto_map"]))
 
 
+# Seconds to wait for a TCP connection to the Hub before calling it unreachable. huggingface_hub's own
+# retries took 32 s and printed 22 warning lines on a machine without network before the same answer.
+HUB_CONNECT_TIMEOUT = 5.0
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _in_hub_cache(hub_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+    except (ImportError, ValueError):  # ValueError: not a valid Hub id
+        return False
+
+
+def hub_unreachable(timeout: float = HUB_CONNECT_TIMEOUT) -> str | None:
+    """Why the Hugging Face Hub cannot be reached from here (None when a connection opens, or through a proxy).
+
+    One TCP connection to the endpoint (``HF_ENDPOINT``, else huggingface_hub's), within ``timeout``
+    seconds: no DNS fails at once, a network that drops packets within the timeout. Behind a proxy the
+    direct connection proves nothing, so it is not tried.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT")
+    if not endpoint:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    parts = urlsplit(endpoint)
+    host = parts.hostname or endpoint
+    try:
+        port = parts.port or (80 if parts.scheme == "http" else 443)
+        socket.create_connection((host, port), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        return f"{endpoint}: {reason}"
+    return None
+
+
+def _hub_options(name: str, hub_id: str) -> dict[str, Any]:
+    """How transformers should fetch a Hub id: from the Hub, or from the local cache only (offline, or the
+    Hub out of reach); one clear error at once when neither can work."""
+    cached = _in_hub_cache(hub_id)
+    offline = (os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or "").upper()
+    if offline in {"1", "ON", "YES", "TRUE"}:  # huggingface_hub's own spellings of "offline"
+        if not cached:
+            raise ProbeError(
+                f"encoder {name!r} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 forbids downloading "
+                "it; unset HF_HUB_OFFLINE, or use a local model folder"
+            )
+        return {"local_files_only": True}
+    problem = hub_unreachable()
+    if problem is None:
+        return {}
+    if cached:
+        log.warning("the Hugging Face Hub cannot be reached (%s); using the cached copy of %s", problem, hub_id)
+        return {"local_files_only": True}
+    raise ProbeError(
+        f"encoder {name!r} is not on this machine and the Hugging Face Hub cannot be reached ({problem}); "
+        "connect to the network (or set HTTPS_PROXY), or use a local model folder"
+    )
+
+
 def load_encoder(name: str | None = None, max_length: int | None = None) -> Encoder:
     """Load any Hugging Face encoder through ``AutoModel`` + a fast tokenizer, never running its own code.
 
@@ -190,8 +257,8 @@ def load_encoder(name: str | None = None, max_length: int | None = None) -> Enco
         raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it")
     if local and not (Path(path) / "config.json").is_file():
         raise ProbeError(f"model {path!r} is not a directory with a Hugging Face model in it (no config.json)")
-    kwargs: dict[str, Any] = {"local_files_only": True} if local or os.environ.get("HF_HUB_OFFLINE") == "1" else {}
     label = name or DEFAULT_MODEL
+    kwargs: dict[str, Any] = {"local_files_only": True} if local else _hub_options(label, path)
     try:
         _refuse_remote_code(label, path, kwargs)
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, trust_remote_code=False, **kwargs)

@@ -29,6 +29,8 @@ __all__ = [
     "ENCODER_DIR",
     "KIND",
     "TrainedModel",
+    "check_head_fits_encoder",
+    "encoder_config",
     "is_trained_model_dir",
     "load_trained",
     "sample_texts",
@@ -265,33 +267,62 @@ def _check_settings(config_path: Path, config: dict[str, Any]) -> None:
         raise _damaged(config_path, f"field 'max_length' is {config['max_length']}, not 2 or more")
 
 
-def _check_against_encoder(config_path: Path, config: dict[str, Any], weight: np.ndarray, encoder: str) -> None:
-    """The head must fit the encoder it sits on: its width is the hidden size, its layer must exist.
+def encoder_config(encoder: str) -> dict[str, Any] | None:
+    """The config.json of the encoder ``encoder`` names, found the way loading it will find it, without torch.
 
-    Read from the encoder's own config.json when it is on this machine (cheap, before torch loads
-    anything); a mismatch would otherwise surface as a shape error deep inside torch.
+    A local folder, the default alias (``minilm``: a folder inside an installed package) or a Hub id already
+    in the local Hugging Face cache; None when there is none on this machine (a Hub id not downloaded yet:
+    `check_head_fits_encoder` runs again on the loaded encoder's config).
     """
+    from .encoder import resolve_model
+
     try:
-        encoder_config = json.loads((Path(encoder) / CONFIG).read_text(encoding="utf-8"))
+        path = Path(resolve_model(encoder))
+    except ProbeError:
+        return None  # the default's package is missing: loading it says so
+    found: str | Path | None = path / CONFIG
+    if not path.is_dir():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(str(path), CONFIG)
+        except (ImportError, ValueError):  # ValueError: not a valid Hub id
+            found = None
+    if not isinstance(found, str | Path):
+        return None
+    try:
+        config = json.loads(Path(found).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return  # a Hub id, or no readable config: loading the encoder reports it
-    if not isinstance(encoder_config, dict):
-        return
+        return None
+    return config if isinstance(config, dict) else None
+
+
+def check_head_fits_encoder(
+    model_dir: Path, config: dict[str, Any], width: int, encoder_config: dict[str, Any], positions: int | None = None
+) -> None:
+    """The head must fit the encoder it sits on: its width is the hidden size, its layer and length must exist.
+
+    ``config``: the model directory's settings (``encoder``, ``layer``, ``max_length``); ``width``: the
+    head's input width; ``positions``: the tokens the encoder can read, when known better than
+    ``max_position_embeddings`` (RoBERTa-style tables lose rows to their padding index). A mismatch
+    would otherwise surface as a shape error deep inside torch, after the encoder loaded.
+    """
+    encoder = config["encoder"]
     hidden = encoder_config.get("hidden_size")
-    if isinstance(hidden, int) and weight.shape[1] != hidden:
-        raise _damaged(
-            config_path.parent / HEAD,
-            f"the head is {weight.shape[1]} wide but encoder {encoder} has hidden size {hidden}",
-        )
-    positions = encoder_config.get("max_position_embeddings")
+    if isinstance(hidden, int) and width != hidden:
+        raise _damaged(model_dir / HEAD, f"the head is {width} wide but encoder {encoder} has hidden size {hidden}")
+    if positions is None:
+        positions = encoder_config.get("max_position_embeddings")
     if isinstance(positions, int) and config["max_length"] > positions:
         raise _damaged(
-            config_path,
+            model_dir / CONFIG,
             f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
         )
     layers = encoder_config.get("num_hidden_layers")
     if isinstance(layers, int) and not -(layers + 1) <= config["layer"] <= layers:
-        raise _damaged(config_path, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}")
+        raise _damaged(
+            model_dir / CONFIG, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}"
+        )
 
 
 def load_trained(path: str | Path) -> TrainedModel:
@@ -318,7 +349,11 @@ def load_trained(path: str | Path) -> TrainedModel:
         fields["encoder"] = str(path / ENCODER_DIR)
     elif config["method"] == "finetune":
         raise _damaged(path / ENCODER_DIR, "missing (a fine-tuned model keeps its encoder there)")
-    _check_against_encoder(path / CONFIG, config, weight, fields["encoder"])
+    # Checked before torch loads anything, against the encoder loading will resolve (the default alias and a
+    # cached Hub id included: reading ENCODER/config.json alone skipped both, and torch failed after 11 s).
+    found = encoder_config(fields["encoder"])
+    if found is not None:
+        check_head_fits_encoder(path, {**config, "encoder": fields["encoder"]}, weight.shape[1], found)
     sample = _read_sample(path / SAMPLE)
     return TrainedModel(
         **fields, weight=weight, bias=bias, report=report, eval_texts=texts, eval_y=ys, sample_texts=sample

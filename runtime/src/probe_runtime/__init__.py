@@ -2,7 +2,7 @@
 
 from .artifact import SCHEMA_VERSION, Manifest
 from .classifier import Classifier, Prediction
-from .errors import ArtifactError, InputError, ProbeError, UsageError
+from .errors import ArtifactError, CpuMismatchError, InputError, ProbeError, UsageError
 from .long_text import DEFAULT_MAX_WINDOWS
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArtifactError",
     "Classifier",
+    "CpuMismatchError",
     "InputError",
     "Manifest",
     "Prediction",

@@ -28,6 +28,7 @@ from .errors import ArtifactError
 from .integrity import text_sha256
 from .records import (
     AgreementRecord,
+    Canaries,
     CandidateRecord,
     Decision,
     Figures,
@@ -65,6 +66,7 @@ __all__ = [
     "READABLE_SCHEMA_VERSIONS",
     "SCHEMA_VERSION",
     "AgreementRecord",
+    "Canaries",
     "CandidateRecord",
     "Decision",
     "Figures",
@@ -204,6 +206,10 @@ class Manifest:
     # Optional (absent from the file when None): the base encoder's provenance, and the model card (Markdown)
     provenance: Provenance | None = field(default=None, metadata=spec(record(Provenance)))
     speed: Speed | None = field(default=None, metadata=spec(record(Speed)))  # measured at export
+    # The oldest onnxruntime release that runs this graph, when it needs more than its opset says (probe_runtime.compat)
+    requires_onnxruntime: str | None = field(default=None, metadata=spec(text))
+    # The exporter's answers on a few texts, checked on load wherever the file runs (probe_runtime.canary)
+    canaries: Canaries | None = field(default=None, metadata=spec(record(Canaries)))
     card: str | None = field(default=None, metadata=spec(text))
 
     def __post_init__(self) -> None:

@@ -15,9 +15,34 @@ from tokenizers import Encoding, Tokenizer
 
 from .tokenizer_guard import load_tokenizer, tokenizer_panics
 
-__all__ = ["Batch", "TextEncoder"]
+__all__ = ["CHARS_PER_TOKEN", "Batch", "TextEncoder", "clip_text"]
 
 _ONE = np.zeros(1, dtype=np.int64)
+# The characters of one text handed to the tokenizer: at most this many per token the model can read
+# (max_length when truncating; every window's when windowing). The tokenizer builds all of a text's tokens,
+# offsets and alignments before truncating, ~150 bytes per character: one 10 MB line took 1.5 GB and 15 s
+# to classify and as much to train on. Real text needs ~4-6 characters per token (English WordPiece), so
+# 32 reads every token the model can take on any ordinary text; what lies beyond the clip (the text is
+# then reported as not wholly read) could never have reached the model anyway, unless a text averages more
+# than 32 characters per token (very long whitespace runs, or 100+ character "words" that become [UNK]).
+CHARS_PER_TOKEN = 32
+
+
+def clip_text(text: str, tokens: int) -> tuple[str, bool]:
+    """The start of ``text`` that the tokenizer needs to produce ``tokens`` tokens, and whether it was cut.
+
+    At most ``CHARS_PER_TOKEN * tokens`` characters, cut after the last whitespace of the second half when
+    there is one, so no word is split (its pieces would be other tokens); the cut is far beyond the tokens
+    the model reads, which are then exactly those of the whole text.
+    """
+    limit = CHARS_PER_TOKEN * tokens
+    if len(text) <= limit:
+        return text, False
+    head = text[:limit]
+    for at in range(limit - 1, limit // 2, -1):
+        if head[at].isspace():
+            return head[:at], True
+    return head, True
 
 
 @dataclass(frozen=True)
@@ -48,12 +73,20 @@ class TextEncoder:
         self.input_names = tuple(input_names)
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
+        """Each text's first ``max_length`` tokens (the rest in ``Encoding.overflowing``); see `encode_clipped`."""
+        return self.encode_clipped(texts)[0]
+
+    def encode_clipped(self, texts: Sequence[str]) -> tuple[list[Encoding], np.ndarray]:
+        """The encodings, and per text whether it was clipped before tokenizing (`clip_text`): part unread."""
+        clipped = [clip_text(text, self.max_length) for text in texts]
+        cut = np.fromiter((was_cut for _, was_cut in clipped), dtype=bool, count=len(clipped))
+        heads = [head for head, _ in clipped] if cut.any() else texts
         with tokenizer_panics("encoding texts"):
-            if len(texts) == 1:
+            if len(heads) == 1:
                 # One text (an API call): `encode` skips encode_batch's hand-off to the tokenizers thread pool,
                 # measured 46 vs 184 us per SST-2 phrase between graph runs (benchmarks/results/single_text.md).
-                return [self.tokenizer.encode(texts[0], add_special_tokens=True)]
-            return self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+                return [self.tokenizer.encode(heads[0], add_special_tokens=True)], cut
+            return self.tokenizer.encode_batch(list(heads), add_special_tokens=True), cut
 
     def batches(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> Iterator[Batch]:
         """Length-sorted batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens."""

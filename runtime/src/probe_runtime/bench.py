@@ -12,7 +12,6 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
@@ -20,6 +19,7 @@ from .classifier import DEFAULT_MAX_TOKENS, DEFAULT_PROVIDERS, Classifier
 from .errors import InputError
 from .files import read_rows
 from .loader import DEFAULT_SPINNING
+from .samples import sample_texts
 
 __all__ = [
     "DEFAULT_BATCH_SIZES",
@@ -58,12 +58,6 @@ class BenchResult:
     load_s: float
     latency_ms: dict[str, float]
     throughput: list[Throughput]
-
-
-def sample_texts() -> list[str]:
-    """The built-in sample shipped with the runtime (short, varied English texts)."""
-    raw = resources.files("probe_runtime").joinpath("sample_texts.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in raw.splitlines() if line.strip() and not line.startswith("# ")]
 
 
 def read_texts(path: str, text_column: str) -> list[str]:
@@ -116,10 +110,11 @@ def benchmark(
     max_tokens: int = DEFAULT_MAX_TOKENS,
     providers: Sequence[str] = DEFAULT_PROVIDERS,
     spinning: bool = DEFAULT_SPINNING,
+    self_check: bool = True,
 ) -> BenchResult:
     """Load ``model`` (on ``providers``, with ``spinning`` as `Classifier.load`) and measure it on ``texts``."""
     start = time.perf_counter()
-    clf = Classifier.load(model, threads=threads, providers=providers, spinning=spinning)
+    clf = Classifier.load(model, threads=threads, providers=providers, spinning=spinning, self_check=self_check)
     load_s = time.perf_counter() - start
     for text in texts[:warmup]:  # first runs allocate buffers and pick kernels
         clf.predict_proba(text)

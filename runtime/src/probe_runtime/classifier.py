@@ -19,8 +19,10 @@ from tokenizers import Encoding, Tokenizer
 
 from .artifact import EMBEDDINGS_NAME, INPUT_NAMES, OUTPUT_NAME, Label, Manifest
 from .batching import Batch, TextEncoder
+from .canary import CanaryCheck, check_canaries, mismatch_error
 from .decision import ABSTAIN, Decider, check_threshold, decider_for
 from .errors import ArtifactError, InputError, UsageError
+from .forks import end_child_without_inherited_destructors
 from .integrity import graph_sha256
 from .loader import (
     DEFAULT_PROVIDERS,
@@ -74,7 +76,8 @@ class Prediction:
     (label, probability) pairs, most probable first, when `classify` was asked for them.
     ``windows``: how many windows of the text were classified (1 unless ``long_text="window"``);
     ``truncated``: part of the text was not read (beyond ``max_length`` tokens when truncating, or
-    beyond ``max_windows`` windows when windowing).
+    beyond ``max_windows`` windows when windowing, or beyond the characters `batching.clip_text` lets
+    reach the tokenizer).
     """
 
     label: Label
@@ -112,6 +115,21 @@ def _whole_number(name: str, value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{name} must be a whole number of 1 or more, not {value!r}")
     return value
+
+
+def _thread_count(value: Any) -> int:
+    """``threads`` if the cores can run it: each thread is an onnxruntime pool thread and a worker, so
+    beyond the cores this process may run on they only wait for each other, and a count like 10**6 asked
+    for a million of them (15.8 GB before the first answer). Refused (``UsageError``) rather than clamped,
+    so the number a deployment sets is the number it runs."""
+    threads = _whole_number("threads", value)
+    cores = available_cores()
+    if threads > cores:
+        raise UsageError(
+            f"threads {threads} is more than the {cores} CPU core{'s' if cores > 1 else ''} this process may run "
+            f"on; use at most {cores}, or leave it out to use them all"
+        )
+    return threads
 
 
 class _GraphFile:
@@ -155,6 +173,7 @@ def _keep_forever(objects: object) -> None:
 
 
 def _after_fork_in_child() -> None:
+    end_child_without_inherited_destructors()  # else sys.exit hangs or aborts (probe_runtime.forks)
     for clf in list(_LIVE):
         clf._leave_parent_state()
 
@@ -243,7 +262,7 @@ class Classifier:
         spinning: bool = DEFAULT_SPINNING,
     ) -> None:
         self.decider: Decider = decider_for(manifest, threshold)  # the artifact's rule, or the override
-        self.threads = available_cores() if threads is None else _whole_number("threads", threads)
+        self.threads = available_cores() if threads is None else _thread_count(threads)
         self.providers = tuple(providers)  # every session of this classifier runs on these
         self.spinning = check_spinning(spinning)  # and with these pool threads' waiting
         self.manifest = manifest
@@ -264,6 +283,7 @@ class Classifier:
         self._encoder: TextEncoder | None = None
         self._windower: Windower | None = None
         self._build_text_side(tokenizer)
+        self.canary_check: CanaryCheck | None = None  # set by `load` when the file's canaries ran here
         _LIVE.add(self)
 
     @classmethod
@@ -279,8 +299,10 @@ class Classifier:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         threshold: float | None = None,
         spinning: bool = DEFAULT_SPINNING,
+        self_check: bool = True,
     ) -> Classifier:
-        """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``).
+        """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``), then
+        run its canary texts (``probe_runtime.canary``).
 
         ``threads``: how many batches run at once, one core each (default: all cores).
         ``long_text`` (``truncate``/``window``), ``window_stride`` (tokens of overlap) and
@@ -296,19 +318,23 @@ class Classifier:
         Off by default: on an idle 2-core AMD EPYC it cut the back-to-back single-text p50 by a quarter but
         used ~0.9 cores while serving 20 requests a second (0.07 off), and on shared cores it was slower
         (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
+        ``self_check``: run the file's canary texts (a few ms) and refuse it with ``CpuMismatchError`` when this
+        CPU answers them differently from the exporting machine; False loads it anyway (`canary_check` stays None).
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
-            _whole_number("threads", threads)
+            _thread_count(threads)
         if max_windows is not None:
             _whole_number("max_windows", max_windows)
         if threshold is not None:
             check_threshold(threshold)
         check_spinning(spinning)
+        if not isinstance(self_check, bool):
+            raise UsageError(f"self_check must be True or False, not {self_check!r}")
         providers = check_providers(providers)
         artifact = open_artifact(path, providers, spinning)
         settings = resolve_long_text(artifact.manifest, long_text, window_stride, window_aggregate, max_windows)
-        return cls(
+        classifier = cls(
             artifact.session,
             artifact.manifest,
             artifact.tokenizer_json,
@@ -321,6 +347,12 @@ class Classifier:
             threshold=threshold,
             spinning=spinning,
         )
+        if self_check and artifact.manifest.canaries is not None:
+            check = check_canaries(artifact.manifest.canaries, classifier.predict_proba, artifact.source)
+            if not check.passed:
+                raise mismatch_error(check, artifact.source)
+            classifier.canary_check = check
+        return classifier
 
     @classmethod
     def from_graph(
@@ -415,8 +447,9 @@ class Classifier:
         if windower is not None:
             proba, coverage = windower.predict_proba(items, lambda windows: self._run(windows, batch_size, max_tokens))
             return proba, coverage, single
-        encodings = encoder.encode(items)
+        encodings, clipped = encoder.encode_clipped(items)
         truncated = np.fromiter((bool(e.overflowing) for e in encodings), dtype=bool, count=len(encodings))
+        truncated |= clipped
         coverage = Coverage(np.ones(len(items), dtype=np.int64), truncated)
         return self._run(encodings, batch_size, max_tokens), coverage, single
 
@@ -426,13 +459,32 @@ class Classifier:
         """One graph output (probabilities by default) for already-tokenized inputs, in their order."""
         if len(encodings) == 1:  # one text: its row is the answer, no scatter into a new array
             (batch,) = self.encoder.batches(encodings, batch_size, max_tokens)
-            return np.asarray(self._session_for(batch).run([output], batch.feeds)[0], dtype=np.float32)
+            rows = self._session_for(batch).run([output], batch.feeds)[0]
+            return np.asarray(self._checked_rows(rows, batch, output, None), dtype=np.float32)
         out: np.ndarray | None = None
         for batch, rows in self._executed(self.encoder.batches(encodings, batch_size, max_tokens), output):
+            rows = self._checked_rows(rows, batch, output, None if out is None else out.shape[1])
             if out is None:
                 out = np.empty((len(encodings), rows.shape[1]), dtype=np.float32)
             out[batch.positions] = rows
         return out if out is not None else np.empty((0, len(self.manifest.labels)), dtype=np.float32)
+
+    def _checked_rows(self, rows: np.ndarray, batch: Batch, output: str, width: int | None) -> np.ndarray:
+        """``rows`` if they are one row per text of ``batch``, as wide as the labels (or the batches before).
+
+        The load checks the graph on small inputs; this holds it to the same on every input it is given,
+        so a graph whose output shape depends on the input is refused in one line, never a numpy error.
+        """
+        if output == OUTPUT_NAME:
+            width = len(self.manifest.labels)
+        if rows.ndim != 2 or rows.shape[0] != len(batch.positions) or (width is not None and rows.shape[1] != width):
+            texts, tokens = next(iter(batch.feeds.values())).shape
+            plural, wanted = "s" if texts > 1 else "", "width" if width is None else width
+            raise ArtifactError(
+                f"{self.source}: its graph's {output!r} output is {list(rows.shape)} for {texts} text{plural} of "
+                f"{tokens} tokens, not [{texts}, {wanted}]; re-export the model with `probe export`"
+            )
+        return rows
 
     def _executed(self, batches: Iterable[Batch], output: str) -> Iterator[tuple[Batch, np.ndarray]]:
         """Each batch with its graph output, ``self.threads`` batches in flight (padding stays lazy)."""

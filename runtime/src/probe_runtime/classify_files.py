@@ -303,8 +303,11 @@ def _classify_locked(
             ) from None
         output.close(keep=False)
         raise
-    except BaseException:
-        output.close(keep=True)
+    except BaseException as exc:
+        # Interrupted (Ctrl-C, kill): kept for --resume. Any other failure (a model that fails mid-run, a
+        # full disk) keeps it only when it holds rows worth resuming: one that fails before its first
+        # checkpointed row leaves nothing behind.
+        output.close(keep=isinstance(exc, KeyboardInterrupt | SystemExit) or run.checkpointed > 0)
         raise
     return summary
 
@@ -322,6 +325,7 @@ class _Run:
     ) -> None:
         self.clf, self.output, self.options, self.progress = clf, output, options, progress
         self.counter = ByteCounter()
+        self.checkpointed = 0  # rows read (classified or skipped) as of the last checkpoint of this run
         self.rows = _all_rows(inputs, options, self.counter)
         sizes = [input_size(p) for p in inputs]
         self.total = None if None in sizes else sum(s for s in sizes if s is not None)
@@ -355,17 +359,25 @@ class _Run:
         if saved is None:
             return Summary()
         summary = Summary.from_progress(saved)
+        self.checkpointed = summary.read  # the earlier run's rows: a failure now must not throw them away
         # Each input must still start with the bytes already classified: checked while skipping.
         self.counter.expect(saved.get("consumed", []))
         for _ in islice(self.rows, summary.read):
             pass
         return summary
 
+    @property
+    def _windowed(self) -> bool:
+        return self.clf.long_text.policy == "window"
+
     def _extra_columns(self) -> list[str]:
-        """After id, label, score: the original label when display names are shown, the top k, every score."""
+        """After id, label, score: the original label when display names are shown, the top k, with windows
+        the windows read and whether the text was read only in part (``truncated``), every score."""
         columns = ["label_id"] if self.clf.manifest.label_names else []
         for rank in range(2, (self.options.top_k or 0) + 1):
             columns += [f"label_{rank}", f"score_{rank}"]
+        if self._windowed:  # how much of each text was read: the window cap may stop before its end
+            columns += ["windows", "truncated"]
         shown = self.clf.classes_.tolist()
         return columns + ([f"score_{label}" for label in shown] if self.options.all_scores else [])
 
@@ -375,12 +387,15 @@ class _Run:
             record["label_id"] = prediction.label_id
         for rank, (label, score) in enumerate(prediction.top[1:], start=2):
             record.update({f"label_{rank}": label, f"score_{rank}": round(score, 6)})
+        if self._windowed:
+            record.update({"windows": prediction.windows, "truncated": prediction.truncated})
         if self.options.all_scores:
             record.update({f"score_{k}": round(v, 6) for k, v in prediction.scores.items()})
         return record
 
     def _checkpoint(self, summary: Summary) -> None:
         self.output.checkpoint(self._state(summary))
+        self.checkpointed = summary.read
         self._report(summary)
 
     def _state(self, summary: Summary) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ArtifactError", "InputError", "ProbeError", "UsageError"]
+__all__ = ["ArtifactError", "CpuMismatchError", "InputError", "ProbeError", "UsageError"]
 
 
 class ProbeError(Exception):
@@ -11,6 +11,11 @@ class ProbeError(Exception):
 
 class ArtifactError(ProbeError):
     """The model file is missing, not a probe artifact, corrupted, tampered with, or of an unknown schema version."""
+
+
+class CpuMismatchError(ArtifactError):
+    """This CPU (or onnxruntime) answers the file's canary texts differently from the machine that exported it
+    (``probe_runtime.canary``)."""
 
 
 class InputError(ProbeError):

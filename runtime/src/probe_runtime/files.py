@@ -449,6 +449,13 @@ def _column_indices(path: str, header: list[str], columns: list[tuple[str | None
     for wanted, option in columns:
         if wanted is not None and wanted not in header:
             raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
+        if wanted is not None and header.count(wanted) > 1:
+            # Which one was meant cannot be known: using the first would silently drop the other's values.
+            places = ", ".join(str(i + 1) for i, name in enumerate(header) if name == wanted)
+            raise InputError(
+                f"{path}: the header names column {wanted!r} {header.count(wanted)} times (columns {places}); "
+                "rename all but one, or pick another column with " + option + "."
+            )
     return [None if wanted is None else header.index(wanted) for wanted, _ in columns]
 
 

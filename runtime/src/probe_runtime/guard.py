@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,16 @@ def refuse_unwritable_output(out: PathLike, flag: str = "--out") -> None:
         raise UsageError(f"{flag} {out}: {parent} is a file, not a directory. Choose another {flag}.")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {out}: no permission to write in {parent}. Choose another {flag}.")
+    # Permission bits are not the whole story: root passes them everywhere, and read-only mounts or
+    # virtual file systems (/proc) refuse anyway. Only trying says for sure: a file of our own, removed at once.
+    try:
+        fd, name = tempfile.mkstemp(prefix=".probe-write-test-", dir=parent)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {out}: cannot write in {parent} ({exc.strerror or exc}). Choose another {flag}."
+        ) from None
+    os.close(fd)
+    os.unlink(name)
 
 
 def refuse_existing_output(
@@ -105,8 +116,14 @@ def _lock_path(target: Path) -> Path:
 def output_lock(out: PathLike, flag: str = "--out") -> Iterator[None]:
     """Hold an exclusive lock on ``out`` for the block; a second writer gets `UsageError` at once."""
     target = Path(out)
-    target.parent.mkdir(parents=True, exist_ok=True)
     lock = _lock_path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(lock, os.O_RDWR | os.O_CREAT, 0o666))
+    except OSError as exc:  # the lock is ours, an internal detail: the user hears about the output they named
+        raise UsageError(
+            f"{flag} {out}: cannot write in {target.parent} ({exc.strerror or exc}). Choose another {flag}."
+        ) from None
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks in the stdlib; writers are not guarded there

@@ -4,13 +4,24 @@ and behind the figures `probe export` prints. Nothing here prints; the CLI does.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .canary import CanaryCheck, check_canaries
 from .classifier import Classifier
+from .cpu import cpu_name
 from .records import Figures, OperatingFigures, PrecisionRecord, Verification
 
-__all__ = ["as_json", "decision_lines", "describe", "precision_lines", "verification_lines"]
+__all__ = [
+    "as_json",
+    "decision_lines",
+    "describe",
+    "machine_lines",
+    "precision_lines",
+    "self_check",
+    "verification_lines",
+]
 
 
 def _value(value: Any) -> str:
@@ -119,14 +130,33 @@ def _sections(classifier: Classifier) -> list[str]:
             lines.append(f"  {section}:")
             for key, value in data.items():
                 if not (
-                    section == "verification" and key in ("precision", "decision", "decision_argmax")
+                    section == "verification"
+                    and key in ("precision", "decision", "decision_argmax", "int8_worst_pair_sum")
                 ):  # shown above, line by line
                     lines.append(f"    {key:<20} {_value(value)}")
     return lines
 
 
-def describe(path: str, classifier: Classifier) -> list[str]:
-    """What the artifact at ``path`` (loaded as ``classifier``) carries, as the lines `probe-runtime info` prints."""
+def self_check(classifier: Classifier) -> CanaryCheck | None:
+    """The file's canaries run on this machine (None for a file exported without them)."""
+    canaries = classifier.manifest.canaries
+    return None if canaries is None else check_canaries(canaries, classifier.predict_proba)
+
+
+def machine_lines(classifier: Classifier, check: CanaryCheck | None) -> list[str]:
+    """Where the file was verified, where it runs, and whether this machine gives the verified answers."""
+    if check is None:
+        return [f"running on    {cpu_name()}", "self-check    none: exported without canary texts (re-export to add)"]
+    return [
+        f"exported on   {check.exported_on}",
+        f"running on    {check.running_on}",
+        f"self-check    {check.describe()}",
+    ]
+
+
+def describe(path: str, classifier: Classifier, check: CanaryCheck | None = None) -> list[str]:
+    """What the artifact at ``path`` (loaded as ``classifier``) carries, as the lines `probe-runtime info` prints;
+    ``check``: its canaries run here (`self_check`)."""
     m = classifier.manifest
     size = Path(path).stat().st_size
     lines = [
@@ -151,14 +181,21 @@ def describe(path: str, classifier: Classifier) -> list[str]:
             "  batching      this file's answer for a text can depend on the other texts in its call (int8 per batch)"
         )
     lines.extend(f"  {line}" for line in precision_lines(m.verification.precision))
+    bound = m.verification.int8_worst_pair_sum
+    if bound is not None:
+        same = "the same integers on every x86 CPU" if bound <= 32767 else "AVX2 CPUs can saturate: answers may differ"
+        lines.append(f"  int8 integers worst product pair {bound:,} (int16 limit 32,767): {same}")
+    lines.extend(f"  {line}" for line in machine_lines(classifier, check))
     return lines + _sections(classifier)
 
 
-def as_json(path: str, classifier: Classifier) -> dict[str, Any]:
-    """What the artifact at ``path`` carries, as JSON data: path, size, hashes, then every manifest field."""
+def as_json(path: str, classifier: Classifier, check: CanaryCheck | None = None) -> dict[str, Any]:
+    """What the artifact at ``path`` carries, as JSON data: path, size, hashes, the self-check run here, then every
+    manifest field."""
     return {
         "path": path,
         "size_bytes": Path(path).stat().st_size,
         "sha256": classifier.sha256,
+        "self_check": None if check is None else {**asdict(check), "passed": check.passed},
         **classifier.manifest.to_json_dict(),
     }

@@ -31,9 +31,10 @@ from collections.abc import Iterator, Mapping
 
 from .errors import ArtifactError
 
-__all__ = ["MalformedModel", "external_tensors", "graph_sha256", "metadata", "seal", "text_sha256"]
+__all__ = ["MalformedModel", "external_tensors", "graph_sha256", "metadata", "opsets", "seal", "text_sha256"]
 
 # onnx.proto field numbers.
+_MODEL_IR_VERSION, _MODEL_OPSET_IMPORT, _OPSET_DOMAIN, _OPSET_VERSION = 1, 8, 1, 2
 _MODEL_GRAPH, _MODEL_METADATA, _MODEL_TRAINING_INFO, _MODEL_FUNCTIONS = 7, 14, 20, 25
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
 _NODE_ATTRIBUTE = 5
@@ -133,6 +134,25 @@ def metadata(data: bytes) -> dict[str, str]:
                     raise MalformedModel("a metadata entry is not UTF-8") from None
         props[entry[_ENTRY_KEY]] = entry[_ENTRY_VALUE]
     return props
+
+
+def opsets(data: bytes) -> tuple[int, dict[str, int]]:
+    """The model's IR version and its ``opset_import`` as ``{domain: version}`` (``""`` is the default domain,
+    ``ai.onnx`` spelled out is folded into it): what decides which onnxruntime can read it."""
+    buf = memoryview(data)
+    ir_version, versions = 0, {}
+    for number, wire, _, start, stop in _top_level(data):
+        if number == _MODEL_IR_VERSION and wire == _VARINT:
+            ir_version = _varint(buf, start, stop)[0]
+        elif number == _MODEL_OPSET_IMPORT and wire == _LEN:
+            domain, version = "", 0
+            for inner, inner_wire, _, value_start, value_stop in _fields(buf, start, stop):
+                if inner == _OPSET_DOMAIN and inner_wire == _LEN:
+                    domain = str(buf[value_start:value_stop], "utf-8", errors="replace")
+                elif inner == _OPSET_VERSION and inner_wire == _VARINT:
+                    version = _varint(buf, value_start, value_stop)[0]
+            versions["" if domain == "ai.onnx" else domain] = version
+    return ir_version, versions
 
 
 # What to look into, per message kind: field number -> kind of the sub-message.

@@ -9,7 +9,8 @@ order (each refusal is one ``ArtifactError`` naming the file, what is wrong, and
 3. every manifest field has the right type and range;
 4. the graph matches its recorded SHA-256, and no tensor's data lives in another file;
 5. the tokenizer is within bounds and loads (``tokenizer_guard``);
-6. onnxruntime accepts the graph, and the graph agrees with the manifest: its inputs are the ones the
+6. the installed onnxruntime is recent enough for the graph's opset and IR version (``compat``);
+7. onnxruntime accepts the graph, and the graph agrees with the manifest: its inputs are the ones the
    runtime feeds, its ``probabilities`` output has one column per label, and ``pad_token_id`` is in
    the tokenizer's vocabulary.
 
@@ -39,8 +40,9 @@ from .artifact import (
     check_hash,
     manifest_from_metadata,
 )
+from .compat import check_onnxruntime
 from .errors import ArtifactError, UsageError
-from .integrity import MalformedModel, external_tensors, graph_sha256, metadata, seal
+from .integrity import MalformedModel, external_tensors, graph_sha256, metadata, opsets, seal
 from .tokenizer_guard import load_tokenizer
 
 __all__ = [
@@ -190,20 +192,48 @@ def check_spinning(spinning: Any) -> bool:
     return spinning
 
 
-def _output_width(session: ort.InferenceSession, declared: list[str]) -> int | None:
+def _output_width(session: ort.InferenceSession, declared: list[str], manifest: Manifest) -> int | None:
+    """The width of the ``probabilities`` output, which must be ``[texts, labels]`` whatever the input's size.
+
+    A declared shape proves nothing by itself (a symbolic width may be the sequence length, and a fixed one
+    is only a claim), so the graph is also run on two inputs of different sizes, 2 texts of 2 tokens and 1
+    text of 3: the rows must follow the texts and the width must stay put. A width that followed the tokens
+    matched a two-label manifest on a two-token probe, loaded, and then failed (or answered from the wrong
+    columns) on real texts.
+    """
     output = next(o for o in session.get_outputs() if o.name == OUTPUT_NAME)
-    shape = output.shape
-    if len(shape) == 2 and isinstance(shape[1], int):
-        return shape[1]
-    # A symbolic width: ask the graph itself, on the smallest input there is.
-    feeds = {name: np.ones((1, 2), dtype=np.int64) for name in declared}
-    if "token_type_ids" in feeds:
-        feeds["token_type_ids"][:] = 0
-    try:
-        result = session.run([OUTPUT_NAME], feeds)[0]
-    except Exception as exc:
-        raise ArtifactError(f"its graph fails on a two-token input ({str(exc).splitlines()[0][:160]})") from None
-    return int(result.shape[-1]) if result.ndim == 2 else None
+    shape = list(output.shape)
+    if len(shape) != 2:
+        raise ArtifactError(f"its graph's {OUTPUT_NAME!r} output is declared {shape}, not [texts, labels]")
+    lengths = {i.shape[1] for i in session.get_inputs() if len(i.shape) > 1 and isinstance(i.shape[1], str)}
+    if isinstance(shape[1], str) and shape[1] in lengths:
+        raise ArtifactError(
+            f"its graph's {OUTPUT_NAME!r} output is declared {shape}: one column per token, not one per label"
+        )
+    widths = []
+    for texts, tokens in ((2, 2), (1, min(3, manifest.max_length))):
+        feeds = {name: np.ones((texts, tokens), dtype=np.int64) for name in declared}
+        if "token_type_ids" in feeds:
+            feeds["token_type_ids"][:] = 0
+        try:
+            result = session.run([OUTPUT_NAME], feeds)[0]
+        except Exception as exc:
+            raise ArtifactError(
+                f"its graph fails on a {tokens}-token input ({str(exc).splitlines()[0][:160]})"
+            ) from None
+        if result.ndim != 2 or result.shape[0] != texts:
+            plural = "s" if texts > 1 else ""
+            raise ArtifactError(
+                f"its graph's {OUTPUT_NAME!r} output is {list(result.shape)} for {texts} text{plural} of {tokens} "
+                "tokens, not one row per text"
+            )
+        widths.append(int(result.shape[1]))
+    if len(set(widths)) > 1:
+        raise ArtifactError(
+            f"its graph's {OUTPUT_NAME!r} output is {widths[0]} wide for 2-token texts and {widths[1]} for 3-token "
+            "ones: its width follows the input, not the labels"
+        )
+    return widths[0]
 
 
 def check_graph(manifest: Manifest, session: ort.InferenceSession, tokenizer: Tokenizer) -> None:
@@ -218,7 +248,7 @@ def check_graph(manifest: Manifest, session: ort.InferenceSession, tokenizer: To
         )
     if OUTPUT_NAME not in {o.name for o in session.get_outputs()}:
         raise ArtifactError(f"its graph has no {OUTPUT_NAME!r} output")
-    width = _output_width(session, declared)
+    width = _output_width(session, declared, manifest)
     if width != len(manifest.labels):
         raise ArtifactError(
             f"manifest field 'labels' names {len(manifest.labels)} classes but the graph's {OUTPUT_NAME!r} output "
@@ -248,6 +278,7 @@ def check_artifact(
         tokenizer = load_tokenizer(tokenizer_json)
     except ArtifactError as exc:
         raise ArtifactError(f"{source}: {exc}") from None
+    check_onnxruntime(*opsets(data), source, manifest.requires_onnxruntime)
     session = new_session(data, source, providers=providers, spinning=spinning)
     try:
         check_graph(manifest, session, tokenizer)

@@ -30,6 +30,7 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from .artifact import Label, LongTextPolicy, Manifest, WindowAggregate
+from .batching import clip_text
 from .errors import UsageError
 from .tokenizer_guard import tokenizer_panics
 
@@ -163,6 +164,8 @@ class Windower:
             )
         self.tokenizer.enable_truncation(max_length, stride=settings.stride)
         self.settings = settings
+        # Tokens the first ``max_windows`` windows cover: the first window's room, then each next one's new part.
+        self.tokens_read = room + (settings.max_windows - 1) * (room - settings.stride)
         self.background_index: int | None = None
         if settings.aggregate == WindowAggregate.MAX.value:
             if settings.background is None:  # `resolve_long_text` always picks one for ``max``
@@ -175,8 +178,11 @@ class Windower:
         owners: list[int] = []
         cap = self.settings.max_windows
         counts = np.empty(len(texts), dtype=np.int64)
+        # Beyond what the windows can read the text is clipped before the tokenizer (`clip_text`): the
+        # tokenizer's memory then depends on the window cap, never on the text's length.
+        clipped = [clip_text(text, self.tokens_read) for text in texts]
         with tokenizer_panics("encoding texts"):
-            encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+            encodings = self.tokenizer.encode_batch([head for head, _ in clipped], add_special_tokens=True)
         for index, encoding in enumerate(encodings):
             extra = encoding.overflowing
             kept = extra[: cap - 1]
@@ -185,7 +191,8 @@ class Windower:
             counts[index] = 1 + len(kept)
             owners.extend([index] * counts[index])
         total = np.fromiter((1 + len(e.overflowing) for e in encodings), dtype=np.int64, count=len(encodings))
-        return windows, np.asarray(owners, dtype=np.int64), Coverage(counts, total > counts)
+        cut = np.fromiter((was_cut for _, was_cut in clipped), dtype=bool, count=len(clipped))
+        return windows, np.asarray(owners, dtype=np.int64), Coverage(counts, (total > counts) | cut)
 
     def aggregate(self, proba: np.ndarray, owners: np.ndarray, n_texts: int) -> np.ndarray:
         """One probability row per text from the rows of its windows."""

@@ -74,6 +74,7 @@ class ModelSpec:
     providers: tuple[str, ...] = DEFAULT_PROVIDERS
     threshold: float | None = None  # None: the artifact's decision rule (as `Classifier.load`)
     spinning: bool = DEFAULT_SPINNING  # onnxruntime's pool threads busy-wait (as `Classifier.load`)
+    self_check: bool = True  # each worker runs the file's canaries on its own CPU (as `Classifier.load`)
 
     def load(self) -> Classifier:
         cap = {} if self.max_windows is None else {"max_windows": self.max_windows}
@@ -86,6 +87,7 @@ class ModelSpec:
             providers=self.providers,
             threshold=self.threshold,
             spinning=self.spinning,
+            self_check=self.self_check,
             **cap,
         )
 

@@ -22,6 +22,7 @@ from .errors import ArtifactError
 
 __all__ = [
     "AgreementRecord",
+    "Canaries",
     "CandidateRecord",
     "Decision",
     "Figures",
@@ -125,6 +126,24 @@ def texts(name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(r, str) for r in value):
         raise field_error(name, "a list of strings", value)
     return tuple(value)
+
+
+def probability_rows(name: str, value: Any) -> tuple[tuple[float, ...], ...]:
+    """A non-empty list of equally long rows of probabilities (one row per text, one column per label)."""
+    if (
+        not isinstance(value, (list, tuple))
+        or not value
+        or not all(isinstance(row, (list, tuple)) and row and len(row) == len(value[0]) for row in value)
+        or not all(is_number(p) and 0 <= p <= 1 for row in value for p in row)
+    ):
+        raise field_error(name, "a list of equally long lists of probabilities (0 to 1)", value)
+    return tuple(tuple(row) for row in value)
+
+
+def tolerance(name: str, value: Any) -> float:
+    if not (is_number(value) and 0 < value < 1):
+        raise field_error(name, "a number above 0 and below 1", value)
+    return value
 
 
 def counts_by_name(name: str, value: Any) -> dict[str, int]:
@@ -452,6 +471,27 @@ class Verification(Record):
     # The shipped file's figures at the stored threshold (binary operating points), next to argmax's
     decision: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
     decision_argmax: OperatingFigures | None = field(default=None, metadata=spec(record(OperatingFigures)))
+    # The largest sum of two adjacent u8 x s8 products any input can give the shipped int8 graph's matmuls: at most
+    # 32,767 means the same integers on every x86 CPU (AVX2 kernels add pairs into a saturating int16)
+    int8_worst_pair_sum: int | None = field(default=None, metadata=spec(count))
+
+
+@dataclass(frozen=True)
+class Canaries(Record):
+    """A few texts and the probabilities the exporter's machine gave them with the shipped graph, so that the
+    file can check itself wherever it is loaded (``probe_runtime.canary``). The texts are the runtime's own
+    public sample texts, never the user's data."""
+
+    texts: tuple[str, ...] = field(metadata=spec(texts))
+    probabilities: tuple[tuple[float, ...], ...] = field(metadata=spec(probability_rows))  # one row per text
+    cpu: str = field(metadata=spec(text))  # the exporting machine: model (int8 instructions)
+    tolerance: float = field(metadata=spec(tolerance))  # the largest |Δp| that still counts as the same answer
+    max_moved: int = field(metadata=spec(count))  # how many canaries may move beyond it (lone rounding flips)
+    onnxruntime: str | None = field(default=None, metadata=spec(text))
+
+    def __post_init__(self) -> None:
+        if len(self.texts) != len(self.probabilities):
+            raise field_error("canaries.probabilities", f"one row per canary text ({len(self.texts)})", "rows")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from tokenizers import Tokenizer
 
 from .errors import ArtifactError
 
-__all__ = ["LIMITS", "is_panic", "load_tokenizer", "tokenizer_panics"]
+__all__ = ["LIMITS", "expansion", "is_panic", "load_tokenizer", "tokenizer_panics"]
 
 LIMITS = {
     "json_bytes": 64_000_000,  # 3.7x XLM-R's 17 MB
@@ -33,7 +33,8 @@ LIMITS = {
     "added_tokens": 100_000,
     "chain": 32,  # normalizers / pre-tokenizers / post-processors / decoders in one Sequence
     "nesting": 4,  # Sequences inside Sequences
-    "pattern_chars": 10_000,  # one regular expression
+    "pattern_chars": 10_000,  # one regular expression, replacement or prepended string
+    "expansion": 64,  # characters one input character may become through the normalizers (see `expansion`)
 }
 _PIPELINE = ("normalizer", "pre_tokenizer", "post_processor", "decoder")
 _SEQUENCE_KEYS = ("normalizers", "pretokenizers", "processors", "decoders")
@@ -92,6 +93,100 @@ def _depth_and_chains(node: Any, key: str) -> None:
             stack.extend((child, depth + 1) for child in chain)
 
 
+# Characters one character may become, per normalizer (Unicode's own bounds for its normal forms, UAX #15:
+# NFC 3, NFD 4, NFKC/NFKD 18 code points; full lowercasing at most 3; byte-level: one per UTF-8 byte).
+_EXPANSION = {"NFC": 3, "NFD": 4, "NFKC": 18, "NFKD": 18, "Lowercase": 3, "ByteLevel": 4}
+_SHRINKING = {"Strip", "StripAccents", "Nmt"}  # remove characters or map them one to one
+
+
+def _precompiled_expansion(charsmap: Any) -> int:
+    """The longest replacement in a SentencePiece ``precompiled_charsmap``, in characters (1 when none).
+
+    Its layout: a little-endian u32 size, a trie of that many bytes, then the replacements, each ending
+    in a NUL byte. Every replacement is reached by at least one input character.
+    """
+    import base64
+    import binascii
+
+    if not isinstance(charsmap, str):
+        return 1
+    try:
+        data = base64.b64decode(charsmap, validate=True)
+    except (binascii.Error, ValueError):
+        return 1  # the library refuses it when loading
+    trie = int.from_bytes(data[:4], "little")
+    replacements = data[4 + trie :].split(b"\0")
+    return max([1, *(len(r.decode("utf-8", "replace")) for r in replacements)])
+
+
+def _bert_expansion(normalizer: dict[str, Any]) -> int:
+    lowercase = bool(normalizer.get("lowercase", True))
+    accents = normalizer.get("strip_accents")
+    factor = 3 if normalizer.get("handle_chinese_chars", True) else 1  # spaces around each CJK character
+    factor *= 4 if (lowercase if accents is None else accents) else 1  # NFD
+    return factor * (3 if lowercase else 1)
+
+
+def _replace_expansion(normalizer: dict[str, Any]) -> tuple[int, int]:
+    pattern, content = normalizer.get("pattern"), normalizer.get("content")
+    content = content if isinstance(content, str) else ""
+    literal = pattern.get("String") if isinstance(pattern, dict) else None
+    if isinstance(literal, str) and literal:
+        return max(1, -(-len(content) // len(literal))), 0
+    return 1 + len(content), len(content)
+
+
+def expansion(normalizer: Any) -> tuple[int, int]:
+    """How long the normalizers can make a text of n characters: at most ``factor * n + extra`` characters.
+
+    An upper bound from the tokenizer JSON alone (a Sequence multiplies its steps): a ``Replace`` of a
+    string pattern by a longer content grows by their ratio, of a regular expression (which may match the
+    empty string between any two characters) by 1 + the content; ``Prepend`` adds its string once. A
+    normalizer type this runtime does not know has no bound: ``ArtifactError``.
+    """
+    if normalizer is None:
+        return 1, 0
+    if not isinstance(normalizer, dict):
+        raise ArtifactError("its tokenizer's normalizer is not a JSON object; re-export the model")
+    kind = normalizer.get("type")
+    if kind == "Sequence":
+        factor, extra = 1, 0
+        for step in normalizer.get("normalizers") or []:
+            step_factor, step_extra = expansion(step)
+            factor, extra = factor * step_factor, extra * step_factor + step_extra
+        return factor, extra
+    if kind in _EXPANSION or kind in _SHRINKING:
+        return _EXPANSION.get(kind, 1), 0
+    if kind == "BertNormalizer":
+        return _bert_expansion(normalizer), 0
+    if kind == "Replace":
+        return _replace_expansion(normalizer)
+    if kind == "Prepend":
+        prepend = normalizer.get("prepend")
+        return 1, len(prepend) if isinstance(prepend, str) else 0
+    if kind == "Precompiled":
+        return _precompiled_expansion(normalizer.get("precompiled_charsmap")), 0
+    raise ArtifactError(
+        f"its tokenizer has a normalizer of type {kind!r}, whose growth this runtime cannot bound; "
+        "re-export the model with a tokenizer of a known kind"
+    )
+
+
+def _check_expansion(normalizer: Any) -> None:
+    """Refuse normalizers that can multiply a text beyond ``LIMITS["expansion"]`` (or add more than
+    ``LIMITS["pattern_chars"]`` characters to it): the tokenizer builds the whole normalized text, with
+    ~150 bytes of bookkeeping per character, before it truncates. One crafted rule (each ``a`` becomes
+    a million characters) made a 448-character line take 1.06 GB."""
+    factor, extra = expansion(normalizer)
+    if factor > LIMITS["expansion"] or extra > LIMITS["pattern_chars"]:
+        grows = f"up to {factor:,} characters" + (f" (plus {extra:,})" if extra else "")
+        raise ArtifactError(
+            f"its tokenizer's normalizer can turn one character into {grows} (the limit is {LIMITS['expansion']}, "
+            f"and {LIMITS['pattern_chars']:,} added to a text); the tokenizer is crafted or corrupted: "
+            "re-export the model"
+        )
+
+
 def _count(value: Any) -> int:
     return len(value) if isinstance(value, (dict, list)) else 0
 
@@ -124,6 +219,7 @@ def check_tokenizer_json(tokenizer_json: str) -> None:
             )
     for key in _PIPELINE:
         _depth_and_chains(spec.get(key), key.replace("_", "-"))
+    _check_expansion(spec.get("normalizer"))
 
 
 def load_tokenizer(tokenizer_json: str) -> Tokenizer:

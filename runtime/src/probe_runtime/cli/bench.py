@@ -14,7 +14,7 @@ from ..cli_support import add_text_column_option, positive_int
 from ..errors import InputError
 from ..guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from ..loader import check_providers
-from .options import add_provider_option, add_spinning_option, providers, spinning
+from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
 
 __all__ = ["add_command", "cmd_bench", "is_png_file", "table"]
 
@@ -71,6 +71,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         max_tokens=args.max_tokens,
         providers=providers(args),
         spinning=spinning(args),
+        self_check=args.self_check,
     )
     if args.json:
         print(json.dumps(asdict(result) | {"source": source}, indent=2))
@@ -124,6 +125,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     add_provider_option(p)
     add_spinning_option(p)
+    add_self_check_option(p)
     p.add_argument(
         "--batch-sizes",
         type=_batch_sizes,

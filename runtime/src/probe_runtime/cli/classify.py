@@ -35,7 +35,7 @@ from ..decision import check_threshold
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
 from ..output import PartialOutput
-from .options import add_provider_option, add_spinning_option, providers, spinning
+from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
 from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray, wants_ray
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
@@ -156,6 +156,7 @@ def _load(args: argparse.Namespace) -> Classifier:
         providers=providers(args),
         threshold=args.threshold,
         spinning=spinning(args),
+        self_check=args.self_check,
         **cap,
     )
 
@@ -294,15 +295,18 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "--max-windows",
         type=positive_int,
         help="with --long-text window: at most this many windows per text; the rest of a longer text is not read "
-        "(default: the runtime's cap)",
+        "(default: the runtime's cap). With windows every row also says how many were read (windows) and "
+        "whether the text was read only in part (truncated)",
     )
     p.add_argument(
         "--threads",
         type=positive_int,
-        help="CPU threads (at least 1); batches run concurrently, one thread each (default: all cores)",
+        help="CPU threads (at least 1, at most the cores this process may run on); batches run concurrently, "
+        "one thread each (default: all cores)",
     )
     add_provider_option(p)
     add_spinning_option(p)
+    add_self_check_option(p)
     p.add_argument("--window-rows", type=positive_int, default=WINDOW_ROWS, help=argparse.SUPPRESS)
     add_ray_options(p)
     p.set_defaults(func=cmd_classify)

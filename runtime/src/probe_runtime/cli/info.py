@@ -55,15 +55,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         refuse_existing_output(
             args.card_out, overwrite=args.overwrite, is_own_kind=is_card_file, kind=CARD_KIND, flag="--card-out"
         )
-    clf = Classifier.load(args.model)
+    clf = Classifier.load(args.model, self_check=False)  # info shows the check (below) rather than refusing
     if args.card_out:
         _write_card(args, _card(args, clf))
     elif args.card:
         print(_card(args, clf), end="")
     elif args.json:
-        print(json.dumps(info.as_json(args.model, clf), indent=2, ensure_ascii=False))
+        print(json.dumps(info.as_json(args.model, clf, info.self_check(clf)), indent=2, ensure_ascii=False))
     else:
-        print("\n".join(info.describe(args.model, clf)))
+        print("\n".join(info.describe(args.model, clf, info.self_check(clf))))
     return 0
 
 

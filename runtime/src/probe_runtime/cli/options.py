@@ -8,7 +8,7 @@ import onnxruntime as ort
 
 from ..loader import DEFAULT_PROVIDERS, DEFAULT_SPINNING
 
-__all__ = ["add_provider_option", "add_spinning_option", "providers", "spinning"]
+__all__ = ["add_provider_option", "add_self_check_option", "add_spinning_option", "providers", "spinning"]
 
 
 def add_provider_option(p: argparse.ArgumentParser) -> None:
@@ -39,6 +39,17 @@ def add_spinning_option(p: argparse.ArgumentParser) -> None:
         "then runs on all threads. Faster one text at a time on an idle machine (a quarter off the p50 on a 2-core "
         "AMD EPYC), but a core stays busy between requests, and on shared cores it measured slower "
         f"(docs/benchmarks.md) (default: {'--spin' if DEFAULT_SPINNING else '--no-spin'})",
+    )
+
+
+def add_self_check_option(p: argparse.ArgumentParser) -> None:
+    """``--no-self-check``: load the file even if this CPU answers its canary texts differently (`self_check=False`)."""
+    p.add_argument(
+        "--no-self-check",
+        dest="self_check",
+        action="store_false",
+        help="use the model even when this CPU answers its canary texts differently from the machine that "
+        "exported it (by default such a file is refused with both CPUs named; `probe-runtime info` shows the check)",
     )
 
 

@@ -118,6 +118,7 @@ def cmd_classify_ray(args: argparse.Namespace) -> int:
         max_windows=args.max_windows,
         providers=providers(args),
         threshold=args.threshold,
+        self_check=args.self_check,
     )
     labels = _checked_labels(model)
     read = probe_ray.ReadSpec(args.text_column, args.id_column, args.input_format, args.errors)
