@@ -346,3 +346,12 @@ def test_one_access_log_line_per_request_text_or_json(fp32, server):
 
 def test_the_server_listens_on_localhost_unless_told(server: RunningServer):
     assert server.host == "127.0.0.1"
+
+
+def test_a_text_cut_before_tokenizing_counts_as_too_long_though_its_tokens_are_few(server, clf):
+    """One 5,000-character word is a single [UNK] token, but the runtime reads only its first part: still 413."""
+    word = "a" * 5000
+    refused = server.post("/predict", {"inputs": word})
+    assert refused.status == 413 and "inputs is longer than" in refused.json()["error"]
+    answer = server.post("/classify", {"inputs": word, "truncate": True}).json()
+    assert answer["truncated"] is True and answer["label"] == clf.classify(word).label

@@ -213,9 +213,10 @@ class Server:
                 tokens += len(text) // 4 + 2
                 truncated.append(False)
                 continue
-            (encoding,) = self.classifier.encoder.encode([text])
+            # Clipped: a text far beyond the maximum length is cut before tokenizing (`batching.clip_text`).
+            (encoding,), clipped = self.classifier.encoder.encode_clipped([text])
             tokens += len(encoding.ids) + sum(len(o.ids) for o in encoding.overflowing)
-            truncated.append(bool(encoding.overflowing))
+            truncated.append(bool(encoding.overflowing) or bool(clipped[0]))
         windows = self.windows and kind is Kind.PROBA
         allowed = req.truncate if req.truncate is not None else self.settings.auto_truncate
         if any(truncated) and not windows and not allowed:
