@@ -17,7 +17,7 @@ from ..classifier import Classifier
 from ..cli_support import positive_int
 from ..errors import InputError, UsageError
 from .classify import threshold_value
-from .options import add_provider_option, add_spinning_option, providers, spinning
+from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
 
 __all__ = ["API_KEY_ENV", "add_command", "cmd_serve"]
 
@@ -112,7 +112,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         concurrent_runs=args.concurrent_runs,
     )
     classifier = Classifier.load(
-        args.model, threads=args.threads, providers=providers(args), threshold=args.threshold, spinning=spinning(args)
+        args.model,
+        threads=args.threads,
+        providers=providers(args),
+        threshold=args.threshold,
+        spinning=spinning(args),
+        self_check=args.self_check,
     )
     try:
         sock = server.bind(args.host, args.port)
@@ -231,6 +236,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     )
     add_provider_option(model)
     add_spinning_option(model)
+    add_self_check_option(model)
     p.add_argument(
         "--access-log",
         choices=("off", "text", "json"),
