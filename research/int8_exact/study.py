@@ -22,7 +22,8 @@ whether the graph can saturate at all); speed as ratios to fp32 measured side by
 ``--avx2``, each candidate's probabilities under the emulated AVX2 CPU against its native ones (max |Δp|,
 labels changed): the cross-CPU figure.
 
-Writes research/int8_exact/int8_exact.{json,md}, naming the CPU.
+Writes research/int8_exact/int8_exact.{json,md}, naming the CPU; ``--doc`` (re)writes the section "The same answers
+on every CPU" of docs/results.md from that JSON and from benchmarks/results/cross_cpu.json (`benchmarks.cross_cpu`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from benchmarks.quality_report import DATASETS, throughput
 
 WORK = _WORK / "int8_exact"
 RESULTS = Path(__file__).resolve().parent
+REPO_RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 MPNET = _WORK / "all-mpnet-base-v2"  # prepared by `python -m benchmarks.prepare_mpnet`
 FLIP_TEXTS = 3000
 FP32 = "fp32"
@@ -213,6 +215,70 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+SHIPPED, BEFORE = "w7a8 per token", "w8a8 per token (shipped until now)"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
+DOC_HEADING = "## The same answers on every CPU (`python -m research.int8_exact.study --doc`)"
+
+
+def _avx2(v: dict) -> str:
+    if "avx2_vs_native_max_abs_dp" not in v:
+        return "—"
+    return f"{v['avx2_vs_native_max_abs_dp']:.3f} ({v['avx2_vs_native_labels_changed']} of {v['avx2_texts']})"
+
+
+def _flips(x: dict) -> str:
+    return f"{x['flip_rate']:.2%}, {x['mcnemar_b_fp32_only']}/{x['mcnemar_c_candidate_only']}"
+
+
+def doc_section(results: dict, cross_cpu: dict | None) -> str:
+    """The docs/results.md section: what each recipe costs against fp32, and what another CPU does with it."""
+    lines = [
+        "onnxruntime's u8 × s8 kernels on AVX2 and AVX-512 without VNNI add each pair of adjacent products into a "
+        "saturating int16 (`probe_export.exactness`); the 8-bit weights shipped until now can pass 32,767 there, the "
+        "7-bit weights shipped now (−64…64) cannot, so every integer matmul gives the same integers on every x86 CPU. "
+        "The candidates, each built from the same fp32 file: flips against fp32 on up to 3,000 texts (training "
+        "sample + test split), McNemar's b/c (texts only fp32 / only the candidate gets right), speed as a ratio "
+        "to fp32 (texts/s over the test split, 2 threads, interleaved in one run on a shared machine: noisy to "
+        "±10 %), and, where measured, the file on an emulated AVX2-only CPU (`qemu-x86_64 -cpu Haswell`) against "
+        "this one: max |Δp| (labels changed, of the texts run there).",
+        "",
+        "| dataset | 8-bit weights (before): flips, b/c | **7-bit weights (shipped)**: flips, b/c | 7-bit "
+        "activations: flips | u8 × u8: flips | speed vs fp32: before / shipped / 7-bit act. / u8 × u8 "
+        "| on AVX2, before / shipped: max \\|Δp\\| (labels) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for tag, run in results["runs"].items():
+        v = run["variants"]
+        act, uu = v["w8a7 per token"], v["u8u8 per token"]
+
+        speeds = " / ".join(f"{v[n].get('speed_vs_fp32', float('nan')):.2f}" for n in (BEFORE, SHIPPED))
+        speeds += f" / {act.get('speed_vs_fp32', float('nan')):.2f} / {uu.get('speed_vs_fp32', float('nan')):.2f}"
+        lines.append(
+            f"| {tag} ({run['n_flip_texts']} texts) | {_flips(v[BEFORE])} | **{_flips(v[SHIPPED])}** "
+            f"| {act['flip_rate']:.2%} | {uu['flip_rate']:.2%} | {speeds} | {_avx2(v[BEFORE])} / {_avx2(v[SHIPPED])} |"
+        )
+    lines += [
+        "",
+        f"CPU: {results['cpu']}, onnxruntime {results['onnxruntime']}; every candidate's figures, the static bound "
+        "and the integer-matmul check: [research/int8_exact/int8_exact.md](../research/int8_exact/int8_exact.md).",
+    ]
+    if cross_cpu:
+        from benchmarks.cross_cpu import markdown as cross_markdown
+
+        lines += ["", "**Files exported here, loaded on another CPU** (`python -m benchmarks.cross_cpu FILE…`):", ""]
+        lines += [cross_markdown(cross_cpu["files"])]
+    return "\n".join(lines)
+
+
+def write_doc() -> None:
+    from benchmarks.record import write_section
+
+    results = json.loads((RESULTS / "int8_exact.json").read_text(encoding="utf-8"))
+    cross = REPO_RESULTS / "cross_cpu.json"
+    cross_cpu = json.loads(cross.read_text(encoding="utf-8")) if cross.is_file() else None
+    write_section(DOC, "same-answers", doc_section(results, cross_cpu), DOC_HEADING)
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--score":
         return _score(*sys.argv[2:6])
@@ -223,7 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--avx2-texts", type=int, default=200, help="texts scored under qemu (the test split first)")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--name", default="int8_exact", help="results file stem in research/int8_exact/")
+    parser.add_argument("--doc", action="store_true", help="only (re)write the docs/results.md section")
     args = parser.parse_args(argv)
+    if args.doc:
+        write_doc()
+        return 0
     logging.disable(logging.WARNING)
     from benchmarks.record import write_results
 

@@ -178,7 +178,7 @@ CASES: list[Case] = [
         "classify",
         "classify with a file this CPU answers differently from the machine that exported it",
         _classify(_canaries_from_another_cpu),
-        "this machine moves 32 of the file's 32 canary texts more than 0.0001 (up to 0.01) from the probabilities",
+        "this machine moves 24 of the file's 24 canary texts more than 0.0001 (up to 0.01) from the probabilities",
         check=_nothing_written,
     ),
     Case(

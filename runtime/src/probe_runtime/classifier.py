@@ -318,8 +318,9 @@ class Classifier:
         Off by default: on an idle 2-core AMD EPYC it cut the back-to-back single-text p50 by a quarter but
         used ~0.9 cores while serving 20 requests a second (0.07 off), and on shared cores it was slower
         (docs/benchmarks.md); turn it on for a dedicated machine that answers back to back.
-        ``self_check``: run the file's canary texts (a few ms) and refuse it with ``CpuMismatchError`` when this
-        CPU answers them differently from the exporting machine; False loads it anyway (`canary_check` stays None).
+        ``self_check``: run the file's 24 short canary texts (tens of ms) and refuse it with ``CpuMismatchError``
+        when this CPU answers them differently from the exporting machine (``probe_runtime.canary``); False loads
+        it anyway (`canary_check` stays None).
         Bad option values raise ``UsageError`` (before the file is read); a bad file raises ``ArtifactError``.
         """
         if threads is not None:
