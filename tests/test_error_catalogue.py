@@ -15,7 +15,7 @@ from tests.catalogue.case import Case, Context, Outcome
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "errors.md"
-AREAS = ("train", "embed", "export", "classify", "info", "bench", "api")
+AREAS = ("train", "embed", "export", "classify", "info", "bench", "serve", "api")
 
 
 def _cases() -> list[Case]:

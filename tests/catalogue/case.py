@@ -38,7 +38,7 @@ class Case:
     """One user mistake. ``run`` builds whatever it needs under ``ctx.tmp`` and returns what the user saw."""
 
     id: str
-    area: str  # train | embed | export | classify | info | bench | api
+    area: str  # train | embed | export | classify | info | bench | serve | api
     mistake: str  # what the user did, in plain words
     run: Callable[[Context], Outcome]
     expect: str  # a substring the one-line message must contain

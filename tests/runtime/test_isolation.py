@@ -74,6 +74,20 @@ def test_ray_is_loaded_only_by_probe_runtime_ray_and_its_absence_names_the_insta
     assert 'pip install "probe-runtime[ray]"' in out.stdout
 
 
+def test_the_server_stack_is_loaded_only_by_serve_and_its_absence_names_the_install_command():
+    """The `serve` extra is optional: the runtime and its CLI (`serve` included) import without Starlette or uvicorn."""
+    code = "import probe_runtime, probe_runtime.cli, probe_runtime.cli.serve\nimport sys\n"
+    code += "print(' '.join(m for m in ('starlette', 'uvicorn', 'h11', 'anyio') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.split() == []
+    blocked = (
+        "import sys\nsys.modules['starlette'] = None  # as if the extra were not installed\n"
+        "try:\n    import probe_runtime.serve\nexcept ImportError as exc:\n    print(exc)"
+    )
+    out = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert 'pip install "probe-runtime[serve]"' in out.stdout
+
+
 @pytest.mark.parametrize("package", ["runtime/src/probe_runtime"])
 def test_runtime_source_never_imports_our_other_packages_or_heavy_libraries(package):
     for path in (ROOT / package).rglob("*.py"):

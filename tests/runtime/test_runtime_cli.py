@@ -16,7 +16,7 @@ from probe_runtime import Classifier, UsageError
 from probe_runtime.classify_files import Progress, classify_files
 from probe_runtime.cli import main
 
-COMMANDS = ["classify", "info", "bench"]
+COMMANDS = ["classify", "info", "bench", "serve"]
 
 
 def test_probe_runtime_and_each_command_answer_help_as_a_program():
