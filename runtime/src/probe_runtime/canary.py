@@ -12,12 +12,12 @@ session's first run, which the first call would otherwise pay) and give a lone r
 exporter's int8 gives the same integers on every x86 kernel, ``probe_export.exactness``): onnxruntime's fp32
 kernels (attention, LayerNorm, the int8 matmuls' float epilogue) are not bit-identical across instruction sets,
 and now and then a last-bit difference lands on a rounding boundary of the next per-token quantization, moving
-one activation by one step. Measured with MiniLM (prompt injections) on an emulated AVX2 CPU against AVX-512 VNNI:
-1 of 235 sample texts moved (by 0.014), none changed label; the 8-bit-weight file that saturates moved 220 of 235
-(median logit 0.19) and changed 7 labels; of the 24 canaries, it moved 19 and the exact file none
-(research/int8_exact). So a file passes while at most `CANARY_MAX_MOVED` of its canaries move beyond
-`CANARY_TOLERANCE`: lone rounding flips pass (a false refusal needs three among 24 short texts, ~1e-5 at the
-measured rate), a systematic difference is refused.
+one activation by one step. Measured with MiniLM on an emulated AVX2 CPU against AVX-512 VNNI: the shipped files
+of the four shared datasets moved none of their 24 canaries, the prompt-injection file 1 of 235 sample texts (by
+0.014, no label changed); the 8-bit-weight files that saturate moved 20 and 24 of 24 canaries (prompt injections,
+SST-2; `python -m benchmarks.cross_cpu --eight-bit`). So a file passes while at most `CANARY_MAX_MOVED` of its
+canaries move beyond `CANARY_TOLERANCE`: lone rounding flips pass (a false refusal needs three among 24 short
+texts, ~1e-5 at the measured rate), a systematic difference is refused.
 """
 
 from __future__ import annotations
