@@ -35,8 +35,6 @@ Writes research/int8_candidates/int8_candidates.{json,md}, naming the CPU (lscpu
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import json
 import logging
 import statistics
@@ -52,7 +50,6 @@ import onnxruntime as ort
 from onnx import numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
-from probe_export.cli import main as probe
 from probe_export.gate import agreement, paired_accuracy
 from probe_export.graph import quantize_int8
 from probe_export.rowwise import rowwise_activations, unfuse_attention
@@ -61,6 +58,7 @@ from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from scipy.stats import binomtest
 
+from benchmarks.fp32_probe import train_fp32
 from benchmarks.host import cpu_name
 from benchmarks.int8_outliers import (
     OUTLIER_SUFFIX,
@@ -72,7 +70,7 @@ from benchmarks.int8_outliers import (
 from benchmarks.int8_recipes import FLOAT, fake_sym
 from benchmarks.paths import WORK as _WORK
 from benchmarks.paths import dataset_file
-from benchmarks.quality_report import DATASETS, subsample
+from benchmarks.quality_report import DATASETS
 from benchmarks.record import write_results
 
 WORK = _WORK / "candidates"
@@ -80,26 +78,6 @@ RESULTS = Path(__file__).resolve().parent
 MPNET = _WORK / "all-mpnet-base-v2"  # prepared by `python -m benchmarks.prepare_mpnet`
 FLIP_TEXTS = 3000  # training texts (seeded sample) + the whole test split
 DEFAULT, FP32 = "int8 (today's default, per batch)", "fp32"
-
-
-def _quiet(argv: list[str]) -> int:
-    with contextlib.redirect_stdout(io.StringIO()):
-        return probe(argv)
-
-
-def train_fp32(dataset: str, max_train: int | None, model: str | None, work: Path) -> tuple[Path, Path]:
-    """Train the probe with the CLI and export its fp32 file (both reused when present)."""
-    work.mkdir(parents=True, exist_ok=True)
-    train_csv = dataset_file(dataset, "train")
-    if max_train:
-        train_csv = subsample(train_csv, work / "train-subset.csv", max_train)
-    if not (work / "probe" / "report.json").is_file():
-        argv = ["train", str(train_csv), "--test", str(dataset_file(dataset, "test")), "--out", str(work / "probe")]
-        assert _quiet(argv + (["--model", model] if model else [])) == 0, f"training failed on {dataset}"
-    fp32 = work / "fp32.onnx"
-    if not fp32.is_file():
-        assert _quiet(["export", str(work / "probe"), "--out", str(fp32), "--quantize", "none"]) == 0
-    return fp32, train_csv
 
 
 def _default(fp32: Path, out: Path) -> None:
