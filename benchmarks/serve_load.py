@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.classify_memory import rss_mb
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 READY = " on http://"
@@ -93,16 +95,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (every thread), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 async def client(port: int, texts: list[str], counter: list[int], deadline: float, limit: int, out: list) -> None:

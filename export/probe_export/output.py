@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 
 from probe_runtime.artifact import KEY_SCHEMA
-from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
-from probe_train.cli import refuse_unwritable
+from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 
 __all__ = ["guard_export_output", "is_probe_artifact"]
 
@@ -47,5 +46,5 @@ def guard_export_output(model_dir: str | Path, out: str | Path, eval_file: str |
     model_dir = Path(model_dir)
     inputs = {"model directory": model_dir, "encoder": _encoder_of(model_dir), "--eval file": eval_file}
     refuse_output_over_inputs(out, inputs)
-    refuse_unwritable(Path(out))
+    refuse_unwritable_output(Path(out))
     refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_probe_artifact, kind=KIND)

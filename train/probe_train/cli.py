@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -37,7 +35,7 @@ from .pooling import Pooling
 from .settings import FinetuneSettings, Method, ProbeSettings
 from .training import TrainRequest, train
 
-__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive", "refuse_unwritable"]
+__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive"]
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -111,26 +109,6 @@ def is_npy_file(path: Path) -> bool:
         return False
 
 
-def refuse_unwritable(out: Path, flag: str = "--out") -> None:
-    """`refuse_unwritable_output`, then proof: create (and at once remove) a file of our own where ``out`` goes.
-
-    Permission bits are not the whole story: root passes them everywhere, and read-only mounts or
-    virtual file systems (/proc) refuse anyway; only trying says for sure, before the work starts.
-    """
-    refuse_unwritable_output(out, flag)
-    parent = out.absolute().parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    try:
-        fd, name = tempfile.mkstemp(prefix=".probe-write-test-", dir=parent)
-    except OSError as exc:
-        raise UsageError(
-            f"{flag} {out}: cannot write in {parent} ({exc.strerror or exc}). Choose another {flag}."
-        ) from None
-    os.close(fd)
-    os.unlink(name)
-
-
 def _local_encoder(model: str | None) -> str | None:
     """The encoder's directory when it is one on this machine (an input --out must not touch), else None."""
     path = resolve_model(model)
@@ -195,7 +173,7 @@ def _guard_train_output(args: argparse.Namespace) -> Path:
     out = Path(args.out)
     inputs = {"training data": args.data, "test data": args.test, "encoder": _local_encoder(args.model)}
     refuse_output_over_inputs(out, inputs)
-    refuse_unwritable(out)
+    refuse_unwritable_output(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     if args.method == "finetune":
         checkpoints = checkpoint_dir_for(out)
@@ -332,7 +310,7 @@ def _finetune(args: argparse.Namespace, request: TrainRequest) -> TrainedModel:
 def cmd_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
     refuse_output_over_inputs(out, {"data": args.data, "encoder": _local_encoder(args.model)})
-    refuse_unwritable(out)
+    refuse_unwritable_output(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
     with output_lock(out):
         return _embed(args, out)
