@@ -5,8 +5,9 @@ answer the same on another if it is asked. `probe export` runs 24 of the runtime
 the shipped graph and stores their probabilities with the exporting CPU's name (``Manifest.canaries``);
 `Classifier.load` runs the same texts the same way and refuses the file, in one line naming both CPUs and the
 difference, when this machine answers them differently. The canaries are the 24 shortest sample texts (4-7 words):
-short texts cost least at load (MiniLM int8: ~40 ms for the batch on a busy 2-core AMD EPYC, much of it the
-session's first run, which the first call would otherwise pay) and give a lone rounding flip the fewest chances.
+short texts cost least at load (MiniLM int8 on a busy 2-core AMD EPYC, AVX-512 VNNI: ~35 ms, measured as
+`probe-runtime bench`'s load_s with and without --no-self-check; much of it the session's first run, which the
+first call would otherwise pay) and give a lone rounding flip the fewest chances.
 
 "Differently" is a count, not a maximum, because of what is left once the integers are exact (the current
 exporter's int8 gives the same integers on every x86 kernel, ``probe_export.exactness``): onnxruntime's fp32
