@@ -16,11 +16,11 @@ from pathlib import Path
 from types import FrameType
 
 from ..classifier import Classifier
-from ..classify_files import WINDOW_ROWS, check_output, classify_files, output_lock_for
+from ..classify_files import WINDOW_ROWS, classify_files
 from ..cli_support import add_text_column_option, positive_int
 from ..errors import UsageError
 from ..files import ERROR_MODES, INPUT_FORMATS, input_format
-from ..output import PartialOutput
+from ..output import PartialOutput, check_output, output_lock_for
 from .classify_request import ClassifyRequest, classify_request
 from .options import add_load_options
 from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray

@@ -11,9 +11,10 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from ..classify_files import ClassifyOptions, writes_file
+from ..classify_files import ClassifyOptions
 from ..errors import UsageError
 from ..load_options import LoadOptions
+from ..output import writes_file
 from .options import load_options
 
 __all__ = ["ClassifyRequest", "RayOptions", "classify_request"]
