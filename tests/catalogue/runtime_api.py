@@ -140,6 +140,16 @@ def _load(**options: object) -> Callable[[Context], Outcome]:
     return run
 
 
+def _load_record(record: dict[str, object], **options: object) -> Callable[[Context], Outcome]:
+    def run(ctx: Context) -> Outcome:
+        from probe_runtime import Classifier
+        from probe_runtime.load_options import LoadOptions
+
+        return api(lambda: Classifier.load(ctx.model, options=LoadOptions(**record), **options))  # type: ignore[arg-type]
+
+    return run
+
+
 _HASH_FIX = "Re-download it or re-export the model."
 
 CASES: list[Case] = [
@@ -290,6 +300,30 @@ CASES: list[Case] = [
         'Classifier.load(path, self_check="no")',
         _load(self_check="no"),
         "self_check must be True or False",
+        exit_code=None,
+    ),
+    Case(
+        "api-load-options-and-keywords",
+        "api",
+        "Classifier.load(path, options=LoadOptions(threads=1), threads=2) (the options twice)",
+        _load_record(dict(threads=1), threads=2),
+        "pass the load options as keywords or as one LoadOptions record, not both",
+        exit_code=None,
+    ),
+    Case(
+        "api-load-options-not-a-record",
+        "api",
+        "Classifier.load(path, options={'threads': 2}) (a dict where the record belongs)",
+        _load(options={"threads": 2}),
+        "options must be a LoadOptions record, not dict",
+        exit_code=None,
+    ),
+    Case(
+        "api-load-options-bad-value",
+        "api",
+        "LoadOptions(window_stride=-1) (checked when the record is made, before any file is read)",
+        _load_record(dict(window_stride=-1)),
+        "window_stride must be a whole number of tokens (0 or more), not -1",
         exit_code=None,
     ),
     Case(

@@ -49,7 +49,7 @@ def test_a_clipped_text_gives_the_model_exactly_the_tokens_of_the_whole_text(fp3
 def test_clipped_windows_are_the_windows_of_the_whole_text(fp32):
     clf = Classifier.load(fp32, threads=1, long_text="window", max_windows=5)
     text = WORDS * 2000
-    windows, _, coverage = clf._windower.encode([text])
+    windows, _, coverage = clf._text.windower.encode([text])
     whole = _reference(clf, clf.long_text.stride).encode(text)
     assert [w.ids for w in windows] == [e.ids for e in [whole, *whole.overflowing][:5]]
     assert coverage.windows.tolist() == [5] and coverage.truncated.tolist() == [True]

@@ -118,20 +118,20 @@ def test_a_call_that_makes_one_big_batch_splits_its_matrices_over_the_threads(fp
     clf = Classifier.load(fp32_model, threads=2)
     short, long = "a fine film", "the movie was great and the plot was fine " * 12
     clf.predict_proba(short)
-    assert clf._wide_session is None  # a short text runs on the one-thread session
+    assert clf._sessions.wide is None  # a short text runs on the one-thread session
     one_thread = Classifier.load(fp32_model, threads=1).predict_proba(long)
     np.testing.assert_allclose(clf.predict_proba(long), one_thread, atol=1e-6)
-    assert clf._wide_session is not None
-    assert clf._wide_session.get_session_options().intra_op_num_threads == 2
+    assert clf._sessions.wide is not None
+    assert clf._sessions.wide.get_session_options().intra_op_num_threads == 2
 
 
 def test_with_spinning_threads_even_a_short_text_alone_splits_its_matrices(fp32_model):
     clf = Classifier.load(fp32_model, threads=2, spinning=True)
     one_thread = Classifier.load(fp32_model, threads=1).predict_proba("a fine film")
     np.testing.assert_allclose(clf.predict_proba("a fine film"), one_thread, atol=1e-6)
-    assert clf._wide_session is not None  # busy-waiting pool threads make the hand-off pay (benchmarks/spinning.py)
+    assert clf._sessions.wide is not None  # busy-waiting pool threads make the hand-off pay (benchmarks/spinning.py)
     clf.predict_proba(["a fine film", "a dull one"] * 40)  # batches still run one per thread, on the one-thread session
-    assert clf._wide_session.get_session_options().intra_op_num_threads == 2
+    assert clf._sessions.wide.get_session_options().intra_op_num_threads == 2
 
 
 def _predict_in_child(clf, texts, queue):
@@ -168,8 +168,8 @@ def test_spinning_reaches_every_session_and_leaves_the_answers_alone(fp32_model,
     other = Classifier.load(fp32_model, threads=2, spinning=not spinning)
     np.testing.assert_allclose(clf.predict_proba([long, "fine"]), other.predict_proba([long, "fine"]), atol=1e-6)
     np.testing.assert_allclose(clf.predict_proba(long), other.predict_proba(long), atol=1e-6)
-    assert clf.spinning is spinning and clf._wide_session is not None  # the long text alone ran on it
-    for session in (clf.session, clf._wide_session):
+    assert clf.spinning is spinning and clf._sessions.wide is not None  # the long text alone ran on it
+    for session in (clf.session, clf._sessions.wide):
         options = session.get_session_options()
         assert [options.get_session_config_entry(key) for key in SPIN_KEYS] == ["1" if spinning else "0"] * 2
 

@@ -56,10 +56,10 @@ def test_a_forked_child_works_whatever_the_parent_did_first(tiny_artifacts, expe
         clf.predict_proba(SHORT)
     if before in ("long text", "everything"):
         clf.predict_proba(LONG)
-        assert clf._wide_session is not None
+        assert clf._sessions.wide is not None
     if before in ("many texts", "everything"):
         clf.predict_proba(MANY)
-        assert clf._pool is not None
+        assert clf._sessions.pool is not None
     for got, want in zip(_in_forked_child(clf), expected):
         np.testing.assert_allclose(np.array(got, dtype=np.float32), want, atol=1e-5)
     np.testing.assert_allclose(clf.predict_proba(LONG), expected[1], atol=1e-5)  # the parent is unaffected

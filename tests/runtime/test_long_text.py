@@ -39,7 +39,7 @@ def test_texts_that_fit_one_window_get_the_same_probabilities_either_way(fp32):
 
 def test_windows_start_where_truncation_stops_looking_and_overlap_by_the_stride(fp32, long_text):
     clf = Classifier.load(fp32, long_text="window", window_stride=5)
-    windows, owners, _ = clf._windower.encode([long_text, "short"])
+    windows, owners, _ = clf._text.windower.encode([long_text, "short"])
     assert windows[0].ids == clf.encoder.encode([long_text])[0].ids
     assert list(owners) == [0] * (len(windows) - 1) + [1]
     assert len(windows) > 3
@@ -50,7 +50,7 @@ def test_windows_start_where_truncation_stops_looking_and_overlap_by_the_stride(
 
 def _window_texts(clf: Classifier, text: str) -> list[str]:
     """Each window as text, checked to tokenize back to the very same window."""
-    windows, _, _ = clf._windower.encode([text])
+    windows, _, _ = clf._text.windower.encode([text])
     decoded = [clf.encoder.tokenizer.decode(w.ids) for w in windows]
     assert [e.ids for e in clf.encoder.encode(decoded)] == [w.ids for w in windows]
     return decoded

@@ -26,6 +26,17 @@ from typing import Any
 from .choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from .errors import ArtifactError
 from .integrity import text_sha256
+from .record_fields import (
+    check_fields,
+    choice,
+    field_error,
+    is_int,
+    is_number,
+    record,
+    spec,
+    text,
+    to_plain,
+)
 from .records import (
     AgreementRecord,
     Canaries,
@@ -40,15 +51,6 @@ from .records import (
     Speed,
     TrainingSummary,
     Verification,
-    check_fields,
-    choice,
-    field_error,
-    is_int,
-    is_number,
-    record,
-    spec,
-    text,
-    to_plain,
 )
 
 __all__ = [

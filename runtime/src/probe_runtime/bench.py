@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classifier import DEFAULT_MAX_TOKENS, DEFAULT_PROVIDERS, Classifier
+from .classifier import DEFAULT_MAX_TOKENS, Classifier
 from .errors import InputError
 from .files import read_rows
-from .loader import DEFAULT_SPINNING
+from .load_options import LoadOptions
 from .samples import sample_texts
 
 __all__ = [
@@ -102,19 +102,17 @@ def throughput(clf: Classifier, texts: list[str], batch_size: int, repeat: int, 
 def benchmark(
     model: str,
     texts: list[str],
-    threads: int | None = None,
+    load: LoadOptions | None = None,
     batch_sizes: Sequence[int] = DEFAULT_BATCH_SIZES,
     repeat: int = 3,
     latency_texts: int = 200,
     warmup: int = 20,
     max_tokens: int = DEFAULT_MAX_TOKENS,
-    providers: Sequence[str] = DEFAULT_PROVIDERS,
-    spinning: bool = DEFAULT_SPINNING,
-    self_check: bool = True,
 ) -> BenchResult:
-    """Load ``model`` (on ``providers``, with ``spinning`` as `Classifier.load`) and measure it on ``texts``."""
+    """Load ``model`` with ``load`` (`Classifier.load`'s options; None: the defaults) and measure it on ``texts``."""
+    load = load or LoadOptions()
     start = time.perf_counter()
-    clf = Classifier.load(model, threads=threads, providers=providers, spinning=spinning, self_check=self_check)
+    clf = Classifier.load(model, options=load)
     load_s = time.perf_counter() - start
     for text in texts[:warmup]:  # first runs allocate buffers and pick kernels
         clf.predict_proba(text)
@@ -124,8 +122,8 @@ def benchmark(
     return BenchResult(
         model=model,
         quantization=clf.manifest.quantization,
-        threads=threads,
-        spinning=spinning,
+        threads=load.threads,
+        spinning=load.spinning,
         texts=len(texts),
         tokens=_token_stats(clf, texts),
         load_s=round(load_s, 3),

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from itertools import chain, islice
 from pathlib import Path
@@ -29,17 +28,17 @@ from typing import Any
 from .artifact import Label
 from .classifier import DEFAULT_CHUNK_SIZE, Classifier, Prediction
 from .errors import InputError
-from .files import (
-    ByteCounter,
-    InputChanged,
-    Row,
-    detect_format,
-    input_format,
-    input_size,
-    read_rows,
+from .files import ByteCounter, InputChanged, Row, input_format, input_size, read_rows
+from .output import (
+    PREDICTION_COLUMNS,
+    PartialOutput,
+    RowWriter,
+    check_output,
+    file_sha256,
+    output_format,
+    output_lock_for,
+    writes_file,
 )
-from .guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
-from .output import PREDICTION_COLUMNS, PartialOutput, RowWriter, file_sha256, is_classify_output
 
 __all__ = [
     "WINDOW_ROWS",
@@ -207,33 +206,6 @@ def _fingerprint(clf: Classifier, inputs: Sequence[str], options: ClassifyOption
         "long_text": asdict(clf.long_text),
         **({"threshold": clf.threshold} if clf.threshold is not None else {}),
     }
-
-
-def writes_file(out: str | None) -> bool:
-    """Does ``out`` name a file (not stdout, which is None or ``-``)?"""
-    return bool(out) and out != "-"
-
-
-def check_output(out: str, model: str, inputs: Sequence[str], overwrite: bool = False) -> None:
-    """Refuse (`UsageError`) an ``out`` that would destroy something or cannot be written, before any work."""
-    refuse_output_over_inputs(out, {"model": model})
-    for path in inputs:
-        refuse_output_over_inputs(out, {"input": path})
-    refuse_unwritable_output(out)
-    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_classify_output, kind="prediction file")
-
-
-def output_lock_for(out: str | None) -> AbstractContextManager[None]:
-    """One writer per output: the lock also covers the partial file and the resume state beside it."""
-    return output_lock(out) if out and writes_file(out) else nullcontext()
-
-
-def output_format(out: str | None, forced: str | None = None) -> str:
-    """``jsonl`` unless asked or the output name ends in .csv/.tsv."""
-    if forced:
-        return forced
-    detected = detect_format(out) if out and out != "-" else "jsonl"
-    return detected if detected in ("csv", "tsv") else "jsonl"
 
 
 ProgressCallback = Callable[[Progress], None]

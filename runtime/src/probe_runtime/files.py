@@ -29,9 +29,7 @@ sha256 of each input's consumed bytes, which is how ``classify --resume`` knows 
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import math
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -39,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .cells import label_cell, weight_cell
+from .consumed import ByteCounter, InputChanged
 from .errors import InputError
 
 __all__ = [
@@ -64,8 +64,6 @@ BOM = b"\xef\xbb\xbf"
 # read records up to this bound (16 Mi characters, at most ~64 MB of memory for one record) and refuse a
 # longer one with its line: beyond it the likely cause is an unclosed quote swallowing the rest of the file.
 MAX_FIELD_CHARS = 16 * 1024 * 1024
-# Spellings of "no value" that data tools write into label columns; none of them is ever a real class.
-MISSING_LABELS = {"nan", "null", "none"}
 
 
 @dataclass(frozen=True)
@@ -81,100 +79,6 @@ class Row:
     skip: str | None = None
     label: str | int | None = None
     weight: float | None = None
-
-
-class InputChanged(InputError):
-    """An input no longer starts with the bytes an interrupted run already classified."""
-
-
-class _Consumed:
-    """One input's consumed bytes: how many were hashed and their running sha256."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.length = 0
-        self.sha256 = hashlib.sha256()
-        self.verified = False
-
-
-class ByteCounter:
-    """Every byte the reader consumes: ``n`` (progress against file sizes gives an honest ETA) and a sha256
-    per input of its bytes consumed so far.
-
-    `consumed` records, at a checkpoint, "the first B bytes of input i have digest H". A resumed run calls
-    `expect` with that record and reads the inputs again from the start (hashing while it skips the rows
-    already done): the moment input i's consumed length reaches B its digest must be H, else
-    `InputChanged` is raised naming the file. Content, not size and mtime, is what identifies an input.
-    """
-
-    def __init__(self) -> None:
-        self.n = 0
-        self._inputs: list[_Consumed] = []
-        self._expected: list[dict[str, Any]] = []
-
-    def begin(self, path: str) -> None:
-        """``read_rows`` starts reading ``path`` (inputs are numbered in the order they begin)."""
-        self._check_complete(len(self._inputs))
-        self._inputs.append(_Consumed(path))
-        self._check(len(self._inputs) - 1)
-
-    def add(self, raw: bytes, name: bytes = b"") -> None:
-        """``raw`` was read from the current input; ``name`` (a directory's file name) is hashed, not counted."""
-        self.n += len(raw)
-        current = self._inputs[-1] if self._inputs else None
-        if current is None:  # a counter used without begin(): progress only
-            return
-        current.sha256.update(name)
-        current.sha256.update(raw)
-        current.length += len(name) + len(raw)
-        self._check(len(self._inputs) - 1)
-
-    def consumed(self) -> list[dict[str, Any]]:
-        """JSON-safe record of every input begun so far: path, bytes hashed, sha256 of those bytes."""
-        return [{"path": c.path, "bytes": c.length, "sha256": c.sha256.hexdigest()} for c in self._inputs]
-
-    def expect(self, consumed: list[dict[str, Any]]) -> None:
-        """Verify, while reading, that the inputs start with the bytes recorded by `consumed` earlier."""
-        self._expected = list(consumed)
-
-    @property
-    def verifying(self) -> bool:
-        """True while some expected prefix has not been read and checked yet."""
-        return any(not self._verified(i) for i in range(len(self._expected)))
-
-    def finish(self) -> None:
-        """Every input was read to its end: an expected prefix never reached means an input shrank."""
-        self._check_complete(len(self._expected))
-
-    def _verified(self, index: int) -> bool:
-        return index < len(self._inputs) and self._inputs[index].verified
-
-    def _check(self, index: int) -> None:
-        if index >= len(self._expected):
-            return
-        current, want = self._inputs[index], self._expected[index]
-        if current.verified:
-            return
-        if current.length == want["bytes"]:
-            if current.sha256.hexdigest() != want["sha256"]:
-                raise self._changed(index)
-            current.verified = True
-        elif current.length > want["bytes"]:
-            raise self._changed(index)
-
-    def _check_complete(self, upto: int) -> None:
-        """Inputs before ``upto`` are finished: each must have been verified."""
-        for index in range(min(upto, len(self._expected))):
-            if not self._verified(index):
-                raise self._changed(index)
-
-    def _changed(self, index: int) -> InputChanged:
-        path = self._expected[index]["path"]
-        size = self._expected[index]["bytes"]
-        return InputChanged(
-            f"cannot resume: {path} changed since the interrupted run (its first {size:,} bytes are not the "
-            "ones already classified). Resume with the same inputs, or run without --resume to start over."
-        )
 
 
 def detect_format(path: str) -> str:
@@ -316,52 +220,6 @@ def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Ite
         yield Row(str(file), text, None if keep else UNDECODABLE)
 
 
-def _label(value: object, where: str) -> str | int:
-    """A label as read from a cell or a JSON value; anything that means "no value" is refused, not a class."""
-    if isinstance(value, str):
-        label = value.strip()
-        if not label:
-            raise InputError(f"{where}: the label is empty. Every example needs a label: fill it in or remove the row.")
-        if label.lower() in MISSING_LABELS:
-            raise InputError(
-                f"{where}: the label is {label!r}, a missing value, not a class. Fill it in or remove the row."
-            )
-        return label
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if value is None:
-        raise InputError(f"{where}: the label is null, a missing value, not a class. Fill it in or remove the row.")
-    described = {bool: "a boolean", float: "a number with a fraction part", list: "a list", dict: "an object"}
-    hint = ' (write 1, or "1.0" as a string)' if isinstance(value, float) else ""
-    raise InputError(
-        f"{where}: the label {json.dumps(value)} is {described.get(type(value), type(value).__name__)}; "
-        f"labels are strings or integers{hint}."
-    )
-
-
-def _weight(value: object, where: str) -> float:
-    """A training weight as read from a cell or a JSON value: a finite number >= 0 (0 leaves the row out of
-    the fit); anything else is refused with what to write instead."""
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            raise InputError(f"{where}: the weight is empty. Give every row a weight (1 = normal) or remove the row.")
-        try:
-            number = float(text)
-        except ValueError:
-            number = None
-        shown = repr(text)
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number, shown = float(value), json.dumps(value)
-    else:
-        number, shown = None, "null" if value is None else json.dumps(value)
-    if number is None:
-        raise InputError(f"{where}: the weight {shown} is not a number; write a number >= 0 (1 = normal).")
-    if not math.isfinite(number) or number < 0:
-        raise InputError(f"{where}: the weight {number:g} is not a finite number >= 0; write one (1 = normal).")
-    return number
-
-
 def _jsonl_rows(
     path: str,
     lines: Iterable[tuple[int, str, bool]],
@@ -398,8 +256,8 @@ def _jsonl_rows(
                 )
         if not isinstance(record[field], str):
             raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
-        label = _label(record[label_field], f"{path}, line {number}") if label_field else None
-        weight = _weight(record[weight_field], f"{path}, line {number}") if weight_field else None
+        label = label_cell(record[label_field], f"{path}, line {number}") if label_field else None
+        weight = weight_cell(record[weight_field], f"{path}, line {number}") if weight_field else None
         yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight)
 
 
@@ -490,8 +348,8 @@ def _table_rows(
             continue
         if len(record) != len(header):
             raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
-        label = _label(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
-        weight = _weight(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
+        label = label_cell(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
+        weight = weight_cell(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
         yield Row(row_id, record[text_at], label=label, weight=weight)
 
 

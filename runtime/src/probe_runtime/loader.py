@@ -56,6 +56,7 @@ __all__ = [
     "check_spinning",
     "new_session",
     "open_artifact",
+    "provider_names",
     "read_model_bytes",
     "seal_artifact",
     "session_options",
@@ -162,24 +163,31 @@ def new_session(
         raise _unreadable(source, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
 
+def provider_names(providers: Any) -> tuple[str, ...]:
+    """``providers`` as a tuple if it is a non-empty sequence of names (else ``UsageError``), whatever this
+    onnxruntime has: what a `probe_runtime.load_options.LoadOptions` can check before the machine is known."""
+    if isinstance(providers, str) or not isinstance(providers, Sequence) or not providers:
+        raise UsageError(
+            f"providers must be a non-empty list of execution provider names such as ['CPUExecutionProvider'], "
+            f"not {providers!r}; available here: {', '.join(ort.get_available_providers())}"
+        )
+    return tuple(providers)
+
+
 def check_providers(providers: Any) -> tuple[str, ...]:
     """The onnxruntime execution providers asked for, if this onnxruntime has them all (else ``UsageError``).
 
     onnxruntime itself only warns and falls back to the CPU for a provider it lacks; a user who asked
     for a GPU should hear at once that they do not get one, and which providers they could ask for.
     """
+    names = provider_names(providers)
     available = ort.get_available_providers()
-    if isinstance(providers, str) or not isinstance(providers, Sequence) or not providers:
-        raise UsageError(
-            f"providers must be a non-empty list of execution provider names such as ['CPUExecutionProvider'], "
-            f"not {providers!r}; available here: {', '.join(available)}"
-        )
-    for name in providers:
+    for name in names:
         if name not in available:
             raise UsageError(
                 f"execution provider {name!r} is not available in this onnxruntime; available: {', '.join(available)}"
             )
-    return tuple(providers)
+    return names
 
 
 def check_spinning(spinning: Any) -> bool:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -41,6 +42,10 @@ __all__ = [
     "Windower",
     "auto_aggregate",
     "background_label",
+    "check_aggregate",
+    "check_max_windows",
+    "check_policy",
+    "check_stride",
     "default_stride",
     "resolve_long_text",
 ]
@@ -116,24 +121,10 @@ def resolve_long_text(
 
     A bad value is a ``UsageError`` naming the option.
     """
-    policy = policy or manifest.long_text
-    try:
-        policy = LongTextPolicy(policy).value
-    except (ValueError, TypeError):
-        raise UsageError(f"long_text must be 'truncate' or 'window', not {policy!r}") from None
-    if stride is None:
-        stride = manifest.window_stride or default_stride(manifest.max_length)
-    if not _is_int(stride) or stride < 0:
-        raise UsageError(f"window_stride must be a whole number of tokens (0 or more), not {stride!r}")
-    if max_windows is None:
-        max_windows = DEFAULT_MAX_WINDOWS
-    if not _is_int(max_windows) or max_windows < 1:
-        raise UsageError(f"max_windows must be a whole number of 1 or more, not {max_windows!r}")
-    aggregate = aggregate or manifest.window_aggregate
-    try:
-        aggregate = WindowAggregate(aggregate).value
-    except (ValueError, TypeError):
-        raise UsageError(f"window aggregate must be 'max', 'mean' or 'auto', not {aggregate!r}") from None
+    policy = check_policy(policy or manifest.long_text)
+    stride = check_stride(manifest.window_stride or default_stride(manifest.max_length) if stride is None else stride)
+    max_windows = check_max_windows(DEFAULT_MAX_WINDOWS if max_windows is None else max_windows)
+    aggregate = check_aggregate(aggregate or manifest.window_aggregate)
     if aggregate == WindowAggregate.AUTO.value:
         aggregate = auto_aggregate(manifest.labels)
     background = None
@@ -143,7 +134,35 @@ def resolve_long_text(
     return LongText(policy, stride, aggregate, background, max_windows)
 
 
-def _is_int(value: object) -> bool:
+# One check per option, shared by `resolve_long_text` and `probe_runtime.load_options.LoadOptions`, which
+# checks what it can before an artifact is read (the stride's upper bound needs the artifact's max length).
+def check_policy(policy: object) -> str:
+    try:
+        return LongTextPolicy(policy).value
+    except (ValueError, TypeError):
+        raise UsageError(f"long_text must be 'truncate' or 'window', not {policy!r}") from None
+
+
+def check_stride(stride: object) -> int:
+    if not _is_int(stride) or stride < 0:
+        raise UsageError(f"window_stride must be a whole number of tokens (0 or more), not {stride!r}")
+    return stride
+
+
+def check_max_windows(max_windows: object) -> int:
+    if not _is_int(max_windows) or max_windows < 1:
+        raise UsageError(f"max_windows must be a whole number of 1 or more, not {max_windows!r}")
+    return max_windows
+
+
+def check_aggregate(aggregate: object) -> str:
+    try:
+        return WindowAggregate(aggregate).value
+    except (ValueError, TypeError):
+        raise UsageError(f"window aggregate must be 'max', 'mean' or 'auto', not {aggregate!r}") from None
+
+
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

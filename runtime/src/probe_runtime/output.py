@@ -11,7 +11,8 @@ byte-for-byte what an uninterrupted run writes.
 
 The partial file is created by ``open()``, so the output gets the user's umask like any file they
 create; when ``--overwrite`` replaces a previous output, the new one keeps the old one's mode.
-`is_classify_output` recognises a previous output, the only kind of file ``--overwrite`` may replace.
+`is_classify_output` recognises a previous output, the only kind of file ``--overwrite`` may replace, and
+`check_output` refuses, before any work, an output that would destroy something or cannot be written.
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
 from .errors import InputError
+from .files import detect_format
+from .guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 
-__all__ = ["PREDICTION_COLUMNS", "PartialOutput", "RowWriter", "file_sha256", "is_classify_output"]
+__all__ = [
+    "PREDICTION_COLUMNS",
+    "PartialOutput",
+    "RowWriter",
+    "check_output",
+    "file_sha256",
+    "is_classify_output",
+    "output_format",
+    "output_lock_for",
+    "writes_file",
+]
 
 STATE_VERSION = 2  # 2: the model and inputs are identified by content (sha256), not size and mtime
 PREDICTION_COLUMNS = ["id", "label", "score"]
@@ -196,3 +211,30 @@ class PartialOutput:
     def _forget_state(self) -> None:
         self.state_path.unlink(missing_ok=True)
         self.state_tmp.unlink(missing_ok=True)
+
+
+def writes_file(out: str | None) -> bool:
+    """Does ``out`` name a file (not stdout, which is None or ``-``)?"""
+    return bool(out) and out != "-"
+
+
+def check_output(out: str, model: str, inputs: Sequence[str], overwrite: bool = False) -> None:
+    """Refuse (`UsageError`) an ``out`` that would destroy something or cannot be written, before any work."""
+    refuse_output_over_inputs(out, {"model": model})
+    for path in inputs:
+        refuse_output_over_inputs(out, {"input": path})
+    refuse_unwritable_output(out)
+    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_classify_output, kind="prediction file")
+
+
+def output_lock_for(out: str | None) -> AbstractContextManager[None]:
+    """One writer per output: the lock also covers the partial file and the resume state beside it."""
+    return output_lock(out) if out and writes_file(out) else nullcontext()
+
+
+def output_format(out: str | None, forced: str | None = None) -> str:
+    """``jsonl`` unless asked or the output name ends in .csv/.tsv."""
+    if forced:
+        return forced
+    detected = detect_format(out) if out and out != "-" else "jsonl"
+    return detected if detected in ("csv", "tsv") else "jsonl"

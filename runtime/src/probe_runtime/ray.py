@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from .classifier import Classifier
 from .classify_files import EMPTY, prefixes_ids
 from .errors import InputError, ProbeError
 from .files import input_format, read_rows
-from .loader import DEFAULT_PROVIDERS, DEFAULT_SPINNING
+from .load_options import LoadOptions
 
 INSTALL = 'pip install "probe-runtime[ray]"'
 
@@ -63,33 +63,21 @@ ERROR_COLUMN = "_probe_error"  # a reader's error travelling to the driver as a 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What an actor needs to load the artifact itself: its path and the load options, never a session."""
+    """What an actor needs to load the artifact itself: its path and the load options, never a session.
+
+    ``options.threads`` is also the CPUs each actor reserves (None: 1). Each actor checks the options against
+    its own machine when it loads (cores, providers), and runs the file's canaries on its own CPU.
+    """
 
     path: str
-    threads: int = 1
-    long_text: str | None = None
-    window_stride: int | None = None
-    window_aggregate: str | None = None
-    max_windows: int | None = None
-    providers: tuple[str, ...] = DEFAULT_PROVIDERS
-    threshold: float | None = None  # None: the artifact's decision rule (as `Classifier.load`)
-    spinning: bool = DEFAULT_SPINNING  # onnxruntime's pool threads busy-wait (as `Classifier.load`)
-    self_check: bool = True  # each worker runs the file's canaries on its own CPU (as `Classifier.load`)
+    options: LoadOptions = field(default_factory=lambda: LoadOptions(threads=1))
+
+    @property
+    def threads(self) -> int:
+        return self.options.threads or 1
 
     def load(self) -> Classifier:
-        cap = {} if self.max_windows is None else {"max_windows": self.max_windows}
-        return Classifier.load(
-            self.path,
-            threads=self.threads,
-            long_text=self.long_text,
-            window_stride=self.window_stride,
-            window_aggregate=self.window_aggregate,
-            providers=self.providers,
-            threshold=self.threshold,
-            spinning=self.spinning,
-            self_check=self.self_check,
-            **cap,
-        )
+        return Classifier.load(self.path, options=replace(self.options, threads=self.threads))  # as many as it reserved
 
 
 @dataclass(frozen=True)
@@ -269,7 +257,8 @@ def classify_dataset(
     else:
         dataset = read_files(data, read or ReadSpec(text_column=text_column, rows_per_block=batch_size))
         text_column = (read or ReadSpec(text_column=text_column)).text_column
-    spec = replace(model or ModelSpec(""), path=os.path.abspath(artifact_path), threads=cpus_per_actor)
+    options = replace(model.options if model else LoadOptions(), threads=cpus_per_actor)
+    spec = ModelSpec(os.path.abspath(artifact_path), options)
     return _labelled(dataset, spec, _Answers(text_column, all_scores, keep_skipped), actors, batch_size)
 
 

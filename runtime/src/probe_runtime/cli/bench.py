@@ -14,7 +14,7 @@ from ..cli_support import add_text_column_option, positive_int
 from ..errors import InputError
 from ..guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from ..loader import check_providers
-from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
+from .options import add_load_options, load_options
 
 __all__ = ["add_command", "cmd_bench", "is_png_file", "table"]
 
@@ -56,22 +56,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     source = args.texts or "the built-in sample"
     if not Path(args.model).is_file():
         raise InputError(f"model file not found: {args.model}")
-    check_providers(providers(args))  # before the line below: a mistake is the only line the user sees
+    load = load_options(args)
+    check_providers(load.providers)  # before the line below: a mistake is the only line the user sees
     if args.plot:
         _guard_plot(args)
     print(f"benchmarking {args.model} on {len(texts)} texts ...", file=sys.stderr)
     result = benchmark(
         args.model,
         texts,
-        threads=args.threads,
+        load,
         batch_sizes=args.batch_sizes,
         repeat=args.repeat,
         latency_texts=args.latency_texts,
         warmup=args.warmup,
         max_tokens=args.max_tokens,
-        providers=providers(args),
-        spinning=spinning(args),
-        self_check=args.self_check,
     )
     if args.json:
         print(json.dumps(asdict(result) | {"source": source}, indent=2))
@@ -118,14 +116,7 @@ def add_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="the .onnx artifact")
     p.add_argument("--texts", help="text file (one per line), .csv, .tsv or .jsonl (default: built-in sample)")
     add_text_column_option(p)
-    p.add_argument(
-        "--threads",
-        type=positive_int,
-        help="CPU threads; batches run concurrently, one thread each (default: all cores)",
-    )
-    add_provider_option(p)
-    add_spinning_option(p)
-    add_self_check_option(p)
+    add_load_options(p, threads_help="CPU threads; batches run concurrently, one thread each (default: all cores)")
     p.add_argument(
         "--batch-sizes",
         type=_batch_sizes,

@@ -30,9 +30,10 @@ from ..cli_support import positive_int
 from ..errors import InputError, UsageError
 from ..guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 from ..output import PREDICTION_COLUMNS, RowWriter
-from .options import providers
+from .classify_request import ClassifyRequest
+from .report import describe
 
-__all__ = ["RAY_FORMATS", "SUMMARY_FILE", "add_ray_options", "cmd_classify_ray", "is_ray_output", "wants_ray"]
+__all__ = ["RAY_FORMATS", "SUMMARY_FILE", "add_ray_options", "cmd_classify_ray", "is_ray_output"]
 
 SUMMARY_FILE = "_probe_summary.json"  # a leading underscore: Parquet/Hive readers of DIR skip it
 RAY_FORMATS = ("parquet", "jsonl", "csv", "tsv")
@@ -60,77 +61,70 @@ def add_ray_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def wants_ray(args: argparse.Namespace) -> bool:
-    """Was any Ray option given (so `cmd_classify_ray` handles, or refuses, the command)?"""
-    return bool(args.ray or args.address or args.actors)
-
-
 def is_ray_output(path: Path) -> bool:
     """Is ``path`` a directory an earlier ``--ray`` run wrote (the only kind ``--overwrite`` may replace)?"""
     return path.is_dir() and (path / SUMMARY_FILE).is_file()
 
 
-def _check_usage(args: argparse.Namespace) -> None:
+def _check_usage(request: ClassifyRequest) -> None:
     def fail(message: str) -> None:
         raise UsageError(message)
 
-    if not args.ray:
+    options = request.options
+    if request.ray is None or not request.ray.ray:
         fail("--address and --actors need --ray")
-    if not args.out or args.out == "-":
+    if not request.out or request.out == "-":
         fail("--ray needs --out DIR (a directory for the part files)")
-    if "-" in args.inputs:
+    if "-" in request.inputs:
         fail("--ray needs file inputs: stdin cannot be read on a cluster")
-    if args.resume:
+    if options.resume:
         fail("--resume is not available with --ray; an interrupted run leaves nothing under --out: run it again")
-    if args.top_k:
+    if options.top_k:
         fail("--top-k is not available with --ray yet; --all-scores writes every label's score")
-    if args.format not in (None, *RAY_FORMATS):
-        fail(f"--format {args.format} is not available with --ray; choose one of {', '.join(RAY_FORMATS)}")
+    if options.out_format not in (None, *RAY_FORMATS):
+        fail(f"--format {options.out_format} is not available with --ray; choose one of {', '.join(RAY_FORMATS)}")
 
 
-def _check_output(args: argparse.Namespace) -> None:
-    refuse_output_over_inputs(args.out, {"model": args.model})
-    for path in args.inputs:
-        refuse_output_over_inputs(args.out, {"input": path})
-    refuse_unwritable_output(args.out)
-    refuse_existing_output(args.out, overwrite=args.overwrite, is_own_kind=is_ray_output, kind="prediction directory")
-    for path in args.inputs:
+def _check_output(out: str, request: ClassifyRequest) -> None:
+    refuse_output_over_inputs(out, {"model": request.model})
+    for path in request.inputs:
+        refuse_output_over_inputs(out, {"input": path})
+    refuse_unwritable_output(out)
+    overwrite = request.options.overwrite
+    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_ray_output, kind="prediction directory")
+    for path in request.inputs:
         if not Path(path).exists():
             raise InputError(f"input file not found: {path}")
 
 
-def cmd_classify_ray(args: argparse.Namespace) -> int:
-    from .classify import describe  # the local run's summary line, word for word
-
-    _check_usage(args)
-    _check_output(args)
+def cmd_classify_ray(request: ClassifyRequest) -> int:
+    _check_usage(request)
+    assert request.out is not None and request.ray is not None  # `_check_usage` made sure
+    out, options = request.out, request.options
+    _check_output(out, request)
     try:
         from .. import ray as probe_ray
     except ImportError as exc:
         raise UsageError(str(exc)) from None
-    threads = args.threads or 1
-    model = probe_ray.ModelSpec(
-        str(Path(args.model).resolve()),
-        threads=threads,
-        long_text=args.long_text,
-        window_stride=args.window_stride,
-        window_aggregate=args.window_aggregate,
-        max_windows=args.max_windows,
-        providers=providers(args),
-        threshold=args.threshold,
-        self_check=args.self_check,
-    )
+    model = probe_ray.ModelSpec(str(Path(request.model).resolve()), request.load)
     labels = _checked_labels(model)
-    read = probe_ray.ReadSpec(args.text_column, args.id_column, args.input_format, args.errors)
-    with output_lock(args.out), _cluster(args.address, verbose=getattr(args, "verbose", False)):
-        dataset = probe_ray.label_files(args.inputs, model, read, actors=args.actors, all_scores=args.all_scores)
+    read = probe_ray.ReadSpec(options.text_column, options.id_column, options.input_format, options.errors)
+    with output_lock(out), _cluster(request.ray.address, request.ray.verbose):
+        dataset = probe_ray.label_files(
+            list(request.inputs), model, read, actors=request.ray.actors, all_scores=options.all_scores
+        )
         try:
-            summary = _write(dataset.iter_batches(batch_format="pyarrow", batch_size=None), args, labels)
+            batches = dataset.iter_batches(batch_format="pyarrow", batch_size=None)
+            summary = _write(batches, out, options.out_format or "parquet", _columns(labels, options.all_scores))
         except KeyboardInterrupt:
             print("probe-runtime: interrupted; nothing was written under --out; run it again", file=sys.stderr)
             return 130
-    print(f"{describe(summary, labels)} → {args.out}", file=sys.stderr)
+    print(f"{describe(summary, labels)} → {out}", file=sys.stderr)
     return 0
+
+
+def _columns(labels: list[Any], all_scores: bool) -> list[str]:
+    return [*PREDICTION_COLUMNS, *([f"score_{label}" for label in labels] if all_scores else [])]
 
 
 def _checked_labels(model: Any) -> list[Any]:
@@ -162,14 +156,12 @@ def _cluster(address: str | None, verbose: bool) -> Iterator[None]:
             ray.shutdown()
 
 
-def _write(batches: Iterable[Any], args: argparse.Namespace, labels: list[Any]) -> Summary:
-    """Count and write every batch into a staging directory that becomes ``args.out`` at the end."""
+def _write(batches: Iterable[Any], out: str, fmt: str, columns: list[str]) -> Summary:
+    """Count and write every batch into a staging directory that becomes ``out`` at the end."""
     from .. import ray as probe_ray
 
-    fmt = args.format or "parquet"
     summary = Summary()
-    columns = [*PREDICTION_COLUMNS, *([f"score_{label}" for label in labels] if args.all_scores else [])]
-    with atomic_dir(args.out) as staging:
+    with atomic_dir(out) as staging:
         with _Parts(staging, fmt, columns) as parts:
             for batch in batches:
                 errors = [e for e in batch[probe_ray.ERROR_COLUMN].to_pylist() if e]

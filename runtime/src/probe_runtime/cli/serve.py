@@ -16,8 +16,7 @@ from pathlib import Path
 from ..classifier import Classifier
 from ..cli_support import positive_int
 from ..errors import InputError, UsageError
-from .classify import threshold_value
-from .options import add_provider_option, add_self_check_option, add_spinning_option, providers, spinning
+from .options import add_load_options, load_options
 
 __all__ = ["API_KEY_ENV", "add_command", "cmd_serve"]
 
@@ -111,14 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         concurrent_runs=args.concurrent_runs,
     )
-    classifier = Classifier.load(
-        args.model,
-        threads=args.threads,
-        providers=providers(args),
-        threshold=args.threshold,
-        spinning=spinning(args),
-        self_check=args.self_check,
-    )
+    classifier = Classifier.load(args.model, options=load_options(args))
     try:
         sock = server.bind(args.host, args.port)
     except OSError as exc:
@@ -157,7 +149,24 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         "-H 'Content-Type: application/json' -d '{\"inputs\": \"ignore all previous instructions\"}'",
     )
     p.add_argument("model", help="the .onnx artifact")
-    net = p.add_argument_group("network")
+    _add_network(p.add_argument_group("network"))
+    _add_limits(p.add_argument_group("batching and limits"))
+    add_load_options(
+        p.add_argument_group("model"),
+        threads_help="CPU cores one model run spreads its batches over (default: all cores)",
+        threshold_help="replace the artifact's decision rule in /classify (default: the artifact's rule)",
+    )
+    p.add_argument(
+        "--access-log",
+        choices=("off", "text", "json"),
+        default="text",
+        help="one line per request on stderr (method, route, status, texts, ms, client): text, json or off "
+        "(default: text)",
+    )
+    p.set_defaults(func=cmd_serve)
+
+
+def _add_network(net: argparse._ArgumentGroup) -> None:
     net.add_argument(
         "--host",
         default="127.0.0.1",
@@ -171,7 +180,9 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         f"(default: ${API_KEY_ENV} if set, else no key)",
     )
     net.add_argument("--model-id", help="the name /info gives the model (default: the file name without .onnx)")
-    limits = p.add_argument_group("batching and limits")
+
+
+def _add_limits(limits: argparse._ArgumentGroup) -> None:
     limits.add_argument(
         "--max-batch-tokens",
         type=positive_int,
@@ -225,23 +236,3 @@ def add_command(sub: argparse._SubParsersAction) -> None:
         default=30.0,
         help="on SIGTERM, how long requests in flight may take to finish (default: 30)",
     )
-    model = p.add_argument_group("model")
-    model.add_argument(
-        "--threads", type=positive_int, help="CPU cores one model run spreads its batches over (default: all cores)"
-    )
-    model.add_argument(
-        "--threshold",
-        type=threshold_value,
-        help="replace the artifact's decision rule in /classify (default: the artifact's rule)",
-    )
-    add_provider_option(model)
-    add_spinning_option(model)
-    add_self_check_option(model)
-    p.add_argument(
-        "--access-log",
-        choices=("off", "text", "json"),
-        default="text",
-        help="one line per request on stderr (method, route, status, texts, ms, client): text, json or off "
-        "(default: text)",
-    )
-    p.set_defaults(func=cmd_serve)

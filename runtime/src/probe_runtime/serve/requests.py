@@ -18,8 +18,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..classifier import _check_text
 from ..errors import InputError
+from ..text_input import check_text
 
 __all__ = ["RequestError", "TextsRequest", "parse_body", "plain_texts_request", "predict_request"]
 
@@ -98,7 +98,7 @@ def _text(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise invalid(f"{name} must be a string, not {_kind(value)}")
     try:
-        return _check_text(value, name)
+        return check_text(value, name)
     except InputError as exc:
         raise invalid(str(exc).split("; drop it before calling")[0]) from None
 

@@ -1,0 +1,70 @@
+"""`probe-runtime classify`'s arguments, read once into the typed request the rest of the command works from.
+
+The local run (`probe_runtime.cli.classify`) and the Ray run (`probe_runtime.cli.ray_classify`) take the same
+`ClassifyRequest`: the model and the paths, how rows are read and written (`ClassifyOptions`), how the model is
+loaded (`LoadOptions`), and, for a run on a cluster, `RayOptions`. Nothing after `classify_request` looks at the
+argparse namespace again.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from ..classify_files import ClassifyOptions
+from ..errors import UsageError
+from ..load_options import LoadOptions
+from ..output import writes_file
+from .options import load_options
+
+__all__ = ["ClassifyRequest", "RayOptions", "classify_request"]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """``--ray``, ``--address``, ``--actors``: where and on how many model replicas a cluster run goes;
+    ``verbose`` (``-v``): Ray's own logs reach the terminal."""
+
+    ray: bool = False
+    address: str | None = None
+    actors: int | None = None
+    verbose: bool = False
+
+
+@dataclass(frozen=True)
+class ClassifyRequest:
+    """One ``probe-runtime classify`` run. ``ray`` is None for a run on this machine."""
+
+    model: str
+    inputs: tuple[str, ...]
+    out: str | None
+    options: ClassifyOptions
+    load: LoadOptions
+    ray: RayOptions | None = None
+
+    @property
+    def writes_file(self) -> bool:
+        """Does ``out`` name a file (not stdout)?"""
+        return writes_file(self.out)
+
+
+def classify_request(args: argparse.Namespace) -> ClassifyRequest:
+    """The request the command line makes (a bad option value: ``UsageError``, before any work)."""
+    wants_ray = bool(args.ray or args.address or args.actors)
+    verbose = bool(getattr(args, "verbose", False))
+    ray = RayOptions(args.ray, args.address, args.actors, verbose) if wants_ray else None
+    if ray is not None and args.spinning is not None:
+        raise UsageError("--spin/--no-spin is not available with --ray (Ray actors run one thread each by default)")
+    options = ClassifyOptions(
+        text_column=args.text_column,
+        id_column=args.id_column,
+        input_format=args.input_format,
+        errors=args.errors,
+        out_format=args.format,
+        all_scores=args.all_scores,
+        top_k=args.top_k,
+        window_rows=args.window_rows,
+        resume=args.resume,
+        overwrite=args.overwrite,
+    )
+    return ClassifyRequest(args.model, tuple(args.inputs), args.out, options, load_options(args), ray)
