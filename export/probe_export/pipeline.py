@@ -20,7 +20,7 @@ from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization,
 from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.errors import UsageError
 from probe_runtime.long_text import Windower, resolve_long_text
-from probe_runtime.records import Figures, Provenance, TrainingSummary, Verification
+from probe_runtime.records import Figures, Verification
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
@@ -40,7 +40,7 @@ from .truncate import truncate_module
 from .verify import compare
 from .writer import write_artifact
 
-__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model", "training_summary"]
+__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model"]
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,13 @@ def export_model(
         max_length=trained.max_length,
         pooling=Pooling(trained.pooling),
         layer=trained.layer,
-        base_encoder=trained.settings.get("base_encoder", trained.encoder),
+        base_encoder=trained.base_encoder,
         input_names=encoder.input_names,
         pad_token_id=pad_token_id(encoder),
         method=Method(trained.method),
         quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
-        training=training_summary(trained),
-        provenance=Provenance.parse(trained.provenance, "provenance") if trained.provenance else None,
+        training=trained.summary(),  # every field of the artifact's training record the run set, by name
+        provenance=trained.provenance,
         created_by=f"probe {__version__}",
         encoder_layers=encoder_layers,
         **decision_fields(trained),
@@ -266,37 +266,3 @@ def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) 
         "window_stride": settings.stride,
         "window_aggregate": WindowAggregate(settings.aggregate),
     }
-
-
-def training_summary(trained: Any) -> TrainingSummary:
-    """The training report's figures and the settings worth knowing: every field `TrainingSummary` has."""
-    report = trained.report
-    keep: tuple[str, ...] = (
-        "accuracy",
-        "macro_f1",
-        "n",
-        "n_train",
-        "majority_baseline",
-        "train_seconds",
-        "test_source",
-    )
-    keep += ("per_class", "confusion_matrix", "data")  # the card's tables (model directories since issue 15)
-    summary = {k: report[k] for k in keep if k in report}
-    recorded = (
-        "C",
-        "cv_accuracy",
-        "cv_spread",
-        "normalize",
-        "normalize_chosen_by",
-        "cv_accuracy_raw",
-        "cv_accuracy_l2",
-        "seed",
-        "train_source",
-        "epochs",
-        "learning_rate",
-        "batch_size",
-        "best_epoch",
-        "steps",
-    )
-    summary.update({k: v for k, v in trained.settings.items() if k in recorded})
-    return TrainingSummary.parse(summary, "training")

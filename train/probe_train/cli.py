@@ -32,6 +32,7 @@ from .layers_cli import add_cache_option, add_layers_command, auto_layer, cache_
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
+from .records import RunSettings
 from .settings import FinetuneSettings, Method, ProbeSettings
 from .training import TrainRequest, train
 
@@ -265,11 +266,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _normalisation_line(recorded: dict) -> str:
+def _normalisation_line(recorded: RunSettings) -> str:
     """How the probe's L2 normalisation was decided, in one line (the report records the same)."""
-    line = f"L2 normalisation: {'yes' if recorded.get('normalize') else 'no'}"
-    if recorded.get("normalize_chosen_by") == "cross-validation":
-        raw, l2 = recorded["cv_accuracy_raw"], recorded["cv_accuracy_l2"]
+    line = f"L2 normalisation: {'yes' if recorded.normalize else 'no'}"
+    raw, l2 = recorded.cv_accuracy_raw, recorded.cv_accuracy_l2
+    if recorded.normalize_chosen_by == "cross-validation" and raw is not None and l2 is not None:
         return f"{line} (chosen by 5-fold CV accuracy on the training data: raw {100 * raw:.2f} %, L2 {100 * l2:.2f} %)"
     return f"{line} (as set)"
 
