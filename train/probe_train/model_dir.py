@@ -299,6 +299,11 @@ def _record(kind: type[R], value: Any, path: Path, where: str) -> R:
         raise _damaged(path, str(exc).removeprefix("manifest ")) from None
 
 
+def _set(values: dict[str, Any]) -> dict[str, Any]:
+    """The keys that hold a value: directories before the typed records wrote null for a setting not set."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _read_report(path: Path) -> TrainReport:
     """report.json as its record (absent: an empty one)."""
     if not path.is_file():
@@ -309,7 +314,7 @@ def _read_report(path: Path) -> TrainReport:
         raise _damaged(path, f"not valid JSON ({exc})") from None
     if not isinstance(report, dict):
         raise _damaged(path, "not a JSON object")
-    return _record(TrainReport, report, path, "report")
+    return _record(TrainReport, _set(report), path, "report")
 
 
 def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +331,7 @@ def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise _damaged(config_path, f"field 'label_names' is {names!r}, not a list of strings")
     provenance = config.get("provenance") or None
     return {
-        "settings": _record(RunSettings, config.get("settings") or {}, config_path, "settings"),
+        "settings": _record(RunSettings, _set(config.get("settings") or {}), config_path, "settings"),
         "decision": _record(Decision, config.get("decision") or {}, config_path, "decision"),
         "provenance": None if provenance is None else _record(Provenance, provenance, config_path, "provenance"),
         "temperature": float(temperature),
