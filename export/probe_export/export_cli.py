@@ -148,6 +148,13 @@ def _add_export_command(sub: argparse._SubParsersAction) -> None:
         help="gate: refuse a precision whose accuracy loss on the labelled texts is significant at this level "
         "(McNemar's exact test on the texts the two graphs disagree on; default 0.05; 0 turns the test off)",
     )
+    _add_verification_options(p)
+    p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
+    p.set_defaults(func=cmd_export)
+
+
+def _add_verification_options(p: argparse.ArgumentParser) -> None:
+    """What the file is verified on, and the long-text policy it stores."""
     p.add_argument("--eval", help="labelled file to verify on (default: the held-out split saved by train)")
     p.add_argument("--text-column", default="text", help="text column of --eval (default: text)")
     p.add_argument("--label-column", default="label", help="label column of --eval (default: label)")
@@ -171,8 +178,6 @@ def _add_export_command(sub: argparse._SubParsersAction) -> None:
         help="max = the most positive window (detection), mean = average of windows; auto (default) = max "
         "for two labels where one reads as 'nothing found' (0, ham, benign, not_…), else mean",
     )
-    p.add_argument("--json", action="store_true", help="also print the verification figures as JSON")
-    p.set_defaults(func=cmd_export)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:

@@ -37,7 +37,7 @@ from .decision_options import add_decision_options, decision_settings, format_de
 from .embeddings import use_fast_attention
 from .encoder import check_layer, load_encoder
 from .errors import ProbeError
-from .finetune import EpochResult
+from .finetune_records import EpochResult
 from .layers_cli import add_layers_command, auto_layer
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
@@ -253,6 +253,13 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    """`train`, `layers` and `embed`, mounted on the `probe` command's subparsers."""
+    _add_train_command(sub)
+    add_layers_command(sub)
+    _add_embed_command(sub)
+
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a classifier on labelled texts",
@@ -288,6 +295,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add_encoder_options(p)
     add_decision_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)
+    _add_finetune_options(p)
+
+
+def _add_finetune_options(p: argparse.ArgumentParser) -> None:
     ft = p.add_argument_group(
         "fine-tuning (--method finetune)",
         "AdamW with linear warm-up and decay, gradient clipping, early stopping on a validation split "
@@ -326,8 +337,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help=f"also checkpoint every N steps (default {d.checkpoint_every}; 0: epochs only)",
     )
     ft.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.checkpoint/")
-    add_layers_command(sub)
 
+
+def _add_embed_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
         help="write frozen-encoder embeddings to a .npy file",

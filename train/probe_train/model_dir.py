@@ -26,14 +26,14 @@ from probe_runtime.records import Decision, Provenance, Record, TrainingSummary,
 
 from .encoder import Encoder
 from .errors import ProbeError
+from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
+from .head_fit import damaged as _damaged
 from .records import RunSettings, TrainReport, training_summary
 
 __all__ = [
     "ENCODER_DIR",
     "KIND",
     "TrainedModel",
-    "check_head_fits_encoder",
-    "encoder_config",
     "is_trained_model_dir",
     "load_trained",
     "sample_texts",
@@ -42,7 +42,7 @@ __all__ = [
 
 FORMAT = "probe-trained-model"
 FORMAT_VERSION = 1
-CONFIG, HEAD, REPORT, EVAL, ENCODER_DIR = "config.json", "head.npz", "report.json", "eval.jsonl", "encoder"
+REPORT, EVAL, ENCODER_DIR = "report.json", "eval.jsonl", "encoder"
 RELIABILITY = "reliability.png"
 # Unlabelled training texts the export compares its precision candidates against fp32 on: agreement needs
 # no labels, and a few thousand texts tell a 0.5 % flip rate from a 2 % one where a 116-text test split cannot.
@@ -183,10 +183,6 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
         # Re-checked at the last moment: another run may have written `out` while this one trained.
         refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     return out
-
-
-def _damaged(path: Path, what: str) -> ProbeError:
-    return ProbeError(f"{path}: {what}. The model directory is damaged; train it again with `probe train`.")
 
 
 def _unreadable(path: Path, exc: ProbeError) -> ProbeError:
@@ -339,64 +335,6 @@ def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         "label_names": names,
         "normalize": bool(config.get("normalize", False)),
     }
-
-
-def encoder_config(encoder: str) -> dict[str, Any] | None:
-    """The config.json of the encoder ``encoder`` names, found the way loading it will find it, without torch.
-
-    A local folder, the default alias (``minilm``: a folder inside an installed package) or a Hub id already
-    in the local Hugging Face cache; None when there is none on this machine (a Hub id not downloaded yet:
-    `check_head_fits_encoder` runs again on the loaded encoder's config).
-    """
-    from .encoder import resolve_model
-
-    try:
-        path = Path(resolve_model(encoder))
-    except ProbeError:
-        return None  # the default's package is missing: loading it says so
-    found: str | Path | None = path / CONFIG
-    if not path.is_dir():
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            found = try_to_load_from_cache(str(path), CONFIG)
-        except (ImportError, ValueError):  # ValueError: not a valid Hub id
-            found = None
-    if not isinstance(found, str | Path):
-        return None
-    try:
-        config = json.loads(Path(found).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
-
-
-def check_head_fits_encoder(
-    model_dir: Path, config: dict[str, Any], width: int, encoder_config: dict[str, Any], positions: int | None = None
-) -> None:
-    """The head must fit the encoder it sits on: its width is the hidden size, its layer and length must exist.
-
-    ``config``: the model directory's settings (``encoder``, ``layer``, ``max_length``); ``width``: the
-    head's input width; ``positions``: the tokens the encoder can read, when known better than
-    ``max_position_embeddings`` (RoBERTa-style tables lose rows to their padding index). A mismatch
-    would otherwise surface as a shape error deep inside torch, after the encoder loaded.
-    """
-    encoder = config["encoder"]
-    hidden = encoder_config.get("hidden_size")
-    if isinstance(hidden, int) and width != hidden:
-        raise _damaged(model_dir / HEAD, f"the head is {width} wide but encoder {encoder} has hidden size {hidden}")
-    if positions is None:
-        positions = encoder_config.get("max_position_embeddings")
-    if isinstance(positions, int) and config["max_length"] > positions:
-        raise _damaged(
-            model_dir / CONFIG,
-            f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
-        )
-    layers = encoder_config.get("num_hidden_layers")
-    if isinstance(layers, int) and not -(layers + 1) <= config["layer"] <= layers:
-        raise _damaged(
-            model_dir / CONFIG, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}"
-        )
 
 
 def load_trained(path: str | Path) -> TrainedModel:

@@ -21,7 +21,8 @@ from .decisions import HeldOut, choose_decisions, test_report
 from .embedding_cache import EmbeddingCache
 from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
-from .finetune import EpochResult, finetune, split_validation
+from .finetune import finetune, split_validation
+from .finetune_records import EpochResult
 from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
