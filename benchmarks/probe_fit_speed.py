@@ -85,9 +85,9 @@ def _probe(encoder: Any, train: Any, test: Any) -> dict[str, Any]:
         row: dict[str, Any] = {
             "seconds": seconds,
             "accuracy": evaluate_on(trained, encoder, test, cache=cache)["accuracy"],
-            "normalize": s["normalize"],
-            "C": s["C"],
-            "cv_accuracy": s["cv_accuracy"],
+            "normalize": s.normalize,
+            "C": s.C,
+            "cv_accuracy": s.cv_accuracy,
         }
         x = embed_texts(encoder, train.texts, show_progress=False, cache=cache)
         x_test = embed_texts(encoder, test.texts, show_progress=False, cache=cache)

@@ -248,8 +248,9 @@ def evaluate_model_dir(model_dir: Path) -> dict[str, Any]:
         raise SystemExit(f"error: {model_dir}: only a probe's model directory can be scored without exporting")
     encoder = load_encoder(model.encoder, model.max_length)
     labels = np.array(model.labels)
-    threshold = model.decision.get("threshold")
-    positive = list(model.labels).index(model.decision.get("positive_label", model.labels[-1]))
+    threshold = model.decision.threshold
+    positive_label = model.decision.positive_label
+    positive = list(model.labels).index(model.labels[-1] if positive_label is None else positive_label)
 
     def predict(texts: list[str]) -> dict[str, np.ndarray]:
         x = embed_texts(encoder, texts, model.pooling, model.layer, 32, False, normalize=model.normalize)

@@ -218,6 +218,9 @@ def _method(facts: CardFacts) -> list[str]:
     ]
     named = ("C", "seed", "epochs", "learning_rate", "batch_size", "best_epoch", "steps", "n_train", "train_seconds")
     rows += [[k.replace("_", " "), f"{getattr(t, k):.4g}"] for k in named if getattr(t, k) is not None]
+    if t.sample_weight:  # `probe train --weight-column`: what the loss weighed
+        w = t.sample_weight
+        rows.append(["training weights", f"{w['rows']} rows, {w['zero']} at 0, total {w['sum']:g} (max {w['max']:g})"])
     if t.normalize is not None:
         how, raw, l2 = "", t.cv_accuracy_raw, t.cv_accuracy_l2
         if t.normalize_chosen_by == "cross-validation" and raw is not None and l2 is not None:

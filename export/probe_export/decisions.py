@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 from probe_runtime.artifact import Manifest
-from probe_runtime.records import Decision
 from probe_train.model_dir import TrainedModel
 from probe_train.operating_point import operating_figures
 
@@ -23,7 +22,7 @@ __all__ = ["decision_fields", "decision_verification"]
 def decision_fields(trained: TrainedModel) -> dict[str, Any]:
     """The manifest's decision, temperature and label_names from the model directory (checked there)."""
     return {
-        "decision": Decision.parse(trained.decision or {}, "decision"),
+        "decision": trained.decision,
         "temperature": trained.temperature,
         "label_names": list(trained.label_names),
     }

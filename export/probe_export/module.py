@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 from probe_train.classifier_module import ClassifierModule, batched_forward
 from probe_train.encoder import Encoder, load_encoder, position_limit
-from probe_train.model_dir import TrainedModel, check_head_fits_encoder
+from probe_train.head_fit import check_head_fits_encoder
+from probe_train.model_dir import TrainedModel
 
 __all__ = ["ClassifierModule", "build_module", "torch_probabilities"]
 

@@ -16,15 +16,16 @@ from onnxruntime import __version__ as ort_version
 from probe_runtime import Classifier, ProbeError
 from probe_runtime.artifact import Manifest
 from probe_runtime.canary import record_canaries
-from probe_runtime.choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
+from probe_runtime.choices import LongTextPolicy, Quantization, WindowAggregate
 from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
 from probe_runtime.errors import UsageError
+from probe_runtime.guard import output_lock
 from probe_runtime.long_text import Windower, resolve_long_text
-from probe_runtime.records import Figures, Provenance, TrainingSummary, Verification
+from probe_runtime.records import Figures, Verification
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
-from probe_train.model_dir import load_trained
+from probe_train.model_dir import TrainedModel, load_trained
 
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
 from .card import facts_from_manifest, picture_links, render_card
@@ -40,7 +41,7 @@ from .truncate import truncate_module
 from .verify import compare
 from .writer import write_artifact
 
-__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model", "training_summary"]
+__all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model"]
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ExportResult:
     seconds: float
 
 
-def _verification_texts(trained: Any, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
+def _verification_texts(trained: TrainedModel, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
     if options.eval_file:
         data = load_dataset(options.eval_file, options.text_column, options.label_column, min_classes=1)
         data = align_labels(data, trained.labels)
@@ -114,90 +115,63 @@ def export_model(
 ) -> ExportResult:
     """Export, fuse, (quantize,) verify against PyTorch, and write the artifact.
 
-    ``out`` is checked first (see `guard_export_output`): it replaces only an earlier probe artifact,
-    and only with ``overwrite``.
+    ``out`` is checked first, the one time (see `guard_export_output`): it replaces only an earlier probe
+    artifact, and only with ``overwrite``; then it is locked against a second writer while the export runs.
     """
     started = time.perf_counter()
     guard_export_output(model_dir, out, options.eval_file, overwrite=overwrite)
+    with output_lock(Path(out)):
+        manifest = _export(Path(model_dir), Path(out), options)
+    return ExportResult(Path(out), manifest, round(time.perf_counter() - started, 1))
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """The texts the file is verified on (``y``: their labels, None without), where they come from, and
+    what PyTorch answers on them: the reference every graph is held to."""
+
+    texts: list[str]
+    y: np.ndarray | None
+    source: str
+    reference: np.ndarray
+
+
+def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
+    """The pipeline, in order: the PyTorch classifier, its fp32 graph, the precision the gate ships, the file."""
     trained = load_trained(model_dir)
-    module, encoder = build_module(trained, Path(model_dir))
+    module, encoder = build_module(trained, model_dir)
     texts, y, source = _verification_texts(trained, options)
     # Only the blocks up to the layer the head reads go into the graph (`truncate`), checked on 32 texts.
     module, encoder_layers = truncate_module(module, _feeds(encoder, texts[:32]))
-    manifest = Manifest(
-        labels=list(trained.labels),
-        max_length=trained.max_length,
-        pooling=Pooling(trained.pooling),
-        layer=trained.layer,
-        base_encoder=trained.settings.get("base_encoder", trained.encoder),
-        input_names=encoder.input_names,
-        pad_token_id=pad_token_id(encoder),
-        method=Method(trained.method),
-        quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
-        training=training_summary(trained),
-        provenance=Provenance.parse(trained.provenance, "provenance") if trained.provenance else None,
-        created_by=f"probe {__version__}",
-        encoder_layers=encoder_layers,
-        **decision_fields(trained),
-    )
+    manifest = _manifest(trained, encoder, encoder_layers)
     tok_json = tokenizer_json(encoder)
     long_text = _long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
-    reference = torch_probabilities(module, encoder, texts)
-    verification = Verification(
-        texts=len(texts), source=source, torch=compare(reference, reference, y) if y is not None else None
-    )
-
+    verified = _Verified(texts, y, source, torch_probabilities(module, encoder, texts))
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
-        raw, fused = Path(tmp) / "raw.onnx", Path(tmp) / "fp32.onnx"
-        export_onnx(module, _feeds(encoder, texts[:2]), raw)
-        config = encoder.model.config
-        heads, hidden = config.num_attention_heads, config.hidden_size
-        fused_ops = optimize(raw, fused, heads, hidden, model_type=config.model_type, layers=encoder_layers)
+        fused = Path(tmp) / "fp32.onnx"
+        fused_ops = _fused_graph(module, encoder, texts[:2], encoder_layers, Path(tmp), fused)
         fp32_runner = Classifier.from_graph(fused, manifest, tok_json)
         # The optimizer may prune an input the graph does not need (e.g. all-zero token types):
         # the manifest records the inputs the file really declares.
         manifest = replace(manifest, input_names=[i.name for i in fp32_runner.session.get_inputs()])
         fp32_probs = fp32_runner.predict_proba(texts)
-        fp32 = compare(reference, fp32_probs, y)
-        if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
-            raise ExportError(
-                f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
-                f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
-                "Please report this with the encoder name."
-            )
-        # Agreement with fp32 needs no labels: the training sample the model directory keeps, then the
-        # labelled texts (the paired accuracy test reads those).
-        extra = list(trained.sample_texts)
-        texts_all, labelled = extra + list(texts), slice(len(extra), None)
-        fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
+        fp32 = _checked_fp32(verified, fp32_probs, options)
 
         def load(path: Path) -> Classifier:
             return Classifier.from_graph(path, manifest, tok_json)
 
-        ref = Reference(load, fp32_all, texts_all, labelled, y)
+        # Agreement with fp32 needs no labels: the training sample the model directory keeps, then the
+        # labelled texts (the paired accuracy test reads those).
+        extra = list(trained.sample_texts)
+        fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
+        ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y)
         chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
-        precision = record(options.quantize, chosen, tried, options.limits)
         if chosen is None:
             raise ExportError(_gate_message(tried[-1], model_dir, out, options))
-        # The gate's own batched answers on the labelled texts: no second load and pass over the texts.
-        int8 = (
-            None
-            if chosen.name is Quantization.NONE
-            else _int8_figures(reference, fp32_probs, chosen.probs[labelled], y)
-        )
-        verification = replace(
-            verification,
-            int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
-            fused_ops=fused_ops,
-            unfused_attention=unfused_attention(fused_ops, encoder_layers),
-            fp32=fp32,
-            agreement_texts=len(texts_all),
-            precision=precision,
-            int8=int8,
-        )
-        shipped = chosen.probs[labelled]  # the shipped graph's answers on the labelled texts
-        verification = replace(verification, **decision_verification(manifest, shipped, y))
+        verification = _verification(verified, fp32, fp32_probs, chosen, ref, encoder_layers, fused_ops)
+        verification = replace(verification, precision=record(options.quantize, chosen, tried, options.limits))
+        verification = replace(verification, **decision_verification(manifest, chosen.probs[ref.labelled], y))
         manifest = replace(
             manifest,
             quantization=chosen.name,
@@ -205,14 +179,91 @@ def export_model(
             requires_onnxruntime=_requires_onnxruntime(chosen.name),
             **long_text,
         )
-        final = chosen.path
-        manifest = replace(manifest, speed=measure_speed(final, manifest, tok_json))
-        # The shipped graph's answers on the canary texts, on this CPU: every load re-asks them (probe_runtime.canary).
-        manifest = replace(manifest, canaries=record_canaries(load(final).predict_proba, ort_version))
-        facts = facts_from_manifest(manifest, Path(out).stem)
-        manifest = replace(manifest, card=render_card(facts, picture_links(facts)))
-        path = write_artifact(final, manifest, tok_json, Path(out))
-    return ExportResult(path, manifest, round(time.perf_counter() - started, 1))
+        manifest = _measured(manifest, chosen.path, load, tok_json, out)
+        write_artifact(chosen.path, manifest, tok_json, out)
+    return manifest
+
+
+def _manifest(trained: TrainedModel, encoder: Any, encoder_layers: int) -> Manifest:
+    """What the model directory says of the classifier, as the manifest records it (verification comes later)."""
+    return Manifest(
+        labels=list(trained.labels),
+        max_length=trained.max_length,
+        pooling=trained.pooling,
+        layer=trained.layer,
+        base_encoder=trained.base_encoder,
+        input_names=encoder.input_names,
+        pad_token_id=pad_token_id(encoder),
+        method=trained.method,
+        quantization=Quantization.NONE,  # the precision actually shipped is set once the gate has chosen it
+        training=trained.summary(),  # every field of the artifact's training record the run set, by name
+        provenance=trained.provenance,
+        created_by=f"probe {__version__}",
+        encoder_layers=encoder_layers,
+        **decision_fields(trained),
+    )
+
+
+def _fused_graph(
+    module: Any, encoder: Any, sample: list[str], encoder_layers: int, tmp: Path, fused: Path
+) -> dict[str, int]:
+    """The fp32 graph traced on ``sample``, onnxruntime's transformer fusions applied at ``fused``: the ops fused."""
+    raw = tmp / "raw.onnx"
+    export_onnx(module, _feeds(encoder, sample), raw)
+    config = encoder.model.config
+    heads, hidden = config.num_attention_heads, config.hidden_size
+    return optimize(raw, fused, heads, hidden, model_type=config.model_type, layers=encoder_layers)
+
+
+def _checked_fp32(verified: _Verified, fp32_probs: np.ndarray, options: ExportOptions) -> Figures:
+    """The fp32 graph against PyTorch; beyond the tolerance nothing is shipped."""
+    fp32 = compare(verified.reference, fp32_probs, verified.y)
+    if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
+        raise ExportError(
+            f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
+            f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
+            "Please report this with the encoder name."
+        )
+    return fp32
+
+
+def _verification(
+    verified: _Verified,
+    fp32: Figures,
+    fp32_probs: np.ndarray,
+    chosen: Candidate,
+    ref: Reference,
+    encoder_layers: int,
+    fused_ops: dict[str, int],
+) -> Verification:
+    """Each graph against its reference: PyTorch against itself (its accuracy), fp32 against PyTorch, the
+    shipped quantized graph against fp32 (the gate's own batched answers: no second pass over the texts)."""
+    y, reference = verified.y, verified.reference
+    int8 = (
+        None
+        if chosen.name is Quantization.NONE
+        else _int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y)
+    )
+    return Verification(
+        texts=len(verified.texts),
+        source=verified.source,
+        torch=compare(reference, reference, y) if y is not None else None,
+        int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
+        fused_ops=fused_ops,
+        unfused_attention=unfused_attention(fused_ops, encoder_layers),
+        fp32=fp32,
+        agreement_texts=len(ref.texts),
+        int8=int8,
+    )
+
+
+def _measured(manifest: Manifest, graph: Path, load: Any, tok_json: str, out: Path) -> Manifest:
+    """The speed line, the canaries (the shipped graph's answers on this CPU, which every load re-asks:
+    `probe_runtime.canary`) and the card rendered from the finished manifest."""
+    manifest = replace(manifest, speed=measure_speed(graph, manifest, tok_json))
+    manifest = replace(manifest, canaries=record_canaries(load(graph).predict_proba, ort_version))
+    facts = facts_from_manifest(manifest, out.stem)
+    return replace(manifest, card=render_card(facts, picture_links(facts)))
 
 
 def _requires_onnxruntime(shipped: Quantization) -> str | None:
@@ -266,37 +317,3 @@ def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) 
         "window_stride": settings.stride,
         "window_aggregate": WindowAggregate(settings.aggregate),
     }
-
-
-def training_summary(trained: Any) -> TrainingSummary:
-    """The training report's figures and the settings worth knowing: every field `TrainingSummary` has."""
-    report = trained.report
-    keep: tuple[str, ...] = (
-        "accuracy",
-        "macro_f1",
-        "n",
-        "n_train",
-        "majority_baseline",
-        "train_seconds",
-        "test_source",
-    )
-    keep += ("per_class", "confusion_matrix", "data")  # the card's tables (model directories since issue 15)
-    summary = {k: report[k] for k in keep if k in report}
-    recorded = (
-        "C",
-        "cv_accuracy",
-        "cv_spread",
-        "normalize",
-        "normalize_chosen_by",
-        "cv_accuracy_raw",
-        "cv_accuracy_l2",
-        "seed",
-        "train_source",
-        "epochs",
-        "learning_rate",
-        "batch_size",
-        "best_epoch",
-        "steps",
-    )
-    summary.update({k: v for k, v in trained.settings.items() if k in recorded})
-    return TrainingSummary.parse(summary, "training")

@@ -15,7 +15,7 @@ from typing import Any
 from probe_runtime.atomic import atomic_dir
 from probe_runtime.errors import InputError
 from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
-from probe_runtime.records import Provenance, TrainingSummary
+from probe_runtime.records import TrainingSummary
 
 from .card import CARD_MARKER, PICTURES, CardFacts, facts_from_manifest, picture_links, render_card
 
@@ -72,21 +72,19 @@ def read_sweep(path: str | Path) -> Any:
 def _facts_from_model_dir(path: Path) -> tuple[CardFacts, Any]:
     from probe_train.model_dir import load_trained
 
-    from .pipeline import training_summary
-
     trained = load_trained(path)
     sweep = read_sweep(path / SWEEP_FILE) if (path / SWEEP_FILE).is_file() else None
-    calibration = trained.report.get("calibration")
+    calibration = trained.report.calibration
     facts = CardFacts(
         name=path.resolve().name,
         labels=list(trained.labels),
-        base_encoder=str(trained.settings.get("base_encoder", trained.encoder)),
+        base_encoder=trained.base_encoder,
         method=trained.method,
         pooling=trained.pooling,
         layer=trained.layer,
         max_length=trained.max_length,
-        training=training_summary(trained) if trained.report else TrainingSummary(),
-        provenance=Provenance.parse(trained.provenance, "provenance") if trained.provenance else None,
+        training=trained.summary() if trained.report.to_json_dict() else TrainingSummary(),
+        provenance=trained.provenance,
         decisions={"calibration": calibration} if isinstance(calibration, dict) else {},
     )
     return facts, sweep

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from probe_export.cli import main
+from probe_export.estimator import export_estimator, save_with_card
 from probe_export.plots import DPI, SIZE
 from probe_runtime import Classifier
 from probe_runtime.cli import main as runtime_main
@@ -127,7 +128,7 @@ def test_the_estimators_report_equals_the_cli_s_for_the_same_data_and_seed(
 ):
     train, test = (load_dataset(p) for p in tiny_data)
     clf = ProbeClassifier(model=str(tiny_encoder), seed=0).fit(train.texts, np.array(train.label_values()))
-    saved = clf.save(tmp_path / "est", test.texts, np.array(test.label_values()), card=True)
+    saved = save_with_card(clf, tmp_path / "est", test.texts, np.array(test.label_values()))
     cli = json.loads((tiny_trained / "report.json").read_text())
     est = json.loads((saved / "report.json").read_text())
     assert _comparable(est) == _comparable(cli)
@@ -146,7 +147,7 @@ def test_the_estimators_report_equals_the_cli_s_for_the_same_data_and_seed(
     assert figures(card) == figures(cli_card)  # the data's names differ: "evaluation data" vs test.csv
     assert png_size(saved / "card" / "confusion_matrix.png") == PNG_PX
     # ...and one call from the fitted estimator to a loaded artifact
-    loaded = clf.export(tmp_path / "est.onnx", test.texts, np.array(test.label_values()), quantize="none")
+    loaded = export_estimator(clf, tmp_path / "est.onnx", test.texts, np.array(test.label_values()), quantize="none")
     assert isinstance(loaded, Classifier) and loaded.manifest.card is not None
     assert list(loaded.predict(test.texts[:5])) == list(clf.predict(test.texts[:5]))
     assert not (tmp_path / "est.card").exists()  # one file; `probe report` writes the card out

@@ -3,6 +3,7 @@ PyTorch model, at no run-time cost beyond one division, and the label never chan
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,7 @@ def hot(tiny_trained: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     from probe_export.cli import main
 
     root = tmp_path_factory.mktemp("temperature")
-    trained = load_trained(tiny_trained)
-    trained.temperature = 2.5
+    trained = replace(load_trained(tiny_trained), temperature=2.5)
     save_trained(trained, root / "model")
     assert main(["export", str(root / "model"), "--out", str(root / "hot.onnx"), "--quantize", "none"]) == 0
     return root / "model", root / "hot.onnx"
@@ -44,8 +44,7 @@ def test_the_graph_computes_softmax_of_the_logits_divided_by_the_temperature(hot
 
 
 def test_an_uncalibrated_module_has_no_division_in_its_forward(tiny_trained: Path) -> None:
-    trained = load_trained(tiny_trained)
-    trained.temperature = 1.0
+    trained = replace(load_trained(tiny_trained), temperature=1.0)
     module, encoder = build_module(trained)
     feeds = {k: torch.from_numpy(v) for k, v in next(iter(_batches(encoder))).feeds.items()}
     with torch.no_grad():

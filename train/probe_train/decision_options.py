@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .label_names import parse_mapping
+from .records import TrainReport
 
 __all__ = ["add_decision_options", "decision_settings", "format_decisions"]
 
@@ -63,19 +64,19 @@ def decision_settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def format_decisions(report: dict[str, Any], out: Path) -> str:
+def format_decisions(report: TrainReport, out: Path) -> str:
     """Calibration and the operating point on the test split, in a few lines (empty when neither was set)."""
     lines = []
-    c = report.get("calibration")
+    c = report.calibration
     if c:
         lines.append(
             f"  calibration: temperature {c['temperature']:g} (fitted on {c['fitted_on']}); test ECE "
             f"{c['ece_before']:.4f} → {c['ece_after']:.4f} ({c['ece_bins']}), Brier {c['brier_before']:.4f} → "
             f"{c['brier_after']:.4f}; reliability diagram: {out}/reliability.png"
         )
-    if "roc_auc" in report:
-        lines.append(f"  ROC-AUC {report['roc_auc']:.4f}   PR-AUC {report['pr_auc']:.4f}")
-    point = report.get("operating_point", {})
+    if report.roc_auc is not None:
+        lines.append(f"  ROC-AUC {report.roc_auc:.4f}   PR-AUC {report.pr_auc:.4f}")
+    point = report.operating_point or {}
     for name, f in point.get("test", {}).items():
         at = "argmax" if name == "argmax" else f"threshold {f['threshold']:.4g} ({point['decision'].get('rule')}"
         at += "" if name == "argmax" else f"={point['decision'].get('target', '')})"

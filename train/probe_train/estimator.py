@@ -8,13 +8,10 @@ softmax(W·x + b).
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from probe_runtime.errors import UsageError
 from probe_runtime.guard import refuse_existing_output, refuse_output_over_inputs
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
@@ -25,12 +22,8 @@ from .encoder import load_encoder
 from .errors import DataError
 from .finetune import head_probabilities
 from .model_dir import KIND, is_trained_model_dir, save_trained
-from .provenance import dataset_facts
 from .settings import FinetuneSettings, Method, ProbeSettings
-from .training import TrainRequest, score_test, train
-
-if TYPE_CHECKING:
-    from probe_runtime import Classifier
+from .training import TrainRequest, scored_on, train
 
 __all__ = ["ProbeClassifier"]
 
@@ -148,9 +141,9 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         self.coef_, self.intercept_ = self.trained_.weight, self.trained_.bias
         self.normalize_ = self.trained_.normalize
         if self.method == "probe":
-            self.C_ = self.trained_.settings["C"]
+            self.C_ = self.trained_.settings.C
         else:
-            self.history_ = self.trained_.settings["history"]
+            self.history_ = list(self.trained_.settings.history or ())
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -187,14 +180,13 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         eval_y: Any = None,
         *,
         overwrite: bool = False,
-        card: bool = False,
     ) -> Path:
         """Write a model directory that ``probe export`` turns into the one-file artifact.
 
         ``report.json`` is the full report (metrics, per-class figures, confusion matrix, the data's rows,
-        label counts and hashes), as `probe train` writes it. With ``card=True`` also ``card/``: the model
-        card and, with matplotlib installed, its pictures, as ``probe report DIR`` writes them (off by default,
-        so the directory stays the one `probe train` writes).
+        label counts and hashes), as `probe train` writes it. The model card beside it, and the verified
+        artifact itself, are the export package's (`probe_export.estimator.save_with_card` and
+        `export_estimator`: the layer above this one).
 
         ``eval_texts``/``eval_y`` (labelled held-out data) are what export verifies the file on, and
         what the directory's report scores, as ``probe train --test`` does.
@@ -207,54 +199,6 @@ class ProbeClassifier(ClassifierMixin, BaseEstimator):
         refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
         trained = self.trained_
         if eval_texts is not None:
-            started = time.perf_counter()
             evaluation = self._evaluation(eval_texts, eval_y)
-            scores, png = score_test(trained, self.encoder_, evaluation, self.batch_size, self.show_progress)
-            # Scoring is part of training's time on the command line (`train` scores `--test`) too.
-            seconds = round(trained.report["train_seconds"] + time.perf_counter() - started, 2)
-            scored = {**scores, **trained.report, "train_seconds": seconds, "test_source": evaluation.source}
-            data_facts = {**scored.pop("data", {}), "test": dataset_facts(evaluation)}
-            scored["data"] = data_facts  # last, as `train` writes it
-            evaluated = {"eval_texts": evaluation.texts, "eval_y": evaluation.y.tolist(), "reliability_png": png}
-            trained = replace(trained, report=scored, **evaluated)
-        saved = save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)
-        if card:
-            # The card and its pictures, as `probe report` writes them (in the export package: imported here)
-            from probe_export.report import REPORT_DIR, load_facts, matplotlib_available, write_report
-
-            facts, sweep = load_facts(saved)
-            write_report(facts, saved / REPORT_DIR, sweep=sweep, pictures=matplotlib_available())
-        return saved
-
-    def export(
-        self,
-        path: str | Path,
-        eval_texts: Any,
-        eval_y: Any,
-        *,
-        quantize: str = "auto",
-        overwrite: bool = False,
-        **options: Any,
-    ) -> Classifier:
-        """Save, export and load in one call: the verified one-file artifact at ``path``, loaded.
-
-        ``eval_texts``/``eval_y``: labelled held-out data the export verifies the file on (as `save`).
-        ``quantize`` and ``options`` are `probe_export.pipeline.ExportOptions`' (``long_text=``,
-        ``max_flip_rate=``...). The model directory in between is temporary; the card is written beside the
-        artifact as ``probe export`` does (``NAME.card/``, never over a folder of the user's).
-        """
-        import tempfile
-
-        from probe_export.output import guard_export_output
-        from probe_export.pipeline import ExportOptions, export_model
-        from probe_runtime import Classifier
-
-        check_is_fitted(self, "coef_")
-        if eval_texts is None or eval_y is None:
-            raise UsageError("export needs labelled held-out texts to verify the file on: export(path, texts, labels)")
-        export_options = ExportOptions(quantize=quantize, **options)
-        guard_export_output(self.encoder_.path, path, None, overwrite=overwrite)
-        with tempfile.TemporaryDirectory(prefix="probe-estimator-") as tmp:
-            model_dir = self.save(Path(tmp) / "model", eval_texts, eval_y)
-            result = export_model(model_dir, path, export_options, overwrite=overwrite)
-        return Classifier.load(result.path)
+            trained = scored_on(trained, self.encoder_, evaluation, self.batch_size, self.show_progress)
+        return save_trained(trained, out, encoder=self.encoder_, overwrite=overwrite)

@@ -17,29 +17,17 @@ from probe_runtime.atomic import atomic_dir
 from probe_runtime.guard import output_lock, refuse_existing_output, refuse_output_over_inputs
 from tqdm.auto import tqdm
 
+from .cli_options import add_cache_option, add_data_options, at_least, cache_from_args
 from .data import Dataset, align_labels, load_dataset
-from .embedding_cache import EmbeddingCache, default_cache_dir
 from .embeddings import use_fast_attention
 from .encoder import load_encoder
 from .layers import DEFAULT_TOLERANCE, PLOT, PLOT_INSTALL, RESULTS, LayerScore, Sweep, is_sweep_dir, plot_sweep
 from .layers import sweep_layers as run_sweep
 from .pooling import Pooling
 
-__all__ = ["add_cache_option", "add_layers_command", "auto_layer", "cache_from_args"]
+__all__ = ["add_layers_command", "auto_layer"]
 
 KIND = "layer sweep directory"
-
-
-def add_cache_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--no-cache",
-        action="store_true",
-        help=f"neither read nor write the embedding cache (default location: $PROBE_CACHE, else {default_cache_dir()})",
-    )
-
-
-def cache_from_args(args: argparse.Namespace) -> EmbeddingCache | None:
-    return None if getattr(args, "no_cache", False) else EmbeddingCache()
 
 
 def _progress(total_hint: str) -> tuple[tqdm, Callable[[int, int, LayerScore], None]]:
@@ -146,8 +134,6 @@ def _write(sweep: Sweep, out: Path, args: argparse.Namespace) -> None:
 
 
 def add_layers_command(sub: argparse._SubParsersAction) -> None:
-    from .cli import _data_options, at_least
-
     p = sub.add_parser(
         "layers",
         help="probe every layer and pooling of the encoder: where does the task live?",
@@ -171,6 +157,6 @@ def add_layers_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-length", type=at_least(2), default=None, help="tokens per text (default: the encoder's)")
     p.add_argument("--batch-size", type=at_least(1), default=32, help="texts per batch (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed for the cross-validation folds (default 0)")
-    _data_options(p)
+    add_data_options(p)
     add_cache_option(p)
     p.set_defaults(func=cmd_layers)

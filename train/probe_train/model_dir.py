@@ -13,24 +13,27 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from probe_runtime.atomic import atomic_dir, user_mode
-from probe_runtime.errors import InputError
+from probe_runtime.choices import Method, Pooling
+from probe_runtime.errors import ArtifactError, InputError
 from probe_runtime.guard import refuse_existing_output
+from probe_runtime.records import Decision, Provenance, Record, TrainingSummary, to_plain
 
 from .encoder import Encoder
 from .errors import ProbeError
+from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
+from .head_fit import damaged as _damaged
+from .records import RunSettings, TrainReport, training_summary
 
 __all__ = [
     "ENCODER_DIR",
     "KIND",
     "TrainedModel",
-    "check_head_fits_encoder",
-    "encoder_config",
     "is_trained_model_dir",
     "load_trained",
     "sample_texts",
@@ -39,7 +42,7 @@ __all__ = [
 
 FORMAT = "probe-trained-model"
 FORMAT_VERSION = 1
-CONFIG, HEAD, REPORT, EVAL, ENCODER_DIR = "config.json", "head.npz", "report.json", "eval.jsonl", "encoder"
+REPORT, EVAL, ENCODER_DIR = "report.json", "eval.jsonl", "encoder"
 RELIABILITY = "reliability.png"
 # Unlabelled training texts the export compares its precision candidates against fp32 on: agreement needs
 # no labels, and a few thousand texts tell a 0.5 % flip rate from a 2 % one where a 116-text test split cannot.
@@ -47,39 +50,55 @@ SAMPLE, SAMPLE_TEXTS = "texts.jsonl", 4000
 KIND = "probe model directory"  # how refusals name what `probe train` writes
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainedModel:
-    """A trained classifier: which encoder, how to pool, and the linear head on top."""
+    """A trained classifier: which encoder, how to pool, the linear head on top, and what the run recorded.
 
-    method: str
+    Frozen and typed end to end: ``report`` and ``settings`` are the records report.json and config.json's
+    settings hold (`records`), ``decision`` and ``provenance`` the artifact's own records, so what training
+    records reaches the artifact by construction (`summary`). A change is a new record (`dataclasses.replace`).
+    """
+
+    method: Method
     encoder: str
-    pooling: str
+    pooling: Pooling
     layer: int
     max_length: int
     labels: list[Any]
     weight: np.ndarray
     bias: np.ndarray
-    report: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
+    report: TrainReport = field(default_factory=TrainReport)
+    settings: RunSettings = field(default_factory=RunSettings)
     eval_texts: list[str] = field(default_factory=list)
     eval_y: list[int] = field(default_factory=list)
     sample_texts: list[str] = field(default_factory=list)
     normalize: bool = False  # the pooled vector is L2-normalised before the head (absent in older directories)
     # Decisions (probe_train.decisions): the temperature folded into the head's softmax, the operating
-    # point as the manifest's `Decision` JSON, display names aligned with labels (empty: none).
+    # point, display names aligned with labels (empty: none).
     temperature: float = 1.0
     calibrated_on: str = ""  # the held-out data the temperature was fitted on ("": not fitted)
-    decision: dict[str, Any] = field(default_factory=dict)
+    decision: Decision = field(default_factory=Decision)
     label_names: list[str] = field(default_factory=list)
     reliability_png: bytes | None = None  # written beside the report as reliability.png
-    # The base encoder by what finds it again (hub id/revision or package/version, weights' SHA-256): `provenance`
-    provenance: dict[str, Any] = field(default_factory=dict)
+    # The base encoder by what finds it again (hub id/revision or package/version, weights' SHA-256)
+    provenance: Provenance | None = None
+
+    @property
+    def base_encoder(self) -> str:
+        """The encoder as the user named it (a fine-tuned model's ``encoder`` is its own ``encoder/`` folder)."""
+        return self.settings.base_encoder or self.encoder
+
+    def summary(self) -> TrainingSummary:
+        """What the artifact records of this run: every `TrainingSummary` field the report or settings set."""
+        return training_summary(self.report, self.settings)
 
     def config(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts", "reliability_png"):
-            data.pop(key)
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **data}
+        """config.json: every field but those kept in files of their own, as JSON data."""
+        data = {f.name: to_plain(getattr(self, f.name)) for f in fields(self) if f.name not in _OWN_FILES}
+        return {"format": FORMAT, "format_version": FORMAT_VERSION, **data, "provenance": data["provenance"] or {}}
+
+
+_OWN_FILES = ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts", "reliability_png")
 
 
 def sample_texts(texts: list[str], seed: int, n: int = SAMPLE_TEXTS) -> list[str]:
@@ -135,6 +154,10 @@ def save_trained(
         return _write(model, out, Path(tmp), overwrite)
 
 
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for record in records:
@@ -143,8 +166,8 @@ def _write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: bool) -> Path:
     with atomic_dir(out) as staging:
-        (staging / CONFIG).write_text(json.dumps(model.config(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        (staging / REPORT).write_text(json.dumps(model.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        _write_json(staging / CONFIG, model.config())
+        _write_json(staging / REPORT, model.report.to_json_dict())
         np.savez(staging / HEAD, weight=model.weight, bias=model.bias)
         if model.reliability_png is not None:
             (staging / RELIABILITY).write_bytes(model.reliability_png)
@@ -160,10 +183,6 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
         # Re-checked at the last moment: another run may have written `out` while this one trained.
         refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
     return out
-
-
-def _damaged(path: Path, what: str) -> ProbeError:
-    return ProbeError(f"{path}: {what}. The model directory is damaged; train it again with `probe train`.")
 
 
 def _unreadable(path: Path, exc: ProbeError) -> ProbeError:
@@ -256,73 +275,66 @@ def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
 
 
 def _check_settings(config_path: Path, config: dict[str, Any]) -> None:
-    from .pooling import Pooling
-
-    pooling = {p.value for p in Pooling}
-    if config["pooling"] not in pooling:
-        raise _damaged(config_path, f"field 'pooling' is {config['pooling']!r}, not one of {sorted(pooling)}")
+    for key, kind in (("method", Method), ("pooling", Pooling)):
+        if config[key] not in kind.values():
+            raise _damaged(config_path, f"field {key!r} is {config[key]!r}, not one of {sorted(kind.values())}")
     if not isinstance(config.get("normalize", False), bool):
         raise _damaged(config_path, f"field 'normalize' is {config['normalize']!r}, not true or false")
     if config["max_length"] < 2:
         raise _damaged(config_path, f"field 'max_length' is {config['max_length']}, not 2 or more")
 
 
-def encoder_config(encoder: str) -> dict[str, Any] | None:
-    """The config.json of the encoder ``encoder`` names, found the way loading it will find it, without torch.
+R = TypeVar("R", bound=Record)
 
-    A local folder, the default alias (``minilm``: a folder inside an installed package) or a Hub id already
-    in the local Hugging Face cache; None when there is none on this machine (a Hub id not downloaded yet:
-    `check_head_fits_encoder` runs again on the loaded encoder's config).
-    """
-    from .encoder import resolve_model
 
+def _record(kind: type[R], value: Any, path: Path, where: str) -> R:
+    """``kind`` from the JSON a file of the directory holds, or one damaged-directory error naming the field."""
     try:
-        path = Path(resolve_model(encoder))
-    except ProbeError:
-        return None  # the default's package is missing: loading it says so
-    found: str | Path | None = path / CONFIG
-    if not path.is_dir():
-        try:
-            from huggingface_hub import try_to_load_from_cache
+        return kind.parse(value, where)
+    except ArtifactError as exc:
+        raise _damaged(path, str(exc).removeprefix("manifest ")) from None
 
-            found = try_to_load_from_cache(str(path), CONFIG)
-        except (ImportError, ValueError):  # ValueError: not a valid Hub id
-            found = None
-    if not isinstance(found, str | Path):
-        return None
+
+def _set(values: dict[str, Any]) -> dict[str, Any]:
+    """The keys that hold a value: directories before the typed records wrote null for a setting not set."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _read_report(path: Path) -> TrainReport:
+    """report.json as its record (absent: an empty one)."""
+    if not path.is_file():
+        return TrainReport()
     try:
-        config = json.loads(Path(found).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _damaged(path, f"not valid JSON ({exc})") from None
+    if not isinstance(report, dict):
+        raise _damaged(path, "not a JSON object")
+    return _record(TrainReport, _set(report), path, "report")
 
 
-def check_head_fits_encoder(
-    model_dir: Path, config: dict[str, Any], width: int, encoder_config: dict[str, Any], positions: int | None = None
-) -> None:
-    """The head must fit the encoder it sits on: its width is the hidden size, its layer and length must exist.
-
-    ``config``: the model directory's settings (``encoder``, ``layer``, ``max_length``); ``width``: the
-    head's input width; ``positions``: the tokens the encoder can read, when known better than
-    ``max_position_embeddings`` (RoBERTa-style tables lose rows to their padding index). A mismatch
-    would otherwise surface as a shape error deep inside torch, after the encoder loaded.
-    """
-    encoder = config["encoder"]
-    hidden = encoder_config.get("hidden_size")
-    if isinstance(hidden, int) and width != hidden:
-        raise _damaged(model_dir / HEAD, f"the head is {width} wide but encoder {encoder} has hidden size {hidden}")
-    if positions is None:
-        positions = encoder_config.get("max_position_embeddings")
-    if isinstance(positions, int) and config["max_length"] > positions:
-        raise _damaged(
-            model_dir / CONFIG,
-            f"field 'max_length' is {config['max_length']} but encoder {encoder} has {positions} positions",
-        )
-    layers = encoder_config.get("num_hidden_layers")
-    if isinstance(layers, int) and not -(layers + 1) <= config["layer"] <= layers:
-        raise _damaged(
-            model_dir / CONFIG, f"field 'layer' is {config['layer']} but encoder {encoder} has layers 0..{layers}"
-        )
+def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """config.json's typed fields beyond the ones `_read_config` checked: the settings, the decisions, the
+    provenance (older directories lack some: their defaults), each checked by its record's parser."""
+    for key in ("settings", "provenance", "decision"):
+        if not isinstance(config.get(key) or {}, dict):
+            raise _damaged(config_path, f"field {key!r} is not an object")
+    temperature = config.get("temperature", 1.0)
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise _damaged(config_path, f"field 'temperature' is {temperature!r}, not a number above 0")
+    names = config.get("label_names") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise _damaged(config_path, f"field 'label_names' is {names!r}, not a list of strings")
+    provenance = config.get("provenance") or None
+    return {
+        "settings": _record(RunSettings, _set(config.get("settings") or {}), config_path, "settings"),
+        "decision": _record(Decision, config.get("decision") or {}, config_path, "decision"),
+        "provenance": None if provenance is None else _record(Provenance, provenance, config_path, "provenance"),
+        "temperature": float(temperature),
+        "calibrated_on": str(config.get("calibrated_on") or ""),
+        "label_names": names,
+        "normalize": bool(config.get("normalize", False)),
+    }
 
 
 def load_trained(path: str | Path) -> TrainedModel:
@@ -331,32 +343,31 @@ def load_trained(path: str | Path) -> TrainedModel:
     config = _read_config(path)
     _check_settings(path / CONFIG, config)
     weight, bias = _read_head(path, len(config["labels"]))
-    report_path = path / REPORT
-    report: dict[str, Any] = {}
-    if report_path.is_file():
-        try:
-            report = json.loads(report_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _damaged(report_path, f"not valid JSON ({exc})") from None
-        if not isinstance(report, dict):
-            raise _damaged(report_path, "not a JSON object")
-    texts, ys = _read_eval(path, config["labels"])
-    fields = {k: v for k, v in config.items() if k in TrainedModel.__dataclass_fields__}
-    for key in ("settings", "provenance"):
-        if not isinstance(fields.get(key, {}), dict):
-            raise _damaged(path / CONFIG, f"field {key!r} is not an object")
+    encoder = config["encoder"]
     if (path / ENCODER_DIR).is_dir():
-        fields["encoder"] = str(path / ENCODER_DIR)
-    elif config["method"] == "finetune":
+        encoder = str(path / ENCODER_DIR)
+    elif config["method"] == Method.FINETUNE:
         raise _damaged(path / ENCODER_DIR, "missing (a fine-tuned model keeps its encoder there)")
     # Checked before torch loads anything, against the encoder loading will resolve (the default alias and a
     # cached Hub id included: reading ENCODER/config.json alone skipped both, and torch failed after 11 s).
-    found = encoder_config(fields["encoder"])
+    found = encoder_config(encoder)
     if found is not None:
-        check_head_fits_encoder(path, {**config, "encoder": fields["encoder"]}, weight.shape[1], found)
-    sample = _read_sample(path / SAMPLE)
+        check_head_fits_encoder(path, {**config, "encoder": encoder}, weight.shape[1], found)
+    texts, ys = _read_eval(path, config["labels"])
     return TrainedModel(
-        **fields, weight=weight, bias=bias, report=report, eval_texts=texts, eval_y=ys, sample_texts=sample
+        method=Method(config["method"]),
+        encoder=encoder,
+        pooling=Pooling(config["pooling"]),
+        layer=config["layer"],
+        max_length=config["max_length"],
+        labels=config["labels"],
+        weight=weight,
+        bias=bias,
+        report=_read_report(path / REPORT),
+        eval_texts=texts,
+        eval_y=ys,
+        sample_texts=_read_sample(path / SAMPLE),
+        **_records(path / CONFIG, config),
     )
 
 

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from probe_runtime.records import Decision
+from probe_runtime.choices import Method, Pooling
+from probe_runtime.records import Provenance
 
 from .data import Dataset, weight_summary
 from .decisions import HeldOut, choose_decisions, test_report
 from .embedding_cache import EmbeddingCache
 from .embeddings import embed_texts, use_fast_attention
 from .encoder import Encoder, check_layer
-from .finetune import EpochResult, finetune, split_validation
+from .finetune import finetune, split_validation
+from .finetune_records import EpochResult
 from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
 from .probe import FoldProgress, fit_probe_choose_l2, softmax_head
 from .provenance import dataset_facts, encoder_provenance
+from .records import RunSettings, TrainReport, settings_record
 from .settings import FinetuneSettings, ProbeSettings
 
-__all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "train"]
+__all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "scored_on", "train"]
 
 
 @dataclass(frozen=True)
@@ -62,15 +65,15 @@ class _Head:
 
     weight: Any
     bias: Any
-    settings: dict[str, Any]
+    settings: RunSettings
     n_train: int
     held_out: HeldOut | None = None  # logits on data the model did not fit: temperature, operating point
     normalize: bool = False  # the head reads L2-normalised vectors (set, or chosen by cross-validation)
 
 
-def _sample_weight_record(data: Dataset) -> dict[str, Any]:
+def _sample_weight_record(data: Dataset) -> dict[str, Any] | None:
     """What the run records of per-row weights (``--weight-column``): nothing when there were none."""
-    return {} if data.weights is None else {"sample_weight": weight_summary(data.weights)}
+    return None if data.weights is None else weight_summary(data.weights)
 
 
 def _fit_probe(request: TrainRequest) -> _Head:
@@ -94,21 +97,21 @@ def _fit_probe(request: TrainRequest) -> _Head:
         sample_weight=data.weights,
     )
     weight, bias = softmax_head(head)
-    recorded: dict[str, Any] = {
-        "C": cv.C,
-        "cv_accuracy": round(cv.accuracy, 6),
-        "cv_spread": round(cv.spread, 6),
-        "seed": s.seed,
-        "normalize": l2.normalize,
-        "normalize_chosen_by": l2.chosen_by,
-        "train_source": data.source,
-        "base_encoder": request.encoder.name,
-    }
-    if l2.raw is not None and l2.l2 is not None:
-        recorded.update(cv_accuracy_raw=round(l2.raw.accuracy, 6), cv_accuracy_l2=round(l2.l2.accuracy, 6))
-    if weights is not None:
-        recorded["class_weight"] = weights.tolist()
-    recorded |= _sample_weight_record(data)
+    both = l2.raw is not None and l2.l2 is not None
+    recorded = RunSettings(
+        C=cv.C,
+        cv_accuracy=round(cv.accuracy, 6),
+        cv_spread=round(cv.spread, 6),
+        seed=s.seed,
+        normalize=l2.normalize,
+        normalize_chosen_by=l2.chosen_by,
+        train_source=data.source,
+        base_encoder=request.encoder.name,
+        cv_accuracy_raw=round(l2.raw.accuracy, 6) if both and l2.raw else None,
+        cv_accuracy_l2=round(l2.l2.accuracy, 6) if both and l2.l2 else None,
+        class_weight=None if weights is None else tuple(weights.tolist()),
+        sample_weight=_sample_weight_record(data),
+    )
     held_out = None
     if needs_held_out and cv.held_out is not None:
         # The search's own out-of-fold predictions at the chosen C: no second pass over the folds.
@@ -143,17 +146,16 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
     if validation is not None and _needs_held_out(settings):
         logits = _logits(request.encoder, validation.texts, result.weight, result.bias, settings)
         held_out = HeldOut(logits, validation.y, "the validation split")
-    skipped = ("model", "pooling", "layer", "max_length", "label_names")
-    recorded = {
-        **{k: v for k, v in asdict(settings).items() if k not in skipped},
-        "train_source": request.train.source,
-        "base_encoder": request.encoder.name,
-        "n_validation": len(validation) if validation is not None else 0,
-        "best_epoch": result.best_epoch,
-        "steps": result.steps,
-        "history": [record.as_dict() for record in result.history],
-        **_sample_weight_record(fit),
-    }
+    recorded = settings_record(
+        settings,
+        train_source=request.train.source,
+        base_encoder=request.encoder.name,
+        n_validation=len(validation) if validation is not None else 0,
+        best_epoch=result.best_epoch,
+        steps=result.steps,
+        history=[record.as_dict() for record in result.history],
+        sample_weight=_sample_weight_record(fit),
+    )
     return _Head(result.weight, result.bias, recorded, len(fit), held_out, normalize=bool(settings.normalize))
 
 
@@ -188,13 +190,37 @@ def score_test(
         batch_size,
         show_progress,
         normalize=trained.normalize,
-        cache=cache if trained.method != "finetune" else None,  # a fine-tuned encoder is not the cached one
+        cache=cache if trained.method != Method.FINETUNE else None,  # a fine-tuned encoder is not the cached one
     )
     logits = x.astype("float64") @ trained.weight.T.astype("float64") + trained.bias
     report = evaluate(data.y, logits.argmax(1), trained.labels)
-    decision = Decision.parse(trained.decision, "decision")
-    extra, png = test_report(logits, data.y, trained.temperature, decision, trained.calibrated_on or None)
+    extra, png = test_report(logits, data.y, trained.temperature, trained.decision, trained.calibrated_on or None)
     return {**report, **extra}, png
+
+
+def scored_on(
+    trained: TrainedModel,
+    encoder: Encoder,
+    test: Dataset,
+    batch_size: int = 32,
+    show_progress: bool = False,
+    cache: EmbeddingCache | None = None,
+) -> TrainedModel:
+    """``trained`` with its report scored on ``test`` (`score_test`), the texts kept for export's verification.
+
+    The one way a report gets its held-out figures: `train` scores ``--test`` here, the estimator's `save`
+    its evaluation data. Scoring is part of the run's ``train_seconds``."""
+    started = time.perf_counter()
+    scores, png = score_test(trained, encoder, test, batch_size, show_progress, cache)
+    before = trained.report
+    report = replace(
+        TrainReport.parse(scores, "report"),
+        n_train=before.n_train,
+        train_seconds=round((before.train_seconds or 0.0) + time.perf_counter() - started, 2),
+        test_source=test.source,
+        data={**(before.data or {}), "test": dataset_facts(test)},
+    )
+    return replace(trained, report=report, reliability_png=png, eval_texts=test.texts, eval_y=test.y.tolist())
 
 
 def train(request: TrainRequest) -> TrainedModel:
@@ -206,38 +232,32 @@ def train(request: TrainRequest) -> TrainedModel:
         settings = replace(settings, normalize=False)  # fine-tuning: no search to decide by; raw unless asked
     label_names = resolve_label_names(settings.label_names, data.labels)
     choose_decisions(None, settings, data.labels)  # option mistakes (a threshold for three labels) before work
-    if isinstance(settings, FinetuneSettings):
-        head = _fit_finetune(request, settings)
-    else:
-        head = _fit_probe(request)
+    head = _fit_finetune(request, settings) if isinstance(settings, FinetuneSettings) else _fit_probe(request)
+    temperature, decision = choose_decisions(head.held_out, settings, data.labels)
+    calibrated = head.held_out is not None and settings.calibrate
     trained = TrainedModel(
         method=settings.method,
-        encoder=ENCODER_DIR if settings.method == "finetune" else encoder.name,
-        pooling=settings.pooling,
+        encoder=ENCODER_DIR if settings.method == Method.FINETUNE else encoder.name,
+        pooling=Pooling(settings.pooling),
         layer=settings.layer,
         max_length=encoder.max_length,
         labels=data.labels,
         weight=head.weight,
         bias=head.bias,
+        report=TrainReport(
+            n_train=head.n_train,
+            train_seconds=round(time.perf_counter() - started, 2),
+            data={"train": dataset_facts(data)},
+        ),
         settings=head.settings,
         sample_texts=sample_texts(data.texts, settings.seed),
         normalize=head.normalize,
+        temperature=temperature,
+        calibrated_on=head.held_out.source if calibrated and head.held_out is not None else "",
+        decision=decision,
         label_names=label_names,
-        provenance=encoder_provenance(encoder),
+        provenance=Provenance.parse(encoder_provenance(encoder), "provenance"),
     )
-    temperature, decision = choose_decisions(head.held_out, settings, data.labels)
-    trained.temperature, trained.decision = temperature, decision.to_json_dict()
-    if head.held_out is not None and settings.calibrate:
-        trained.calibrated_on = head.held_out.source
-    test = request.test
-    if test is not None:
-        report, trained.reliability_png = score_test(
-            trained, encoder, test, settings.batch_size, request.show_progress, request.cache
-        )
-        trained.report.update(report)
-        trained.eval_texts, trained.eval_y = test.texts, test.y.tolist()
-    trained.report.update(train_seconds=round(time.perf_counter() - started, 2), n_train=head.n_train)
-    if test is not None:
-        trained.report["test_source"] = test.source
-    trained.report["data"] = {"train": dataset_facts(data), **({"test": dataset_facts(test)} if test else {})}
-    return trained
+    if request.test is None:
+        return trained
+    return scored_on(trained, encoder, request.test, settings.batch_size, request.show_progress, request.cache)
