@@ -169,12 +169,7 @@ def circles_in(graph: dict[str, set[str]]) -> list[list[str]]:
 @pytest.mark.parametrize(
     "layer",
     [
-        pytest.param(
-            "probe_runtime",
-            marks=pytest.mark.xfail(
-                strict=False, reason="cli/classify <-> cli/ray_classify: opened by the runtime's own refactoring"
-            ),
-        ),
+        "probe_runtime",
         "probe_train",
         "probe_export",
         "benchmarks",
