@@ -33,7 +33,7 @@ def child(model: str, n: int, passes: int) -> dict[str, float]:
     from probe_runtime import Classifier
     from probe_runtime.artifact import OUTPUT_NAME
 
-    from benchmarks.texts import load_texts
+    from benchmarks.data.texts import load_texts
 
     texts = load_texts("sst2", n)
     clf = Classifier.load(model)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv and argv[0] == "--child":
         print(json.dumps(child(argv[1], int(argv[2]), int(argv[3]))))
         return
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
