@@ -31,11 +31,11 @@ import onnxruntime as ort
 from probe_export.cli import main as probe
 from probe_runtime import Classifier
 
-from benchmarks.host import cpu_name
-from benchmarks.paths import REPO as ROOT
-from benchmarks.paths import WORK as _WORK
+from benchmarks.common.host import cpu_name
+from benchmarks.common.paths import REPO as ROOT
+from benchmarks.common.paths import WORK as _WORK
+from benchmarks.common.record import write_results
 from benchmarks.quality_report import throughput
-from benchmarks.record import write_results
 
 # The test suite's encoder builders and data generator (run from the repository root: ``tests`` is importable).
 from tests.architectures import ARCHITECTURES, build_encoder

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.record import write_results
-from benchmarks.texts import load_texts
+from benchmarks.common.record import write_results
+from benchmarks.data.texts import load_texts
 
 RESULTS = Path(__file__).parent / "results" / "classify_memory.json"
 RUNTIME = Path(sys.executable).with_name("probe-runtime")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the .onnx artifact to run")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000], help="lines per input file")
-    parser.add_argument("--texts", default="sst2", help="text set (see benchmarks/texts.py) cycled to fill the files")
+    parser.add_argument("--texts", default="sst2", help="text set (benchmarks/data/texts.py) cycled to fill the files")
     parser.add_argument("--threads", type=int, help="onnxruntime threads for the child")
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from benchmarks.paths import REPO
+from benchmarks.common.paths import REPO
 
 RESULTS = REPO / "benchmarks" / "results"
 QEMU = ["qemu-x86_64", "-cpu", "Haswell"]
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which(QEMU[0]) is None:
         raise SystemExit("qemu-x86_64 not found: apt-get install qemu-user")
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
 
     out = RESULTS / f"{args.name}.json"
     # Files measured by earlier runs are kept (a file measured again replaces its row).

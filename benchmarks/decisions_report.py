@@ -43,13 +43,14 @@ from typing import Any
 
 from probe_train.checkpoint import CHECKPOINT_FILE, checkpoint_dir_for
 
-from benchmarks.paths import REPO, WORK, data_root, dataset_file
-from benchmarks.quality_report import DATASETS, _quiet, subsample
-from benchmarks.record import host_line, write_results, write_section
+from benchmarks.common.paths import REPO, WORK, data_root, dataset_file
+from benchmarks.common.record import host_line, write_results, write_section
+from benchmarks.data.labelled import subsample
+from benchmarks.quality_report import DATASETS, _quiet
 
 __all__ = ["main", "markdown"]
 
-SECTION = "decisions-report"  # docs/results.md's part this report owns (`benchmarks.record.write_section`)
+SECTION = "decisions-report"  # docs/results.md's part this report owns (`benchmarks.common.record.write_section`)
 RESULTS = REPO / "benchmarks" / "results" / "decisions.json"
 POINTS = {"probe": "fpr=0.05", "finetune": "fpr=0.01"}  # on prompt injection, as the issue asks
 OPERATING_DATASET = "prompt_injections"

@@ -8,7 +8,7 @@ split, i.e. what the shipped file scores. Writes benchmarks/results/finetune.jso
     .venv/bin/python -m benchmarks.finetune_results                  # everything (about an hour on 2 cores)
     .venv/bin/python -m benchmarks.finetune_results --only sms_spam  # one dataset; merges into the JSON
 
-Recorded commands name the data root ``benchmarks.paths.data_root()`` as ``$PROBE_DATA``.
+Recorded commands name the data root ``benchmarks.common.paths.data_root()`` as ``$PROBE_DATA``.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from probe_runtime import Classifier
 from probe_train.data import load_dataset
 from sklearn.model_selection import train_test_split
 
-from benchmarks.paths import DATA_ENV, REPO, data_root, dataset_file
-from benchmarks.paths import WORK as _WORK
-from benchmarks.record import write_results
+from benchmarks.common.paths import DATA_ENV, REPO, data_root, dataset_file
+from benchmarks.common.paths import WORK as _WORK
+from benchmarks.common.record import write_results
+from benchmarks.data import labelled
 
 ROOT = REPO
 WORK = _WORK / "finetune"
@@ -78,18 +79,9 @@ def subset_file(name: str, size: int | None) -> Path:
         return source
     out = WORK / f"{name}-train-{size}.csv"
     if not out.exists():
-        import csv
-
         data = load_dataset(source)
         index, _ = train_test_split(np.arange(len(data)), train_size=size, random_state=0, stratify=data.y)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".partial")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            for i in sorted(index):
-                writer.writerow([data.texts[i], data.labels[data.y[i]]])
-        tmp.replace(out)
+        labelled.write(out, data, sorted(index))
     return out
 
 

@@ -33,10 +33,10 @@ from probe_runtime.artifact import OUTPUT_NAME
 from probe_runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS
 from probe_runtime.loader import DISABLED_FUSIONS, session_options
 
-from benchmarks.paths import REPO
+from benchmarks.common.paths import REPO
+from benchmarks.common.record import host_line, write_results, write_section
+from benchmarks.data.texts import load_texts
 from benchmarks.profile_runtime import op_profile
-from benchmarks.record import host_line, write_results, write_section
-from benchmarks.texts import load_texts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DOC = REPO / "docs" / "benchmarks.md"

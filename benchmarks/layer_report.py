@@ -29,14 +29,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.paths import REPO, WORK, dataset_file
-from benchmarks.record import host_line, write_results, write_section
-from benchmarks.splits import train_test
+from benchmarks.common.paths import REPO, WORK, dataset_file
+from benchmarks.common.record import host_line, write_results, write_section
+from benchmarks.data.splits import train_test
 
 DATASETS = ("prompt_injections", "sms_spam", "tweeteval_offensive", "sst2")
 RESULTS = REPO / "benchmarks" / "results"
 DOC = REPO / "docs" / "results.md"
-SECTION = "probe-layers"  # docs/results.md's part this report owns (`benchmarks.record.write_section`)
+SECTION = "probe-layers"  # docs/results.md's part this report owns (`benchmarks.common.record.write_section`)
 ROUNDS = 3  # alternating timing rounds per exported file
 
 
@@ -44,15 +44,9 @@ def _train_file(name: str, train: Any, full: int) -> Path:
     """The training rows the sweep used, as a file `probe train` reads: the dataset's own, or the sample written out."""
     if len(train) == full:
         return dataset_file(name, "train")
-    import csv
+    from benchmarks.data import labelled
 
-    path = WORK / "layers" / f"{name}-train-{len(train)}.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "label"])
-        writer.writerows((text, train.labels[int(y)]) for text, y in zip(train.texts, train.y))
-    return path
+    return labelled.write(WORK / "layers" / f"{name}-train-{len(train)}.csv", train)
 
 
 def _load() -> float:
@@ -126,9 +120,9 @@ def _export_pair(
     """Train and export at ``layer`` and at the last layer: size, throughput and accuracy of each file. If the
     recommended file is not `GOAL_SPEEDUP` faster, the later layers within the tolerance are tried in turn
     (``fallback``: the first that is, or the last tried)."""
-    from probe_train.data import load_dataset
+    from benchmarks.data import labelled
 
-    texts = load_dataset(str(test), "text", "label", 1).texts
+    texts = labelled.texts(test)
     out: dict[str, Any] = {}
     loaded: dict[str, Any] = {}
     for tag, at in (("recommended", layer), ("last", -1)):

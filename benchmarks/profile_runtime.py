@@ -24,7 +24,7 @@ from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME
 from probe_runtime.classifier import DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS, DISABLED_FUSIONS, session_options
 
-from benchmarks.texts import load_texts
+from benchmarks.data.texts import load_texts
 
 
 def split_pass(clf: Classifier, texts: list[str], batch_size: int, max_tokens: int) -> dict[str, float]:

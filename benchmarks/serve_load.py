@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import json
 import os
 import statistics
@@ -201,14 +200,14 @@ def offline(model: str, texts: list[str]) -> dict[str, Any]:
 
 def read_set(name: str, n: int) -> list[str]:
     """``sst2``: the first SST-2 train phrases; ``prompt_injections``: the shipped test then train texts."""
-    from benchmarks.texts import load_texts
+    from benchmarks.data import labelled
+    from benchmarks.data.texts import load_texts
 
     if name == "sst2":
         return load_texts("sst2", n)
     texts: list[str] = []
     for split in ("test", "train"):
-        with open(ROOT / "data" / "prompt_injections" / f"{split}.csv", newline="", encoding="utf-8") as f:
-            texts += [row["text"].strip() for row in csv.DictReader(f) if row["text"].strip()]
+        texts += [t.strip() for t in labelled.texts(ROOT / "data" / "prompt_injections" / f"{split}.csv") if t.strip()]
     return texts[:n]
 
 
@@ -299,7 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from probe_runtime import Classifier
 
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
 
     counts = [int(c) for c in args.clients.split(",")]
     load_start = [round(x, 2) for x in os.getloadavg()]

@@ -20,6 +20,7 @@ import shlex
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,15 +28,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def child(model: str, n: int, passes: int) -> dict[str, float]:
-    """In this process (whichever probe_runtime is first on the path): the figures of the module doc."""
+def child(model: str, texts_file: str, passes: int) -> dict[str, float]:
+    """In this process (whichever probe_runtime is first on the path): the figures of the module doc. The texts
+    come in a JSON file the parent wrote, so the child imports nothing of this tree but the runtime under test
+    (the data reader is the training library's, which need not match the other checkout's runtime)."""
     import numpy as np
     from probe_runtime import Classifier
     from probe_runtime.artifact import OUTPUT_NAME
 
-    from benchmarks.texts import load_texts
-
-    texts = load_texts("sst2", n)
+    texts = json.loads(Path(texts_file).read_text(encoding="utf-8"))
     clf = Classifier.load(model)
     encoder = clf.encoder
     feeds = [encoder._pad(encoder.encode([t])) for t in texts]
@@ -92,9 +93,10 @@ def markdown(record: dict) -> str:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        print(json.dumps(child(argv[1], int(argv[2]), int(argv[3]))))
+        print(json.dumps(child(argv[1], argv[2], int(argv[3]))))
         return
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
+    from benchmarks.data.texts import load_texts
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     paths = {args.before_name: args.before.resolve(), "after (this tree)": ROOT / "runtime" / "src"}
     runs: dict[str, list[dict]] = {name: [] for name in paths}
+    scratch = tempfile.TemporaryDirectory(prefix="single_text-")  # removed when the runs are done (or at exit)
+    texts_file = Path(scratch.name) / "texts.json"
+    texts_file.write_text(json.dumps(load_texts("sst2", args.texts)), encoding="utf-8")
     load_start = [round(x, 2) for x in os.getloadavg()]
     for rep in range(args.reps):
         order = list(paths) if rep % 2 == 0 else list(paths)[::-1]
@@ -119,12 +124,13 @@ def main(argv: list[str] | None = None) -> None:
                 "benchmarks.single_text",
                 "--child",
                 args.model,
-                str(args.texts),
+                str(texts_file),
                 str(args.passes),
             ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=ROOT)
             runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(f"rep {rep + 1} {name}: {runs[name][-1]}", file=sys.stderr, flush=True)
+    scratch.cleanup()
     record = {
         "model": Path(args.model).name,
         "texts": args.texts,

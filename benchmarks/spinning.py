@@ -71,7 +71,7 @@ def _measure(model: str, spinning: bool, texts: list[str], idle: float, rate: fl
 def _texts(name: str, long_only: bool, model: str) -> list[str]:
     from probe_runtime import Classifier
 
-    from benchmarks.texts import load_texts
+    from benchmarks.data.texts import load_texts
 
     texts = load_texts(name, 2000)
     if not long_only:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     import os
 
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")

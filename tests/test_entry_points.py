@@ -1,9 +1,9 @@
 """Every entry point in benchmarks/ and research/ runs as a module and answers ``--help``.
 
 The benchmarks and studies are run rarely and by hand, so nothing else notices when a move or a rename
-breaks one of them. Entry points are found on disk (any module there with a ``__main__`` block), so a
-new one is covered without editing this file. One child process runs them all, so the shared heavy
-imports (torch, the exporter) are paid once.
+breaks one of them. Entry points are found on disk (any module there with a ``__main__`` block, and any
+package with a ``__main__.py``, such as ``benchmarks.harness``), so a new one is covered without editing this
+file. One child process runs them all, so the shared heavy imports (torch, the exporter) are paid once.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import paths
+from benchmarks.common import paths
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = sorted([*ROOT.glob("benchmarks/*.py"), *ROOT.glob("research/*/*.py")])
+# Every subpackage of benchmarks/, not its git-ignored scratch (.work/, the harness's venvs in .envs/).
+SOURCES = sorted(
+    p
+    for p in [*ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("research/*/*.py")]
+    if not any(part.startswith(".") for part in p.relative_to(ROOT).parts)
+)
 
 # Runs in a fresh interpreter at the repository root: each module as `python -m MODULE --help` would.
 CHILD = """
@@ -41,7 +46,8 @@ print(json.dumps(answers))
 
 
 def _module(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__main__" else parts)  # `python -m PACKAGE` runs its __main__
 
 
 def entry_points() -> list[str]:
@@ -50,7 +56,8 @@ def entry_points() -> list[str]:
 
 def test_the_harness_and_every_study_are_entry_points():
     found = entry_points()
-    assert {"benchmarks.harness", "benchmarks.quality_report", "research.int8_candidates.study"} <= set(found)
+    assert {"benchmarks.harness", "benchmarks.harness.contender", "benchmarks.quality_report"} <= set(found)
+    assert "research.int8_candidates.study" in found
     assert len([m for m in found if m.startswith("research.")]) >= 9
 
 

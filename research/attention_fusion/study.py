@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import io
 import json
 import logging
@@ -40,9 +39,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.host import cpu_name
-from benchmarks.paths import WORK as BENCH_WORK
-from benchmarks.record import write_results
+from benchmarks.common.host import cpu_name
+from benchmarks.common.paths import WORK as BENCH_WORK
+from benchmarks.common.record import write_results
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -62,16 +61,13 @@ def _probe(argv: list[str]) -> None:
 
 def _sst2(data: Path) -> tuple[Path, list[str]]:
     """500 seeded SST-2 training rows (a CSV under .work) and the SST-2 test texts."""
-    with open(data / "sst2" / "train.csv", newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    train = HERE / ".work" / "sst2-500.csv"
-    train.parent.mkdir(parents=True, exist_ok=True)
-    with open(train, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["text", "label"])
-        writer.writeheader()
-        writer.writerows({"text": r["text"], "label": r["label"]} for r in random.Random(16).sample(rows, 500))
-    with open(data / "sst2" / "test.csv", newline="", encoding="utf-8") as f:
-        return train, [r["text"] for r in csv.DictReader(f)]
+    from probe_train.data import load_dataset
+
+    from benchmarks.data import labelled
+
+    rows = load_dataset(data / "sst2" / "train.csv")
+    train = labelled.write(HERE / ".work" / "sst2-500.csv", rows, random.Random(16).sample(range(len(rows)), 500))
+    return train, labelled.texts(data / "sst2" / "test.csv")
 
 
 def _mpnet_files(encoder: Path, train: Path, work: Path) -> dict[str, Path]:
@@ -357,7 +353,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from benchmarks.paths import data_root
+    from benchmarks.common.paths import data_root
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stages", nargs="+", default=["mpnet", "sizes"], choices=["mpnet", "sizes"])

@@ -34,8 +34,8 @@ from probe_runtime.artifact import manifest_from_metadata
 from probe_runtime.choices import Quantization
 from probe_runtime.classifier import Classifier, session_options
 
-from benchmarks.record import write_results
-from benchmarks.texts import load_texts
+from benchmarks.common.record import write_results
+from benchmarks.data.texts import load_texts
 
 FLOAT = onnx.TensorProto.FLOAT
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/.variants"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--texts", default="sst2", help="text set name (see benchmarks/texts.py)")
+    parser.add_argument("--texts", default="sst2", help="text set name (see benchmarks/data/texts.py)")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--max-tokens", type=int, default=4096)

@@ -13,7 +13,7 @@ that fp32 graph:
 - **per-token, attention fp32**: the same, but the fused Attention (QKV matmul) stays fp32.
 - **per-token + fp32 outlier channels**: before quantizing, the few input channels whose max |x| on
   256 training texts exceeds 6x the median channel's go through a small fp32 matmul
-  (benchmarks/int8_outliers.py), so the per-token scale is set by the ordinary channels.
+  (benchmarks/int8/outliers.py), so the per-token scale is set by the ordinary channels.
 - **NBits8 b32 / b128**: onnxruntime's MatMulNBits 8-bit, accuracy level 4 (per-block activation
   scales, int8 compute), attention unfused.
 
@@ -58,20 +58,20 @@ from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from scipy.stats import binomtest
 
-from benchmarks.fp32_probe import train_fp32
-from benchmarks.host import cpu_name
-from benchmarks.int8_outliers import (
+from benchmarks.common.host import cpu_name
+from benchmarks.common.paths import WORK as _WORK
+from benchmarks.common.paths import dataset_file
+from benchmarks.common.record import write_results
+from benchmarks.int8.fp32_probe import train_fp32
+from benchmarks.int8.outliers import (
     OUTLIER_SUFFIX,
     activation_maxima,
     split_outliers,
     weight_input_values,
     weight_inputs,
 )
-from benchmarks.int8_recipes import FLOAT, fake_sym
-from benchmarks.paths import WORK as _WORK
-from benchmarks.paths import dataset_file
+from benchmarks.int8.recipes import FLOAT, fake_sym
 from benchmarks.quality_report import DATASETS
-from benchmarks.record import write_results
 
 WORK = _WORK / "candidates"
 RESULTS = Path(__file__).resolve().parent

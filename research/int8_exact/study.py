@@ -49,10 +49,10 @@ from probe_runtime.artifact import manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from scipy.stats import binomtest
 
-from benchmarks.fp32_probe import train_fp32
-from benchmarks.host import cpu_name
-from benchmarks.paths import WORK as _WORK
-from benchmarks.paths import dataset_file
+from benchmarks.common.host import cpu_name
+from benchmarks.common.paths import WORK as _WORK
+from benchmarks.common.paths import dataset_file
+from benchmarks.int8.fp32_probe import train_fp32
 from benchmarks.quality_report import DATASETS, throughput
 
 WORK = _WORK / "int8_exact"
@@ -271,7 +271,7 @@ def doc_section(results: dict, cross_cpu: dict | None) -> str:
 
 
 def write_doc() -> None:
-    from benchmarks.record import write_section
+    from benchmarks.common.record import write_section
 
     results = json.loads((RESULTS / "int8_exact.json").read_text(encoding="utf-8"))
     cross = REPO_RESULTS / "cross_cpu.json"
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         write_doc()
         return 0
     logging.disable(logging.WARNING)
-    from benchmarks.record import write_results
+    from benchmarks.common.record import write_results
 
     out = RESULTS / f"{args.name}.json"
     jobs: list[tuple[str, int | None, str | None, str]] = [(d, DATASETS[d], None, d) for d in args.datasets]

@@ -5,7 +5,7 @@
 Block-wise quantization also quantizes activations per block of 32 input channels (accuracy level 4),
 which sidesteps the [CLS] outliers that make per-tensor dynamic int8 flip predictions
 (research/int8_rowwise/int8_rowwise.md). Same probe, fp32 graph and SST-2 dev sentences as
-research/int8_variants (``benchmarks.sst2_probe.setup``); attention either stays fused (its QKV weights then stay
+research/int8_variants (``benchmarks.int8.sst2_probe.setup``); attention either stays fused (its QKV weights then stay
 fp32) or is unfused first (``probe_export.rowwise.unfuse_attention``) so that QKV gets MatMulNBits too.
 Throughput: texts per CPU-second, 1 thread, median of 3 interleaved repetitions.
 Writes research/int8_nbits/int8_nbits.{json,md}.
@@ -27,8 +27,8 @@ from probe_export.graph import quantize_int8
 from probe_export.rowwise import unfuse_attention
 from probe_runtime import Classifier
 
-from benchmarks.record import write_results
-from benchmarks.sst2_probe import setup
+from benchmarks.common.record import write_results
+from benchmarks.int8.sst2_probe import setup
 
 RESULTS = Path(__file__).resolve().parent
 

@@ -2,7 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python -m research.int8_rowwise.study      # ~10 min, one core
 
-Same probe, fp32 graph and data as research/int8_variants (``benchmarks.sst2_probe.setup``): a MiniLM mean-pooling
+Same probe, fp32 graph and data as research/int8_variants (``benchmarks.int8.sst2_probe.setup``): a MiniLM mean-pooling
 probe on 2,000 SST-2 training phrases. First a numpy diagnosis of the real activations at every weight
 MatMul / Attention input (256 *other* training phrases): where the outliers sit (which tokens, which
 channels) and the quantization SQNR per tensor vs per row. Then int8 variants built from the default
@@ -36,11 +36,11 @@ from probe_export.rowwise import rowwise_activations, unfuse_attention
 from probe_runtime import Classifier
 from probe_train.data import load_dataset
 
-from benchmarks.int8_outliers import activation_maxima, weight_inputs
-from benchmarks.int8_recipes import FLOAT, fake_asym, fake_sym
-from benchmarks.paths import dataset_file
-from benchmarks.record import write_results
-from benchmarks.sst2_probe import setup
+from benchmarks.common.paths import dataset_file
+from benchmarks.common.record import write_results
+from benchmarks.int8.outliers import activation_maxima, weight_inputs
+from benchmarks.int8.recipes import FLOAT, fake_asym, fake_sym
+from benchmarks.int8.sst2_probe import setup
 from research.int8_rowwise.graph import split_channels
 
 RESULTS = Path(__file__).resolve().parent

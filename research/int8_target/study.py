@@ -50,11 +50,11 @@ from probe_runtime.artifact import manifest_from_metadata
 from probe_train.data import align_labels, load_dataset
 from probe_train.probe import fit_probe, softmax_head
 
-from benchmarks.int8_outliers import weight_input_values, weight_inputs
-from benchmarks.int8_recipes import FLOAT, fake_asym, fake_sym
-from benchmarks.paths import dataset_file
+from benchmarks.common.paths import dataset_file
+from benchmarks.common.record import write_results
+from benchmarks.int8.outliers import weight_input_values, weight_inputs
+from benchmarks.int8.recipes import FLOAT, fake_asym, fake_sym
 from benchmarks.quality_report import DATASETS, WORK, throughput
-from benchmarks.record import write_results
 
 RESULTS = Path(__file__).resolve().parent
 

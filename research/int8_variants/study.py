@@ -26,10 +26,10 @@ from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from probe_runtime import Classifier
 from probe_train.probe import fit_probe, softmax_head
 
-from benchmarks.int8_outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers
-from benchmarks.int8_recipes import FLOAT
-from benchmarks.record import write_results
-from benchmarks.sst2_probe import setup
+from benchmarks.common.record import write_results
+from benchmarks.int8.outliers import OUTLIER_SUFFIX, activation_maxima, split_outliers
+from benchmarks.int8.recipes import FLOAT
+from benchmarks.int8.sst2_probe import setup
 
 RESULTS = Path(__file__).resolve().parent
 

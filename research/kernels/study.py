@@ -21,7 +21,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-from benchmarks.paths import REPO
+from benchmarks.common.paths import REPO
 
 H, HEADS = 384, 12
 

@@ -58,8 +58,8 @@ from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 from probe_export.rowwise import rowwise_activations
 from probe_runtime.classifier import DISABLED_FUSIONS, session_options
 
-from benchmarks.host import cpu_name
-from benchmarks.record import write_results
+from benchmarks.common.host import cpu_name
+from benchmarks.common.record import write_results
 
 RESULTS = Path(__file__).resolve().parent
 SHAPES = {

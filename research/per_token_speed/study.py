@@ -6,7 +6,7 @@
 Stages (each caches its files under --work and writes its part of results.json / results.md):
 
 - prepare: for each dataset, a seeded subsample of at most 4,000 training rows
-  (benchmarks.quality_report.subsample), `probe train` on it, `probe export --quantize none` (fp32).
+  (benchmarks.data.labelled.subsample), `probe train` on it, `probe export --quantize none` (fp32).
 - speed: graphs built from one fp32 file (MiniLM; the probe head does not matter for speed):
   per-batch int8 (`--quantize int8`), per-token as first shipped (export/probe_export/rowwise.py at
   commit BASELINE, read from git) and per-token now (the exporter's `--quantize int8-per-token`), plus
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import importlib.util
 import io
 import json
@@ -51,9 +50,9 @@ from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_runtime.loader import new_session
 
-from benchmarks.host import cpu_name
-from benchmarks.quality_report import subsample
-from benchmarks.record import write_results
+from benchmarks.common.host import cpu_name
+from benchmarks.common.record import write_results
+from benchmarks.data import labelled
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -86,10 +85,8 @@ def prepare(dataset: str, data: Path, work: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     train = out / "train.csv"
     if not train.is_file():
-        with open(data / dataset / "train.csv", newline="", encoding="utf-8") as f:
-            rows = sum(1 for _ in csv.DictReader(f))
-        if rows > MAX_TRAIN:
-            subsample(data / dataset / "train.csv", train, MAX_TRAIN)
+        if len(labelled.texts(data / dataset / "train.csv")) > MAX_TRAIN:
+            labelled.subsample(data / dataset / "train.csv", train, MAX_TRAIN)
         else:
             train.write_bytes((data / dataset / "train.csv").read_bytes())
     if not (out / "probe" / "report.json").is_file():
@@ -297,8 +294,7 @@ class Texts:
 
 
 def read_texts(path: Path, limit: int | None = None) -> list[str]:
-    with open(path, newline="", encoding="utf-8") as f:
-        texts = [row["text"] for row in csv.DictReader(f)]
+    texts = labelled.texts(path)
     return texts[:limit] if limit else texts
 
 

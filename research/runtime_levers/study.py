@@ -32,9 +32,9 @@ from probe_runtime import Classifier
 from probe_runtime.artifact import OUTPUT_NAME, manifest_from_metadata
 from probe_runtime.classifier import DISABLED_FUSIONS, session_options
 
-from benchmarks.paths import REPO
-from benchmarks.record import write_results
-from benchmarks.texts import load_texts
+from benchmarks.common.paths import REPO
+from benchmarks.common.record import write_results
+from benchmarks.data.texts import load_texts
 
 RESULTS = Path(__file__).resolve().parent
 REPS = 5

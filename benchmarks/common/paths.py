@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["DATA_ENV", "REPO", "WORK", "data_root", "dataset_file"]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / "benchmarks" / ".work"  # trained probes and exported files (git-ignored)
 DATA_ENV = "PROBE_DATA"
 

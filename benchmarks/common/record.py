@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks.host import host
+from benchmarks.common.host import host
 
 __all__ = ["host_line", "write_results"]
 

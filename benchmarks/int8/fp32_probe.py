@@ -9,8 +9,8 @@ from pathlib import Path
 
 from probe_export.cli import main as probe
 
-from benchmarks.paths import dataset_file
-from benchmarks.quality_report import subsample
+from benchmarks.common.paths import dataset_file
+from benchmarks.data.labelled import subsample
 
 __all__ = ["train_fp32"]
 

@@ -6,10 +6,10 @@ TweetEval-offensive train tweets (longer, mean ~30 tokens). ``PATH``: any text f
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from benchmarks.paths import dataset_file
+from benchmarks.common.paths import dataset_file
+from benchmarks.data import labelled
 
 __all__ = ["SETS", "load_texts"]
 
@@ -19,8 +19,7 @@ SETS = {"sst2": "sst2", "tweets": "tweeteval_offensive"}  # set name -> dataset 
 def load_texts(name: str, n: int) -> list[str]:
     """The first ``n`` non-empty texts of a named set (or of a one-text-per-line file)."""
     if name in SETS:
-        with open(dataset_file(SETS[name], "train"), newline="", encoding="utf-8") as f:
-            texts = [row["text"].strip() for row in csv.DictReader(f)]
+        texts = [text.strip() for text in labelled.texts(dataset_file(SETS[name], "train"))]
     else:
         texts = [line.strip() for line in Path(name).read_text(encoding="utf-8").splitlines()]
     texts = [t for t in texts if t]

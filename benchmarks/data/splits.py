@@ -1,6 +1,6 @@
 """A shared dataset's train and test splits as the training library reads them, the train split optionally
 cut to a seeded sample: the one way the in-process benchmarks (probe fit speed, the layer report) load data.
-(The CLI-driven reports write a subset file instead: `benchmarks.quality_report.subsample`.)"""
+(The CLI-driven reports write a subset file instead: `benchmarks.data.labelled.subsample`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from benchmarks.paths import dataset_file
+from benchmarks.common.paths import dataset_file
 
 if TYPE_CHECKING:
     from probe_train.data import Dataset

@@ -1,6 +1,6 @@
 """Render a harness result (``results/latest.json``) as a markdown table, or as a PNG plot.
 
-``python -m benchmarks.report benchmarks/results/latest.json`` prints the markdown; ``--into DOC.md``
+``python -m benchmarks.harness.report benchmarks/results/latest.json`` prints the markdown; ``--into DOC.md``
 puts any result's table (the ``.md`` beside its JSON: harness, spinning, single_text) into DOC's marked
 section of that name (``--section``); ``--plot`` writes ``latest.png`` next to the JSON (needs
 matplotlib, installed in the Optimum environment only so the main one stays lean).
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--section", help="with --into: the section's name (default: the result's file stem)")
     args = parser.parse_args(argv)
     if args.into:
-        from benchmarks.record import write_section
+        from benchmarks.common.record import write_section
 
         table = args.result.with_suffix(".md").read_text(encoding="utf-8")
         write_section(args.into, args.section or args.result.stem, table)

@@ -1,6 +1,6 @@
 """Build the competitors' int8 ONNX model from the same local MiniLM, offline (run in the Optimum env).
 
-``python -m benchmarks.prepare_models ENCODER_DIR OUT_DIR``: Optimum exports the encoder (feature extraction)
+``python -m benchmarks.harness.prepare_models ENCODER_DIR OUT_DIR``: Optimum exports the encoder (feature extraction)
 and quantizes it dynamically for AVX-512 VNNI, the configuration Optimum, sentence-transformers'
 ``export_dynamic_quantized_onnx_model`` and fastembed's own int8 files use. The result
 ``OUT_DIR/model_quantized.onnx`` plus the tokenizer files is loaded by Optimum, the

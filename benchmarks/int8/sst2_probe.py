@@ -15,7 +15,7 @@ from probe_runtime.artifact import Manifest
 from probe_runtime.batching import TextEncoder
 from probe_train.data import Dataset, load_dataset
 
-from benchmarks.paths import dataset_file
+from benchmarks.common.paths import dataset_file
 
 __all__ = ["Setup", "setup"]
 

@@ -4,13 +4,13 @@ Usage (``bash benchmarks/run.sh`` sets up the environments and calls this)::
 
     .venv/bin/python -m benchmarks.harness --reps 3 --sets sst2 tweets
 
-Every contender runs in a fresh process (``python -m benchmarks.contender``) in the environment it needs, with the
-same head and the same thread count; contenders are interleaved within each repetition so that a
+Every contender runs in a fresh process (``python -m benchmarks.harness.contender``) in the environment it
+needs, with the same head and the same thread count; contenders are interleaved within each repetition so that a
 burst of load from elsewhere hits all of them alike. Figures are medians over repetitions with the
 min-max; ratios to probe's default file (``probe export`` with no flags: ``--quantize auto``) are taken
 within the same run. Writes ``results/latest.json``, ``results/latest.md`` and (with matplotlib in the
 Optimum environment) ``results/latest.png``. Any encoder: ``--encoder`` (Hugging Face layout), ``--onnx-dir``
-(its Optimum int8 export, ``benchmarks.prepare_models``), ``--head`` and the probe files trained on it.
+(its Optimum int8 export, ``benchmarks.harness.prepare_models``), ``--head`` and the probe files trained on it.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.host import host
-from benchmarks.paths import REPO as ROOT
-from benchmarks.record import write_results
-from benchmarks.texts import load_texts
+from benchmarks.common.host import host
+from benchmarks.common.paths import REPO as ROOT
+from benchmarks.common.record import write_results
+from benchmarks.data.texts import load_texts
 
-HERE = Path(__file__).resolve().parent
-ENVS = HERE / ".envs"
+BENCHMARKS = ROOT / "benchmarks"
+ENVS = BENCHMARKS / ".envs"  # made by benchmarks/run.sh
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def token_lengths(artifact: Path, texts: list[str]) -> dict:
 def run_one(c: Contender, text_file: Path, common: list[str], timeout: int) -> dict:
     spawned = time.time()
     # ``-m`` from the repository root: the contender's venv need not have probe installed.
-    cmd = [python_of(c.env), "-m", "benchmarks.contender", c.name, "--texts", str(text_file)]
+    cmd = [python_of(c.env), "-m", "benchmarks.harness.contender", c.name, "--texts", str(text_file)]
     cmd += ["--spawned", repr(spawned), *common, *c.args]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     env.pop("OMP_NUM_THREADS", None)
@@ -154,7 +154,7 @@ def load_average() -> list[float]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["sst2", "tweets"])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--reps", type=int, default=3)
@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--head", type=Path, default=ROOT / "artifacts/bench/pi/head.npz")
     parser.add_argument("--encoder", type=Path, default=ENVS / "models/minilm")
     parser.add_argument("--onnx-dir", type=Path, default=ENVS / "models/minilm-int8")
-    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--out", type=Path, default=BENCHMARKS / "results")
     parser.add_argument("--timeout", type=int, default=900)
     parser.add_argument("--latency-texts", type=int, default=200, help="single-text calls timed per process")
     parser.add_argument("--name", default="latest", help="results file stem: results/NAME.json, .md, .png")
@@ -230,12 +230,12 @@ def main(argv: list[str] | None = None) -> None:
     print("\n" + (args.out / f"{args.name}.md").read_text())
     alt = python_of("alt")
     if Path(alt).exists():
-        plot = [alt, "-m", "benchmarks.report", "--plot", str(args.out / f"{args.name}.json")]
+        plot = [alt, "-m", "benchmarks.harness.report", "--plot", str(args.out / f"{args.name}.json")]
         subprocess.run(plot, check=False, cwd=ROOT)
 
 
 def write(report: dict, out: Path, name: str) -> None:
-    from benchmarks.report import markdown
+    from benchmarks.harness.report import markdown
 
     report["load_average_end"] = load_average()
     report["install_mb"] = {
@@ -244,7 +244,3 @@ def write(report: dict, out: Path, name: str) -> None:
         "Optimum/fastembed venv (torch + transformers<4.58)": du_mb(site_packages(ENVS / "alt")),
     }
     write_results(out / f"{name}.json", report, markdown(report))
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""One contender, measured in a fresh process: ``python -m benchmarks.contender KIND --texts FILE ...``.
+"""One contender, measured in a fresh process: ``python -m benchmarks.harness.contender KIND --texts FILE ...``.
 
 Run by ``benchmarks.harness`` in the environment the contender needs (runtime-only, torch, or Optimum's
 older transformers). Prints one JSON object: cold start (from the parent's spawn time to the first
