@@ -22,7 +22,8 @@ from probe_runtime.atomic import atomic_dir, user_mode
 from probe_runtime.choices import Method, Pooling
 from probe_runtime.errors import ArtifactError, InputError
 from probe_runtime.guard import refuse_existing_output
-from probe_runtime.records import Decision, Provenance, Record, TrainingSummary, to_plain
+from probe_runtime.record_fields import to_plain
+from probe_runtime.records import Decision, Provenance, Record, TrainingSummary
 
 from .encoder import Encoder
 from .errors import ProbeError

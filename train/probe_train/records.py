@@ -15,17 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from probe_runtime.records import (
-    TrainingSummary,
-    count,
-    field_error,
-    flag,
-    json_object,
-    number,
-    spec,
-    text,
-    to_plain,
-)
+from probe_runtime.record_fields import count, field_error, flag, json_object, number, spec, text, to_plain
+from probe_runtime.records import TrainingSummary
 
 __all__ = ["RunSettings", "TrainReport", "settings_record", "training_summary"]
 
