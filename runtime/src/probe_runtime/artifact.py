@@ -25,7 +25,7 @@ from typing import Any
 
 from .choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
 from .errors import ArtifactError
-from .integrity import text_sha256
+from .integrity import GraphFacts, text_sha256
 from .record_fields import (
     check_fields,
     choice,
@@ -87,6 +87,7 @@ __all__ = [
     "Verification",
     "WindowAggregate",
     "check_hash",
+    "manifest_from_facts",
     "manifest_from_metadata",
     "parse_manifest",
 ]
@@ -309,6 +310,23 @@ def manifest_from_metadata(metadata: dict[str, str], source: str) -> tuple[Manif
     check_hash(source, "manifest", metadata[KEY_MANIFEST_SHA256], text_sha256(manifest_json))
     check_hash(source, "tokenizer", metadata[KEY_TOKENIZER_SHA256], text_sha256(tokenizer_json))
     return parse_manifest(manifest_json, source), tokenizer_json
+
+
+def manifest_from_facts(facts: GraphFacts, source: str) -> tuple[Manifest, str]:
+    """`manifest_from_metadata`, then the rest of the contract the file's bytes must keep: the graph matches
+    its recorded SHA-256 and is one self-contained file (the runtime reads nothing outside it)."""
+    manifest, tokenizer_json = manifest_from_metadata(facts.metadata, source)
+    check_hash(source, "graph", facts.metadata[KEY_GRAPH_SHA256], facts.graph_sha256)
+    if facts.unreadable is not None:
+        raise ArtifactError(facts.unreadable)
+    outside = facts.external_tensors
+    if outside:
+        shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        raise ArtifactError(
+            f"{source} keeps {len(outside)} tensor(s) in external data files ({shown}); a probe artifact is one "
+            "self-contained file and the runtime reads nothing outside it. Re-export the model with `probe export`."
+        )
+    return manifest, tokenizer_json
 
 
 def parse_manifest(manifest_json: str, source: str) -> Manifest:

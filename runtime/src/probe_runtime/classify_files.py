@@ -34,9 +34,9 @@ from .output import (
     PartialOutput,
     RowWriter,
     check_output,
+    claim_output,
     file_sha256,
     output_format,
-    output_lock_for,
     writes_file,
 )
 
@@ -48,7 +48,6 @@ __all__ = [
     "check_output",
     "classify_files",
     "output_format",
-    "output_lock_for",
     "prefixes_ids",
     "writes_file",
 ]
@@ -179,6 +178,7 @@ def prefixes_ids(path: str, inputs: Sequence[str]) -> bool:
 def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCounter) -> Iterator[Row]:
     """Rows of every input in order; with several inputs, ids say which file (``path:line``)."""
     for path in inputs:
+        prefix = prefixes_ids(path, inputs)
         rows = read_rows(
             path,
             options.text_column,
@@ -187,7 +187,6 @@ def _all_rows(inputs: Sequence[str], options: ClassifyOptions, counter: ByteCoun
             fmt=options.input_format,
             counter=counter,
         )
-        prefix = prefixes_ids(path, inputs)
         for row in rows:
             yield Row(f"{path}:{row.id}", row.text, row.skip) if prefix else row
 
@@ -218,22 +217,20 @@ def classify_files(
     options: ClassifyOptions = ClassifyOptions(),
     *,
     progress: ProgressCallback | None = None,
-    locked: bool = False,
+    claimed: bool = False,
 ) -> Summary:
     """Classify every row of ``inputs`` into ``out`` (stdout when None or ``-``); see the module docstring.
 
     Empty and whitespace-only rows (and undecodable ones under ``errors="skip"``) are not classified
     and not written; they are counted in the returned `Summary`. ``progress`` is called at the start and
     after every checkpoint. Raises `UsageError` for an ``out`` that `check_output` refuses or that another
-    run is writing. ``locked``: the caller already checked ``out`` and holds `output_lock_for` it (the CLI
-    does, from before the model loads).
+    run is writing. ``claimed``: the caller already holds `claim_output` on ``out`` (the CLI does, from
+    before the model loads).
     """
-    if locked:
-        return _classify_locked(clf, inputs, out, options, progress)
-    if out and writes_file(out):
-        check_output(out, clf.source, inputs, options.overwrite)
-    with output_lock_for(out):
-        return _classify_locked(clf, inputs, out, options, progress)
+    if claimed:
+        return _classify_claimed(clf, inputs, out, options, progress)
+    with claim_output(out, clf.source, inputs, options.overwrite):
+        return _classify_claimed(clf, inputs, out, options, progress)
 
 
 def _check_options(inputs: Sequence[str], options: ClassifyOptions) -> None:
@@ -244,7 +241,7 @@ def _check_options(inputs: Sequence[str], options: ClassifyOptions) -> None:
             raise InputError(f"input file not found: {path}")
 
 
-def _classify_locked(
+def _classify_claimed(
     clf: Classifier,
     inputs: Sequence[str],
     out: str | None,

@@ -28,10 +28,26 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 from .errors import ArtifactError
 
-__all__ = ["MalformedModel", "external_tensors", "graph_sha256", "metadata", "opsets", "seal", "text_sha256"]
+__all__ = [
+    "UNREADABLE",
+    "GraphFacts",
+    "MalformedModel",
+    "external_tensors",
+    "graph_facts",
+    "graph_sha256",
+    "metadata",
+    "opsets",
+    "seal",
+    "text_sha256",
+]
+
+# How a file that is not a readable ONNX model is refused (here for a malformed protobuf, by
+# `probe_runtime.graph_session` for a graph onnxruntime rejects): one wording for both.
+UNREADABLE = "{source} is not a readable ONNX model (corrupted, truncated, or not ONNX at all): {detail}"
 
 # onnx.proto field numbers.
 _MODEL_IR_VERSION, _MODEL_OPSET_IMPORT, _OPSET_DOMAIN, _OPSET_VERSION = 1, 8, 1, 2
@@ -95,7 +111,45 @@ def _fields(buf: memoryview, start: int, end: int) -> Iterator[tuple[int, int, i
         pos = stop
 
 
-def _top_level(data: bytes) -> list[tuple[int, int, int, int, int]]:
+@dataclass(frozen=True)
+class GraphFacts:
+    """Every fact the loader checks about a model's bytes, read in one pass (`graph_facts`).
+
+    ``unreadable`` is set when the graph's insides (below the top-level fields) are malformed: the
+    loader reports it only after the hash checks, which name a modified file more precisely.
+    """
+
+    metadata: dict[str, str]
+    graph_sha256: str
+    ir_version: int
+    opsets: dict[str, int]
+    external_tensors: tuple[str, ...]
+    unreadable: str | None = None
+
+
+def graph_facts(data: bytes, source: str) -> GraphFacts:
+    """The facts of ``data`` (``source`` names the file); top-level damage is an `ArtifactError` at once."""
+    buf = memoryview(data)
+    try:
+        fields = _top_level(data)  # parsed once: every fact below reads these spans
+        props = _metadata(buf, fields)
+    except MalformedModel as exc:
+        raise ArtifactError(UNREADABLE.format(source=source, detail=str(exc)[:200])) from None
+    graph = _graph_sha256(buf, fields)
+    ir_version, unreadable = 0, None
+    versions: dict[str, int] = {}
+    outside: tuple[str, ...] = ()
+    try:  # damage in here is covered by the graph hash, which is checked first
+        (ir_version, versions), outside = _opsets(buf, fields), tuple(_external_tensors(buf))
+    except MalformedModel as exc:
+        unreadable = UNREADABLE.format(source=source, detail=str(exc)[:200])
+    return GraphFacts(props, graph, ir_version, versions, outside, unreadable)
+
+
+_Field = tuple[int, int, int, int, int]  # what `_fields` yields for one field
+
+
+def _top_level(data: bytes) -> list[_Field]:
     buf = memoryview(data)
     fields = list(_fields(buf, 0, len(buf)))
     if not any(number == _MODEL_GRAPH and wire == _LEN for number, wire, *_ in fields):
@@ -105,9 +159,12 @@ def _top_level(data: bytes) -> list[tuple[int, int, int, int, int]]:
 
 def graph_sha256(data: bytes) -> str:
     """SHA-256 (hex) of every top-level field of an ONNX model except ``metadata_props``, in file order."""
-    buf = memoryview(data)
+    return _graph_sha256(memoryview(data), _top_level(data))
+
+
+def _graph_sha256(buf: memoryview, fields: list[_Field]) -> str:
     digest = hashlib.sha256()
-    for number, _, field_start, _, stop in _top_level(data):
+    for number, _, field_start, _, stop in fields:
         if number != _MODEL_METADATA:
             digest.update(buf[field_start:stop])
     return digest.hexdigest()
@@ -120,9 +177,12 @@ def text_sha256(text: str) -> str:
 
 def metadata(data: bytes) -> dict[str, str]:
     """The model's ``metadata_props`` (a later duplicate key wins, as in protobuf's own parsers)."""
-    buf = memoryview(data)
+    return _metadata(memoryview(data), _top_level(data))
+
+
+def _metadata(buf: memoryview, fields: list[_Field]) -> dict[str, str]:
     props: dict[str, str] = {}
-    for number, wire, _, start, stop in _top_level(data):
+    for number, wire, _, start, stop in fields:
         if number != _MODEL_METADATA or wire != _LEN:
             continue
         entry = {_ENTRY_KEY: "", _ENTRY_VALUE: ""}
@@ -139,9 +199,12 @@ def metadata(data: bytes) -> dict[str, str]:
 def opsets(data: bytes) -> tuple[int, dict[str, int]]:
     """The model's IR version and its ``opset_import`` as ``{domain: version}`` (``""`` is the default domain,
     ``ai.onnx`` spelled out is folded into it): what decides which onnxruntime can read it."""
-    buf = memoryview(data)
+    return _opsets(memoryview(data), _top_level(data))
+
+
+def _opsets(buf: memoryview, fields: list[_Field]) -> tuple[int, dict[str, int]]:
     ir_version, versions = 0, {}
-    for number, wire, _, start, stop in _top_level(data):
+    for number, wire, _, start, stop in fields:
         if number == _MODEL_IR_VERSION and wire == _VARINT:
             ir_version = _varint(buf, start, stop)[0]
         elif number == _MODEL_OPSET_IMPORT and wire == _LEN:
@@ -189,9 +252,12 @@ def _external_tensor_name(buf: memoryview, start: int, stop: int) -> str | None:
 
 def external_tensors(data: bytes) -> list[str]:
     """Names of the tensors (initializers, constants, in subgraphs and functions too) stored outside the file."""
-    buf = memoryview(data)
-    found: list[str] = []
     _top_level(data)  # validates the outer message first
+    return _external_tensors(memoryview(data))
+
+
+def _external_tensors(buf: memoryview) -> list[str]:
+    found: list[str] = []
 
     def walk(kind: str, start: int, stop: int, depth: int) -> None:
         if depth > _MAX_NESTING:

@@ -22,8 +22,8 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,10 +36,12 @@ __all__ = [
     "PartialOutput",
     "RowWriter",
     "check_output",
+    "claim_output",
     "file_sha256",
     "is_classify_output",
     "output_format",
     "output_lock_for",
+    "partial_path",
     "writes_file",
 ]
 
@@ -112,7 +114,7 @@ class PartialOutput:
         self.stream: IO[str] = sys.stdout
         self._resume_at: int | None = None
         if self.target is not None:
-            self.partial = self.target.parent / f".{self.target.name}.partial"
+            self.partial = partial_path(self.target)
             self.state_path = self.target.parent / f".{self.target.name}.partial.json"
             self.state_tmp = self.target.parent / f".{self.target.name}.partial.json.tmp"
 
@@ -230,6 +232,23 @@ def check_output(out: str, model: str, inputs: Sequence[str], overwrite: bool = 
 def output_lock_for(out: str | None) -> AbstractContextManager[None]:
     """One writer per output: the lock also covers the partial file and the resume state beside it."""
     return output_lock(out) if out and writes_file(out) else nullcontext()
+
+
+@contextmanager
+def claim_output(out: str | None, model: str, inputs: Sequence[str], overwrite: bool = False) -> Iterator[None]:
+    """`check_output`, then hold the output's lock for the block (stdout needs neither): a run's first step."""
+    if not (out and writes_file(out)):
+        yield
+        return
+    check_output(out, model, inputs, overwrite)
+    with output_lock(out):
+        yield
+
+
+def partial_path(target: str | os.PathLike[str]) -> Path:
+    """Where the rows of an unfinished output ``target`` are kept (``.NAME.partial`` beside it)."""
+    path = Path(target)
+    return path.parent / f".{path.name}.partial"
 
 
 def output_format(out: str | None, forced: str | None = None) -> str:

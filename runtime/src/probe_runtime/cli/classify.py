@@ -12,16 +12,14 @@ import argparse
 import os
 import signal
 import sys
-from pathlib import Path
 from types import FrameType
 
 from ..classifier import Classifier
 from ..classify_files import WINDOW_ROWS, classify_files
 from ..cli_support import add_text_column_option, positive_int
-from ..errors import UsageError
-from ..files import ERROR_MODES, INPUT_FORMATS, input_format
-from ..output import PartialOutput, check_output, output_lock_for
-from .classify_request import ClassifyRequest, classify_request
+from ..files import ERROR_MODES, INPUT_FORMATS
+from ..output import claim_output, partial_path
+from .classify_request import classify_request
 from .options import add_load_options
 from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray
 from .report import ProgressBar, describe
@@ -29,72 +27,41 @@ from .report import ProgressBar, describe
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
 
 
-def _check_usage(request: ClassifyRequest) -> None:
-    """Mistakes in how the command was called: `UsageError` (exit 2, one line), before any work."""
-
-    def fail(message: str) -> None:
-        raise UsageError(message)
-
-    options, inputs, out = request.options, request.inputs, request.out
-    if inputs.count("-") > 1:
-        fail("stdin (-) can be read only once")
-    if options.resume and not request.writes_file:
-        fail("--resume needs --out FILE (there is nothing to resume on stdout)")
-    if options.resume and "-" in inputs:
-        fail("--resume needs file inputs: stdin cannot be read again from where it stopped")
-    if options.out_format == "parquet":
-        fail("--format parquet needs --ray (a local run writes jsonl, csv or tsv)")
-    if options.overwrite and not request.writes_file:
-        fail("--overwrite needs --out FILE")
-    if options.id_column:
-        plain = [p for p in inputs if input_format(p, options.input_format) in ("text", "dir")]
-        if plain:
-            fail(f"--id-column needs CSV/TSV/JSONL inputs, but {plain[0]} is read as plain text")
-    if out and request.writes_file and Path(out).is_dir():
-        fail(f"--out {out} is a directory; name a file such as {Path(out) / 'predictions.jsonl'}")
-
-
 def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    request = classify_request(args)
+    request = classify_request(args)  # every usage check, before any work
     if request.ray is not None:
         return cmd_classify_ray(request)
-    _check_usage(request)
-    if request.out and request.writes_file:
-        check_output(request.out, request.model, request.inputs, request.options.overwrite)
-    with output_lock_for(request.out):  # held from before the model loads until the output is in place
-        return _run(request)
-
-
-def _run(request: ClassifyRequest) -> int:
-    clf = Classifier.load(request.model, options=request.load)
-    bar = ProgressBar(enabled=sys.stderr.isatty())
-    # `kill` then ends the run like Ctrl-C: a message, and the partial file kept for --resume.
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        with bar:
-            summary = classify_files(clf, request.inputs, request.out, request.options, progress=bar, locked=True)
-    except KeyboardInterrupt:
-        if request.writes_file:
-            partial = PartialOutput(request.out, {}).partial
-            print(
-                f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {partial}. "
-                "Run the same command with --resume to continue.",
-                file=sys.stderr,
-            )
-        else:
-            print("probe-runtime: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`... | head`): stop quietly; point stdout at /dev/null so the
-        # interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # The output is checked and locked from before the model loads until it is in place.
+    with claim_output(request.out, request.model, request.inputs, request.options.overwrite):
+        clf = Classifier.load(request.model, options=request.load)
+        bar = ProgressBar(enabled=sys.stderr.isatty())
+        # `kill` then ends the run like Ctrl-C: a message, and the partial file kept for --resume.
+        previous = signal.signal(signal.SIGTERM, _terminate)
+        try:
+            with bar:
+                summary = classify_files(clf, request.inputs, request.out, request.options, progress=bar, claimed=True)
+        except KeyboardInterrupt:
+            if request.writes_file:
+                partial = partial_path(str(request.out))
+                print(
+                    f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {partial}. "
+                    "Run the same command with --resume to continue.",
+                    file=sys.stderr,
+                )
+            else:
+                print("probe-runtime: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            # The reader went away (`... | head`): stop quietly; point stdout at /dev/null so the
+            # interpreter's final flush does not raise again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     where = f" → {request.out}" if request.writes_file else ""
     print(describe(summary, clf.decider.output_labels) + where, file=sys.stderr)
     return 0

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..classify_files import ClassifyOptions
 from ..errors import UsageError
+from ..files import input_format
 from ..load_options import LoadOptions
 from ..output import writes_file
 from .options import load_options
@@ -67,4 +69,32 @@ def classify_request(args: argparse.Namespace) -> ClassifyRequest:
         resume=args.resume,
         overwrite=args.overwrite,
     )
-    return ClassifyRequest(args.model, tuple(args.inputs), args.out, options, load_options(args), ray)
+    request = ClassifyRequest(args.model, tuple(args.inputs), args.out, options, load_options(args), ray)
+    if ray is None:  # a run on Ray has its own rules (`probe_runtime.cli.ray_classify`)
+        _check_local(request)
+    return request
+
+
+def _check_local(request: ClassifyRequest) -> None:
+    """Mistakes in how the command was called: `UsageError` (exit 2, one line), before any work."""
+
+    def fail(message: str) -> None:
+        raise UsageError(message)
+
+    options, inputs, out = request.options, request.inputs, request.out
+    if inputs.count("-") > 1:
+        fail("stdin (-) can be read only once")
+    if options.resume and not request.writes_file:
+        fail("--resume needs --out FILE (there is nothing to resume on stdout)")
+    if options.resume and "-" in inputs:
+        fail("--resume needs file inputs: stdin cannot be read again from where it stopped")
+    if options.out_format == "parquet":
+        fail("--format parquet needs --ray (a local run writes jsonl, csv or tsv)")
+    if options.overwrite and not request.writes_file:
+        fail("--overwrite needs --out FILE")
+    if options.id_column:
+        plain = [p for p in inputs if input_format(p, options.input_format) in ("text", "dir")]
+        if plain:
+            fail(f"--id-column needs CSV/TSV/JSONL inputs, but {plain[0]} is read as plain text")
+    if out and request.writes_file and Path(out).is_dir():
+        fail(f"--out {out} is a directory; name a file such as {Path(out) / 'predictions.jsonl'}")
