@@ -30,6 +30,8 @@ class StaticClassifier(torch.nn.Module):
     never trained, special tokens stay at 0). ``temperature`` divides the logits in `forward` only.
     """
 
+    weights: torch.Tensor  # registered as a buffer in __init__
+
     def __init__(self, table: StaticTable, n_labels: int, normalize: bool = False, train_table: bool = False):
         super().__init__()
         # Sparse gradients: a step touches the rows of its batch's tokens only, not all of the table.
