@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.paths import REPO, WORK
-from benchmarks.record import write_results
-from benchmarks.splits import train_test
+from benchmarks.common.paths import REPO, WORK
+from benchmarks.common.record import write_results
+from benchmarks.data.splits import train_test
 
 DATASETS = ("prompt_injections", "sms_spam", "tweeteval_offensive", "sst2")
 STATIC = WORK / "static"
