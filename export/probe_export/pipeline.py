@@ -18,13 +18,13 @@ from probe_runtime.artifact import Manifest
 from probe_runtime.canary import record_canaries
 from probe_runtime.choices import LongTextPolicy, Quantization, WindowAggregate
 from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
-from probe_runtime.errors import UsageError
 from probe_runtime.guard import output_lock
 from probe_runtime.long_text import Windower, resolve_long_text
 from probe_runtime.records import Figures, Verification
 from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
+from probe_train.errors import FieldUsageError
 from probe_train.model_dir import TrainedModel, load_trained
 
 from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
@@ -70,18 +70,29 @@ class ExportOptions:
 
     def __post_init__(self) -> None:
         if self.quantize not in QUANTIZE_CHOICES:
-            raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
+            choices = ", ".join(QUANTIZE_CHOICES)
+            raise FieldUsageError(f"{{quantize}} must be one of {choices}, not {self.quantize!r}", "quantize")
         if not 0 <= self.max_flip_rate <= 100:
-            raise UsageError(f"--max-flip-rate must be a percentage between 0 and 100, not {self.max_flip_rate}")
+            raise FieldUsageError(
+                f"{{max_flip_rate}} must be a percentage between 0 and 100, not {self.max_flip_rate}", "max_flip_rate"
+            )
         if not 0 <= self.significance < 1:
-            raise UsageError(f"--significance must be at least 0 and below 1, not {self.significance}")
+            raise FieldUsageError(
+                f"{{significance}} must be at least 0 and below 1, not {self.significance}", "significance"
+            )
         if self.long_text not in LONG_TEXT_CHOICES:
-            raise UsageError(f"--long-text must be {_either(LONG_TEXT_CHOICES)}, not {self.long_text!r}")
+            raise FieldUsageError(
+                f"{{long_text}} must be {_either(LONG_TEXT_CHOICES)}, not {self.long_text!r}", "long_text"
+            )
         if self.window_aggregate not in WINDOW_AGGREGATE_CHOICES:
             choices = _either(WINDOW_AGGREGATE_CHOICES)
-            raise UsageError(f"--window-aggregate must be {choices}, not {self.window_aggregate!r}")
+            raise FieldUsageError(
+                f"{{window_aggregate}} must be {choices}, not {self.window_aggregate!r}", "window_aggregate"
+            )
         if self.window_stride < 0:
-            raise UsageError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
+            raise FieldUsageError(
+                f"{{window_stride}} must be 0 (default) or more, not {self.window_stride}", "window_stride"
+            )
 
     @property
     def limits(self) -> GateLimits:
