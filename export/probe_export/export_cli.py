@@ -11,11 +11,12 @@ from probe_runtime.choices import LongTextPolicy, WindowAggregate
 from probe_runtime.errors import UsageError
 from probe_runtime.guard import output_lock
 from probe_runtime.info import verification_lines
-from probe_train.cli_options import at_least
+from probe_train.cli_options import at_least, flags_shown
 
 from . import AUTO, LONG_TEXT_CHOICES, QUANTIZE_CHOICES, WINDOW_AGGREGATE_CHOICES
+from .options import ExportOptions, ExportRequest
 
-__all__ = ["add_commands", "non_negative"]
+__all__ = ["add_commands", "export_request", "non_negative"]
 
 
 def non_negative(text: str) -> float:
@@ -31,8 +32,12 @@ def non_negative(text: str) -> float:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """`export_model` checks --out (once), locks it and writes it; this prints what was written."""
-    from .pipeline import ExportOptions, export_model
+    with flags_shown():
+        return _export(export_request(args))
 
+
+def export_request(args: argparse.Namespace) -> ExportRequest:
+    """The one place `probe export` reads its command line: every option checked, in one record."""
     options = ExportOptions(
         quantize=args.quantize,
         eval_file=args.eval,
@@ -44,7 +49,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         max_flip_rate=args.max_flip_rate,
         significance=args.significance,
     )
-    result = export_model(args.model_dir, args.out, options, overwrite=args.overwrite)
+    return ExportRequest(Path(args.model_dir), Path(args.out), options, overwrite=args.overwrite, json=args.json)
+
+
+def _export(request: ExportRequest) -> int:
+    from .pipeline import export_model
+
+    result = export_model(request.model_dir, request.out, request.options, overwrite=request.overwrite)
     v = result.manifest.verification
     size = os.path.getsize(result.path) / 1e6
     print(f"wrote {result.path} ({size:.1f} MB, {result.manifest.quantization}) in {result.seconds:.0f} s")
@@ -57,12 +68,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"long texts: truncated at {m.max_length} tokens")
     shown = Path(result.path).with_name(f"{Path(result.path).stem}.card")
     print(f"model card: stored in the artifact (`probe report {result.path}` writes it with its pictures to {shown}/)")
-    if args.json:
+    if request.json:
         print(json.dumps(v.to_json_dict(), indent=2))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    with flags_shown():
+        return _report(args)
+
+
+def _report(args: argparse.Namespace) -> int:
     from .report import default_out, load_facts, read_sweep, write_report
 
     source = Path(args.source)

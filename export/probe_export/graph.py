@@ -13,8 +13,8 @@ import warnings
 from pathlib import Path
 
 import torch
-from probe_runtime import ProbeError
 from probe_runtime.artifact import EMBEDDINGS_NAME, OUTPUT_NAME
+from probe_train.errors import FieldError
 
 from .fusions import apply_architecture_fusions, attention_first_residuals
 from .module import ClassifierModule
@@ -174,4 +174,6 @@ def quantize_int8(
     finally:
         root.setLevel(level)
     if per_token and not rowwise_activations(target, target, symmetric=True, levels=activation_levels):
-        raise ProbeError("int8-per-token found no quantized matmul to rewrite in this graph; use --quantize int8")
+        raise FieldError(
+            "int8-per-token found no quantized matmul to rewrite in this graph; use {quantize} int8", "quantize"
+        )

@@ -18,7 +18,6 @@ from probe_runtime.artifact import Manifest
 from probe_runtime.canary import record_canaries
 from probe_runtime.choices import LongTextPolicy, Quantization, WindowAggregate
 from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
-from probe_runtime.errors import UsageError
 from probe_runtime.guard import output_lock
 from probe_runtime.long_text import Windower, resolve_long_text
 from probe_runtime.records import Figures, Verification
@@ -27,15 +26,15 @@ from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import TrainedModel, load_trained
 
-from . import LONG_TEXT_CHOICES, WINDOW_AGGREGATE_CHOICES, __version__
+from . import __version__
 from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
 from .exactness import saturation_report
-from .gate import GateLimits
 from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
+from .options import ExportOptions
 from .output import guard_export_output
-from .precision import AUTO, QUANTIZE_CHOICES, Candidate, Reference, choose_precision, record
+from .precision import Candidate, Reference, choose_precision, record
 from .speed import measure_speed
 from .truncate import truncate_module
 from .verify import compare
@@ -44,53 +43,11 @@ from .writer import write_artifact
 __all__ = ["ExportError", "ExportOptions", "ExportResult", "export_model"]
 
 log = logging.getLogger(__name__)
+DEFAULT_OPTIONS = ExportOptions()
 
 
 class ExportError(ProbeError):
     """The exported graph does not reproduce the trained model closely enough to be shipped."""
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """How to export. ``quantize``: ``auto`` (the fastest batch-independent precision that passes the gate),
-    or exactly ``int8-per-token``, ``int8`` (batch-dependent) or ``none`` (fp32). The gate refuses a
-    candidate that changes more than ``max_flip_rate`` percent of labels against fp32, or whose accuracy
-    loss on the labelled texts is significant at ``significance`` (McNemar; `probe_export.gate`)."""
-
-    quantize: str = AUTO
-    fp32_tolerance: float = 1e-4
-    eval_file: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
-    long_text: str = LongTextPolicy.TRUNCATE.value
-    window_stride: int = 0
-    window_aggregate: str = WindowAggregate.AUTO.value
-    max_flip_rate: float = 3.0
-    significance: float = 0.05
-
-    def __post_init__(self) -> None:
-        if self.quantize not in QUANTIZE_CHOICES:
-            raise UsageError(f"--quantize must be one of {', '.join(QUANTIZE_CHOICES)}, not {self.quantize!r}")
-        if not 0 <= self.max_flip_rate <= 100:
-            raise UsageError(f"--max-flip-rate must be a percentage between 0 and 100, not {self.max_flip_rate}")
-        if not 0 <= self.significance < 1:
-            raise UsageError(f"--significance must be at least 0 and below 1, not {self.significance}")
-        if self.long_text not in LONG_TEXT_CHOICES:
-            raise UsageError(f"--long-text must be {_either(LONG_TEXT_CHOICES)}, not {self.long_text!r}")
-        if self.window_aggregate not in WINDOW_AGGREGATE_CHOICES:
-            choices = _either(WINDOW_AGGREGATE_CHOICES)
-            raise UsageError(f"--window-aggregate must be {choices}, not {self.window_aggregate!r}")
-        if self.window_stride < 0:
-            raise UsageError(f"--window-stride must be 0 (default) or more, not {self.window_stride}")
-
-    @property
-    def limits(self) -> GateLimits:
-        return GateLimits(max_flip_rate=self.max_flip_rate / 100, alpha=self.significance)
-
-
-def _either(choices: tuple[str, ...]) -> str:
-    """``a, b or c``: the choices in a sentence."""
-    return f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +68,7 @@ def _verification_texts(trained: TrainedModel, options: ExportOptions) -> tuple[
 
 
 def export_model(
-    model_dir: str | Path, out: str | Path, options: ExportOptions = ExportOptions(), *, overwrite: bool = False
+    model_dir: str | Path, out: str | Path, options: ExportOptions = DEFAULT_OPTIONS, *, overwrite: bool = False
 ) -> ExportResult:
     """Export, fuse, (quantize,) verify against PyTorch, and write the artifact.
 

@@ -122,9 +122,14 @@ def test_the_export_cli_offers_exactly_the_contracts_choices():
     ],
 )
 def test_export_options_refuse_a_value_outside_the_contract(option, value, message):
+    """The library names the field it was given; the command line shows the same words with its flag."""
     from probe_export.pipeline import ExportOptions
     from probe_runtime.errors import UsageError
+    from probe_train.cli_options import flags_shown
 
     with pytest.raises(UsageError) as info:
+        ExportOptions(**{option: value})
+    assert str(info.value) == message.replace(f"--{option.replace('_', '-')}", option)
+    with pytest.raises(UsageError) as info, flags_shown():
         ExportOptions(**{option: value})
     assert str(info.value) == message

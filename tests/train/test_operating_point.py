@@ -76,7 +76,7 @@ def test_an_unreachable_fpr_gives_the_threshold_above_every_score() -> None:
 
 @pytest.mark.parametrize("text", ["fpr", "fpr=2", "recall=0", "precision=x", "auc=0.5", "f1=0.3"])
 def test_a_bad_operating_point_is_a_usage_error(text: str) -> None:
-    with pytest.raises(UsageError, match="--operating-point must be"):
+    with pytest.raises(UsageError, match="operating_point must be"):
         parse_operating_point(text)
 
 
@@ -105,20 +105,20 @@ def test_balanced_class_weights_raise_the_minority_recall_on_an_imbalanced_task(
 
 
 def test_a_class_weight_mapping_names_labels_as_the_data_spells_them() -> None:
-    weights = class_weights(parse_mapping("neg=1,pos=4", "--class-weight"), ["neg", "pos"], np.array([0, 1]))
+    weights = class_weights(parse_mapping("neg=1,pos=4", "class_weight"), ["neg", "pos"], np.array([0, 1]))
     assert weights is not None and weights.tolist() == [1.0, 4.0]
     with pytest.raises(UsageError, match="positive numbers"):
         class_weights({"neg": "1", "pos": "-2"}, ["neg", "pos"], np.array([0, 1]))
 
 
 def test_label_names_from_pairs_or_a_json_file(tmp_path) -> None:
-    assert resolve_label_names(parse_mapping("0=benign, 1=injection", "--label-names"), [0, 1]) == [
+    assert resolve_label_names(parse_mapping("0=benign, 1=injection", "label_names"), [0, 1]) == [
         "benign",
         "injection",
     ]
     path = tmp_path / "names.json"
     path.write_text(json.dumps({"0": "benign", "1": "injection"}))
-    assert resolve_label_names(parse_mapping(str(path), "--label-names"), [0, 1]) == ["benign", "injection"]
+    assert resolve_label_names(parse_mapping(str(path), "label_names"), [0, 1]) == ["benign", "injection"]
 
 
 @pytest.mark.parametrize(
@@ -132,4 +132,4 @@ def test_label_names_from_pairs_or_a_json_file(tmp_path) -> None:
 )
 def test_label_name_mistakes_are_one_line_naming_the_fix(text: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        resolve_label_names(parse_mapping(text, "--label-names"), [0, 1])
+        resolve_label_names(parse_mapping(text, "label_names"), [0, 1])

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 from probe_train.pooling import l2_normalize, pool
-from probe_train.probe import C_GRID, L2Choice, cv_search, fit_probe, fit_probe_choose_l2, softmax_head
+from probe_train.probe import C_GRID, L2Choice, Search, cv_search, fit_probe, fit_probe_choose_l2, softmax_head
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
@@ -112,7 +112,7 @@ def test_the_searchs_held_out_logits_equal_a_direct_refit_of_the_folds(n_classes
     x = rng.normal(size=(300, 6))
     cuts = np.quantile(x[:, 0], np.linspace(0, 1, n_classes + 1)[1:-1])
     y = np.digitize(x[:, 0] + 0.3 * rng.normal(size=300), cuts)
-    cv = cv_search(x, y, seed=7, held_out=True)
+    cv = cv_search(x, y, Search(seed=7, held_out=True))
     assert float(C_GRID[0]) < cv.C  # a C reached by warm starts along the grid, not the first fit
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=7)
     direct = cross_val_predict(
@@ -122,4 +122,4 @@ def test_the_searchs_held_out_logits_equal_a_direct_refit_of_the_folds(n_classes
     # Warm-started along the grid against fitted from scratch: the same optimum, to the solver's tolerance.
     np.testing.assert_allclose(np.exp(cv.held_out), direct, atol=5e-3)  # measured: at most 3e-3
     assert (cv.held_out.argmax(1) == direct.argmax(1)).mean() > 0.99
-    assert cv_search(x, y, seed=7).held_out is None
+    assert cv_search(x, y, Search(seed=7)).held_out is None

@@ -17,7 +17,7 @@ from probe_train.checkpoint import fingerprint
 from probe_train.data import holdout_split, load_dataset
 from probe_train.errors import DataError
 from probe_train.finetune import weighted_cross_entropy
-from probe_train.probe import fit_probe_cv
+from probe_train.probe import Search, fit_probe_cv
 from probe_train.settings import FinetuneSettings
 
 
@@ -90,7 +90,7 @@ def test_rows_of_weight_zero_are_left_out_of_the_probe_fit():
     poisoned_x, poisoned_y = x[:100], 1 - y[:100]  # the same points, every label flipped
     both_x, both_y = np.vstack([x, poisoned_x]), np.concatenate([y, poisoned_y])
     weights = np.concatenate([np.ones(200), np.zeros(100)])
-    weighted, _ = fit_probe_cv(both_x, both_y, sample_weight=weights)
+    weighted, _ = fit_probe_cv(both_x, both_y, Search(sample_weight=weights))
     unweighted, _ = fit_probe_cv(both_x, both_y)
     assert (weighted.predict(x) == y).mean() > 0.95
     assert (unweighted.predict(x) == y).mean() < (weighted.predict(x) == y).mean()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,35 +16,30 @@ from probe_runtime.guard import (
     refuse_output_over_inputs,
     refuse_unwritable_output,
 )
-from tqdm.auto import tqdm
 
-from .checkpoint import checkpoint_dir_for, refuse_foreign_checkpoint_dir, remove_checkpoints
 from .cli_options import (
     add_data_options,
     add_encoder_options,
     at_least,
     cache_from_args,
+    flags_shown,
     fraction,
     fraction_or_zero,
     local_encoder,
     positive,
     show_progress,
 )
-from .data import align_labels, holdout_split, load_dataset, weight_summary
-from .decision_options import add_decision_options, decision_settings, format_decisions
+from .decision_options import add_decision_options, decision_settings
 from .embeddings import use_fast_attention
 from .encoder import check_layer, load_encoder
 from .errors import ProbeError
-from .finetune_records import EpochResult
-from .layers_cli import add_layers_command, auto_layer
-from .metrics import format_report
-from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
+from .layers_cli import add_layers_command, sweep_request
 from .pooling import Pooling
-from .records import RunSettings
+from .requests import Columns, TrainJob
 from .settings import FinetuneSettings, Method, ProbeSettings
-from .training import TrainRequest, train
+from .training_cli import run_train
 
-__all__ = ["add_commands", "is_npy_file"]
+__all__ = ["add_commands", "is_npy_file", "train_job"]
 
 NPY_MAGIC = b"\x93NUMPY"
 
@@ -60,31 +53,41 @@ def is_npy_file(path: Path) -> bool:
         return False
 
 
-def _guard_train_output(args: argparse.Namespace) -> Path:
-    """Every check on --out, before any data is read or any model loaded: nothing of the user's is at risk."""
-    out = Path(args.out)
-    inputs = {"training data": args.data, "test data": args.test, "encoder": local_encoder(args.model)}
-    refuse_output_over_inputs(out, inputs)
-    refuse_unwritable_output(out)
-    refuse_existing_output(out, overwrite=args.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
-    if args.method == "finetune":
-        checkpoints = checkpoint_dir_for(out)
-        refuse_output_over_inputs(checkpoints, inputs, flag="the checkpoint directory")
-        refuse_foreign_checkpoint_dir(checkpoints)
-    return out
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    out = _guard_train_output(args)
-    with output_lock(out):
-        return _train(args)
+    with flags_shown():
+        return run_train(train_job(args))
 
 
-def _settings(args: argparse.Namespace) -> ProbeSettings:
+def train_job(args: argparse.Namespace) -> TrainJob:
+    """The one place `probe train` reads its command line: every option parsed and checked, in one record."""
+    auto = args.layer == "auto"
+    return TrainJob(
+        data=args.data,
+        out=Path(args.out),
+        settings=_settings(args, layer=-1 if auto else args.layer),
+        test=args.test,
+        test_size=args.test_size,
+        columns=Columns(args.text_column, args.label_column, args.weight_column),
+        overwrite=args.overwrite,
+        # An explicit --pooling or --normalize/--no-normalize is kept; the sweep chooses the rest.
+        sweep=sweep_request(
+            args,
+            [args.pooling] if args.pooling else list(Pooling.values()),
+            [args.normalize] if args.normalize is not None else [False, True],
+        )
+        if auto
+        else None,
+        cache=not args.no_cache,
+        resume=args.resume,
+        encoder_dir=local_encoder(args.model),
+    )
+
+
+def _settings(args: argparse.Namespace, layer: int) -> ProbeSettings:
     common = {
         "model": args.model,
         "pooling": args.pooling or Pooling.MEAN.value,
-        "layer": args.layer,
+        "layer": layer,
         "max_length": args.max_length,
         "seed": args.seed,
         "normalize": args.normalize,  # None (neither flag): the probe chooses by cross-validation
@@ -103,103 +106,12 @@ def _settings(args: argparse.Namespace) -> ProbeSettings:
     )
 
 
-def _train(args: argparse.Namespace) -> int:
-    data = load_dataset(args.data, args.text_column, args.label_column, weight_column=args.weight_column)
-    if args.test:
-        train_data = data
-        test = align_labels(load_dataset(args.test, args.text_column, args.label_column, 1), data.labels)
-    else:
-        train_data, test = holdout_split(data, args.test_size, args.seed)
-    if args.layer == "auto":
-        chosen = auto_layer(args, train_data)
-        # Neither --normalize nor --no-normalize: left to the training's own cross-validated choice, the same
-        # rule on the same folds as the sweep's (so the same answer), recorded with both CV accuracies.
-        args.layer, args.pooling = chosen.layer, chosen.pooling
-    # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad
-    # encoder or option is the one line the user sees.
-    encoder = load_encoder(args.model, args.max_length)
-    check_layer(encoder, args.layer)
-    weighted = ""
-    if train_data.weights is not None:
-        facts = weight_summary(train_data.weights)
-        weighted = f", weighted by column {args.weight_column!r} (total {facts['sum']:g}, {facts['zero']} at 0)"
-    print(
-        f"training ({args.method}) on {len(train_data)} examples ({len(train_data.labels)} labels: "
-        f"{train_data.labels}){weighted}; evaluating on {len(test)} from {test.source}",
-        file=sys.stderr,
-    )
-    request = TrainRequest(train_data, encoder, _settings(args), test=test, show_progress=show_progress())
-    if args.method == "finetune":
-        trained = _finetune(args, request)
-    else:
-        with tqdm(
-            desc="choosing C by cross-validation", unit=" folds", disable=not show_progress(), leave=False
-        ) as bar:
-
-            def on_fold(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(1)
-
-            trained = train(replace(request, cache=cache_from_args(args), on_fold=on_fold))
-    if args.method == "probe":
-        print(_normalisation_line(trained.settings), file=sys.stderr)
-    out = save_trained(trained, args.out, encoder=encoder, overwrite=args.overwrite)
-    if args.method == "finetune":
-        remove_checkpoints(checkpoint_dir_for(args.out))
-    print(format_report(trained.report, f"held-out evaluation ({test.source})"))
-    decisions = format_decisions(trained.report, out)
-    if decisions:
-        print(decisions)
-    print(
-        f"\nsaved the trained model to {out}/ (report: {out}/report.json); "
-        f"next: probe export {out} --out {Path(out).with_suffix('.onnx')}"
-    )
-    return 0
-
-
-def _normalisation_line(recorded: RunSettings) -> str:
-    """How the probe's L2 normalisation was decided, in one line (the report records the same)."""
-    line = f"L2 normalisation: {'yes' if recorded.normalize else 'no'}"
-    raw, l2 = recorded.cv_accuracy_raw, recorded.cv_accuracy_l2
-    if recorded.normalize_chosen_by == "cross-validation" and raw is not None and l2 is not None:
-        return f"{line} (chosen by 5-fold CV accuracy on the training data: raw {100 * raw:.2f} %, L2 {100 * l2:.2f} %)"
-    return f"{line} (as set)"
-
-
-def _print_epoch(result: EpochResult) -> None:
-    """One line per epoch on stderr, so progress shows even when stderr is a log file, not a TTY."""
-    line = f"epoch {result.epoch}/{result.epochs}: train loss {result.train_loss:.4f}"
-    if result.validation is not None:
-        v = result.validation
-        line += f", validation loss {v.loss:.4f} accuracy {v.accuracy:.4f} macro-F1 {v.macro_f1:.4f}"
-        line += " (best so far)" if result.improved else f" (best: epoch {result.best_epoch})"
-    line += f"; {result.seconds:.0f} s"
-    if result.stopping:
-        line += "; no improvement for --patience epochs: stopping early"
-    elif result.epoch < result.epochs:
-        line += f", about {result.eta_seconds / 60:.1f} min left"
-    print(line, file=sys.stderr, flush=True)
-
-
-def _finetune(args: argparse.Namespace, request: TrainRequest) -> TrainedModel:
-    """`train` with the checkpoint directory, per-epoch lines, and what to do after an interruption."""
-    checkpoints = checkpoint_dir_for(args.out)
-    if args.resume:
-        print(f"resuming from the checkpoint in {checkpoints}/", file=sys.stderr)
-    elif checkpoints.exists():
-        print(
-            f"note: starting over; this replaces the checkpoint in {checkpoints}/ (--resume continues it)",
-            file=sys.stderr,
-        )
-    try:
-        return train(replace(request, checkpoint_dir=checkpoints, resume=args.resume, on_epoch=_print_epoch))
-    except KeyboardInterrupt:
-        if checkpoints.is_dir():
-            print(f"the same command with --resume continues from the checkpoint in {checkpoints}/", file=sys.stderr)
-        raise
-
-
 def cmd_embed(args: argparse.Namespace) -> int:
+    with flags_shown():
+        return _guarded_embed(args)
+
+
+def _guarded_embed(args: argparse.Namespace) -> int:
     out = Path(args.out)
     refuse_output_over_inputs(out, {"data": args.data, "encoder": local_encoder(args.model)})
     refuse_unwritable_output(out)
@@ -212,7 +124,6 @@ def _embed(args: argparse.Namespace, out: Path) -> int:
     from probe_runtime.files import read_rows
 
     from .embeddings import embed_texts
-    from .encoder import load_encoder
 
     texts = [row.text for row in read_rows(args.data, args.text_column)]
     if not texts:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from probe_runtime.cli_support import add_text_column_option
 
 from .embedding_cache import EmbeddingCache, default_cache_dir
 from .encoder import DEFAULT_MODEL, resolve_model
+from .errors import FieldError
 from .pooling import Pooling
 from .settings import FinetuneSettings
 
@@ -24,6 +26,8 @@ __all__ = [
     "add_encoder_options",
     "at_least",
     "cache_from_args",
+    "flag_of",
+    "flags_shown",
     "fraction",
     "fraction_or_zero",
     "layer_or_auto",
@@ -163,3 +167,19 @@ def add_cache_option(p: argparse.ArgumentParser) -> None:
 
 def cache_from_args(args: argparse.Namespace) -> EmbeddingCache | None:
     return None if getattr(args, "no_cache", False) else EmbeddingCache()
+
+
+def flag_of(field: str) -> str:
+    """The command-line flag of a settings field: ``max_length`` is ``--max-length`` (one rule for every command)."""
+    return "--" + field.replace("_", "-")
+
+
+@contextmanager
+def flags_shown() -> Iterator[None]:
+    """Libraries name the FIELD a mistake is in (`errors.FieldError`); on the command line, the user sees the
+    flag they typed. The message is otherwise the library's own, word for word."""
+    try:
+        yield
+    except FieldError as exc:
+        exc.name_fields(flag_of)
+        raise

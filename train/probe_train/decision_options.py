@@ -58,9 +58,9 @@ def decision_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "operating_point": args.operating_point,
         "min_score": args.min_score,
-        "class_weight": weight if weight in (None, "balanced") else parse_mapping(weight, "--class-weight"),
+        "class_weight": weight if weight in (None, "balanced") else parse_mapping(weight, "class_weight"),
         "calibrate": args.calibrate,
-        "label_names": parse_mapping(args.label_names, "--label-names") if args.label_names else None,
+        "label_names": parse_mapping(args.label_names, "label_names") if args.label_names else None,
     }
 
 

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from probe_runtime.choices import DecisionRule
 from probe_runtime.decision import DEFAULT_ABSTAIN_LABEL
-from probe_runtime.errors import UsageError
 from probe_runtime.records import Decision
 
 from .calibration import calibration_figures, fit_temperature, reliability_diagram_png, scaled
+from .errors import FieldUsageError
 from .operating_point import choose_threshold, curves, operating_figures, parse_operating_point
 from .settings import ProbeSettings
 
@@ -43,9 +43,15 @@ def choose_decisions(held_out: HeldOut | None, settings: ProbeSettings, labels: 
     """The temperature (1.0 without calibration or held-out data) and the decision rule to store."""
     point = parse_operating_point(settings.operating_point)
     if point.binary and len(labels) != 2:
-        raise UsageError(f"--operating-point {point} needs two labels, the data has {len(labels)}; use --min-score")
+        raise FieldUsageError(
+            f"{{operating_point}} {point} needs two labels, the data has {len(labels)}; use {{min_score}}",
+            "operating_point",
+            "min_score",
+        )
     if settings.min_score is not None and len(labels) == 2:
-        raise UsageError("--min-score is for three or more labels; with two, use --operating-point")
+        raise FieldUsageError(
+            "{min_score} is for three or more labels; with two, use {operating_point}", "min_score", "operating_point"
+        )
     if held_out is None:
         return 1.0, Decision()
     temperature = fit_temperature(held_out.logits, held_out.y) if settings.calibrate else 1.0

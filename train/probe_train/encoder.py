@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from probe_runtime.errors import UsageError
-
-from .errors import ProbeError
+from .errors import FieldUsageError, ProbeError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerFast
@@ -110,11 +108,14 @@ def position_limit(model: object) -> int | None:
 def check_max_length(max_length: int, limit: int | None, name: str) -> None:
     """``--max-length`` must fit the position table, or the first long text crashes deep inside torch."""
     if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-        raise UsageError(f"--max-length must be at least 2 (one token plus the special ones), not {max_length!r}")
+        raise FieldUsageError(
+            f"{{max_length}} must be at least 2 (one token plus the special ones), not {max_length!r}", "max_length"
+        )
     if limit is not None and max_length > limit:
-        raise UsageError(
-            f"--max-length {max_length} is more than encoder {name!r} can read: its position table holds "
-            f"{limit} tokens. Use --max-length {limit} or less."
+        raise FieldUsageError(
+            f"{{max_length}} {max_length} is more than encoder {name!r} can read: its position table holds "
+            f"{limit} tokens. Use {{max_length}} {limit} or less.",
+            "max_length",
         )
 
 
@@ -123,9 +124,10 @@ def check_layer(encoder: Encoder, layer: int) -> None:
     from the end like a Python index (-1: the last, -2: the one before)."""
     n_layers = getattr(encoder.model.config, "num_hidden_layers", None)
     if isinstance(n_layers, int) and not -(n_layers + 1) <= layer <= n_layers:
-        raise UsageError(
-            f"--layer {layer} is out of range: this encoder has layers 0..{n_layers} "
-            f"(or -1..-{n_layers + 1} counted from the last)"
+        raise FieldUsageError(
+            f"{{layer}} {layer} is out of range: this encoder has layers 0..{n_layers} "
+            f"(or -1..-{n_layers + 1} counted from the last)",
+            "layer",
         )
 
 

@@ -13,37 +13,42 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from probe_runtime.errors import UsageError
+
+from .errors import FieldUsageError
 
 __all__ = ["class_weights", "parse_mapping", "resolve_label_names"]
 
 
-def parse_mapping(text: str, flag: str) -> dict[str, str]:
-    """``a=x,b=y``, or the path of a JSON file holding an object: label (as text) → value (as text)."""
+def parse_mapping(text: str, field: str) -> dict[str, str]:
+    """``a=x,b=y``, or the path of a JSON file holding an object: label (as text) → value (as text).
+
+    ``field``: the setting it is for, named in the errors."""
+    flag = "{" + field + "}"
     if text.endswith(".json") or Path(text).is_file():
         try:
             data: Any = json.loads(Path(text).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{flag} {text}: cannot read a JSON object from it ({exc})") from None
+            raise FieldUsageError(f"{flag} {text}: cannot read a JSON object from it ({exc})", field) from None
         if not isinstance(data, dict):
-            raise UsageError(f'{flag} {text}: the file must hold a JSON object such as {{"0": "benign"}}')
+            raise FieldUsageError(f'{flag} {text}: the file must hold a JSON object such as {{"0": "benign"}}', field)
         return {str(k): str(v) for k, v in data.items()}
     pairs = [part.partition("=") for part in text.split(",") if part.strip()]
     if not pairs or any(not sep or not key.strip() or not value.strip() for key, sep, value in pairs):
-        raise UsageError(
-            f"{flag} must be LABEL=VALUE pairs separated by commas (e.g. 0=benign,1=injection), not {text!r}"
+        raise FieldUsageError(
+            f"{flag} must be LABEL=VALUE pairs separated by commas (e.g. 0=benign,1=injection), not {text!r}", field
         )
     return {key.strip(): value.strip() for key, _, value in pairs}
 
 
-def _by_label(mapping: dict[str, str], labels: Sequence[Any], flag: str) -> list[str]:
+def _by_label(mapping: dict[str, str], labels: Sequence[Any], field: str) -> list[str]:
+    flag = "{" + field + "}"
     known = [str(label) for label in labels]
     unknown = [key for key in mapping if key not in known]
     if unknown:
-        raise UsageError(f"{flag}: {unknown[0]!r} is not a label of the data ({known})")
+        raise FieldUsageError(f"{flag}: {unknown[0]!r} is not a label of the data ({known})", field)
     missing = [label for label in known if label not in mapping]
     if missing:
-        raise UsageError(f"{flag}: label {missing[0]!r} has no value; give one for every label ({known})")
+        raise FieldUsageError(f"{flag}: label {missing[0]!r} has no value; give one for every label ({known})", field)
     return [mapping[label] for label in known]
 
 
@@ -51,9 +56,11 @@ def resolve_label_names(mapping: dict[str, str] | None, labels: Sequence[Any]) -
     """One display name per label, in the labels' order (empty without a mapping); names must be unique."""
     if not mapping:
         return []
-    names = _by_label(mapping, labels, "--label-names")
+    names = _by_label(mapping, labels, "label_names")
     if len(set(names)) != len(names):
-        raise UsageError(f"--label-names gives two labels the same name ({names}); names must be unique")
+        raise FieldUsageError(
+            f"{{label_names}} gives two labels the same name ({names}); names must be unique", "label_names"
+        )
     return names
 
 
@@ -68,12 +75,14 @@ def class_weights(setting: str | dict[str, str] | None, labels: Sequence[Any], y
         ks = np.arange(len(labels))
         return np.asarray(compute_class_weight("balanced", classes=ks, y=y), dtype=np.float64)
     if isinstance(setting, str):
-        raise UsageError(f"--class-weight must be balanced or LABEL=WEIGHT pairs, not {setting!r}")
-    values = _by_label(setting, labels, "--class-weight")
+        raise FieldUsageError(
+            f"{{class_weight}} must be balanced or LABEL=WEIGHT pairs, not {setting!r}", "class_weight"
+        )
+    values = _by_label(setting, labels, "class_weight")
     try:
         weights = np.array([float(v) for v in values])
     except ValueError:
-        raise UsageError(f"--class-weight: weights must be numbers, not {values}") from None
+        raise FieldUsageError(f"{{class_weight}}: weights must be numbers, not {values}", "class_weight") from None
     if not (np.isfinite(weights).all() and (weights > 0).all()):
-        raise UsageError(f"--class-weight: weights must be positive numbers, not {values}")
+        raise FieldUsageError(f"{{class_weight}}: weights must be positive numbers, not {values}", "class_weight")
     return weights

@@ -24,7 +24,7 @@ from .embeddings import layer_embeddings
 from .encoder import Encoder
 from .metrics import evaluate
 from .pooling import Pooling, l2_normalize
-from .probe import fit_probe_cv
+from .probe import Search, fit_probe_cv
 
 __all__ = [
     "FORMAT",
@@ -94,7 +94,7 @@ def recommend(scores: Sequence[LayerScore], tolerance: float = DEFAULT_TOLERANCE
 
 def _score(x: np.ndarray, train: Dataset, x_test: np.ndarray | None, test: Dataset | None, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
-    model, cv = fit_probe_cv(x, train.y, seed=seed, sample_weight=train.weights)
+    model, cv = fit_probe_cv(x, train.y, Search(seed=seed, sample_weight=train.weights))
     seconds = time.perf_counter() - started
     figures: dict[str, Any] = {"cv_accuracy": cv.accuracy, "cv_spread": cv.spread, "C": cv.C, "seconds": seconds}
     if x_test is not None and test is not None:

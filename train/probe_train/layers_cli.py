@@ -17,15 +17,17 @@ from probe_runtime.atomic import atomic_dir
 from probe_runtime.guard import output_lock, refuse_existing_output, refuse_output_over_inputs
 from tqdm.auto import tqdm
 
-from .cli_options import add_cache_option, add_data_options, at_least, cache_from_args
+from .cli_options import add_cache_option, add_data_options, at_least, flags_shown
 from .data import Dataset, align_labels, load_dataset
+from .embedding_cache import EmbeddingCache
 from .embeddings import use_fast_attention
 from .encoder import load_encoder
 from .layers import DEFAULT_TOLERANCE, PLOT, PLOT_INSTALL, RESULTS, LayerScore, Sweep, is_sweep_dir, plot_sweep
 from .layers import sweep_layers as run_sweep
 from .pooling import Pooling
+from .requests import SweepRequest
 
-__all__ = ["add_layers_command", "auto_layer"]
+__all__ = ["add_layers_command", "auto_layer", "sweep_request"]
 
 KIND = "layer sweep directory"
 
@@ -41,15 +43,13 @@ def _progress(total_hint: str) -> tuple[tqdm, Callable[[int, int, LayerScore], N
     return bar, on_score
 
 
-def sweep_for(
-    args: argparse.Namespace, train: Dataset, test: Dataset | None, poolings: list[str], normalize: list[bool]
-) -> Sweep:
-    """The sweep the options ask for, with progress on stderr (a bar on a terminal)."""
-    encoder = load_encoder(args.model, args.max_length)
+def sweep_for(request: SweepRequest, train: Dataset, test: Dataset | None) -> Sweep:
+    """The sweep ``request`` asks for, with progress on stderr (a bar on a terminal)."""
+    encoder = load_encoder(request.model, request.max_length)
     use_fast_attention(encoder)
     print(
-        f"sweeping {encoder.model.config.num_hidden_layers + 1} layers x {len(poolings)} poolings x "
-        f"{len(normalize)} normalisations of {encoder.name} on {len(train)} texts",
+        f"sweeping {encoder.model.config.num_hidden_layers + 1} layers x {len(request.poolings)} poolings x "
+        f"{len(request.normalize)} normalisations of {encoder.name} on {len(train)} texts",
         file=sys.stderr,
     )
     bar, on_score = _progress("probing layers")
@@ -58,25 +58,24 @@ def sweep_for(
             encoder,
             train,
             test,
-            poolings=poolings,
-            normalize=normalize,
-            tolerance=getattr(args, "tolerance", DEFAULT_TOLERANCE),
-            batch_size=args.batch_size or 32,
-            seed=args.seed,
-            cache=cache_from_args(args),
+            poolings=list(request.poolings),
+            normalize=list(request.normalize),
+            tolerance=request.tolerance,
+            batch_size=request.batch_size,
+            seed=request.seed,
+            cache=EmbeddingCache() if request.cache else None,
             show_progress=sys.stderr.isatty(),
             on_score=on_score,
         )
 
 
-def auto_layer(args: argparse.Namespace, train: Dataset) -> LayerScore:
+def auto_layer(request: SweepRequest, train: Dataset) -> LayerScore:
     """`--layer auto`: the sweep's recommendation on the training data (CV only: the test set stays unseen).
 
-    An explicit ``--pooling`` or ``--normalize/--no-normalize`` is kept and only the layer is chosen.
+    An explicit ``--pooling`` or ``--normalize/--no-normalize`` is kept (the request sweeps it alone) and only
+    the layer is chosen.
     """
-    poolings = [args.pooling] if args.pooling else list(Pooling.values())
-    normalize = [args.normalize] if args.normalize is not None else [False, True]
-    sweep = sweep_for(args, train, None, poolings, normalize)
+    sweep = sweep_for(request, train, None)
     r = sweep.recommended
     print(
         f"--layer auto: layer {r.layer} of {sweep.n_layers}, pooling {r.pooling}"
@@ -85,6 +84,20 @@ def auto_layer(args: argparse.Namespace, train: Dataset) -> LayerScore:
         file=sys.stderr,
     )
     return r
+
+
+def sweep_request(args: argparse.Namespace, poolings: list[str], normalize: list[bool]) -> SweepRequest:
+    """The sweep the command line asks for (`probe layers`, or `probe train --layer auto`), read once."""
+    return SweepRequest(
+        model=args.model,
+        max_length=args.max_length,
+        batch_size=args.batch_size or 32,
+        seed=args.seed,
+        cache=not getattr(args, "no_cache", False),
+        tolerance=getattr(args, "tolerance", DEFAULT_TOLERANCE),
+        poolings=tuple(poolings),
+        normalize=tuple(normalize),
+    )
 
 
 def _guard(args: argparse.Namespace) -> Path | None:
@@ -97,6 +110,11 @@ def _guard(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
+    with flags_shown():
+        return _layers(args)
+
+
+def _layers(args: argparse.Namespace) -> int:
     out = _guard(args)
     if out is not None and not args.no_plot:
         try:
@@ -111,7 +129,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
         if args.test
         else None
     )
-    sweep = sweep_for(args, train, test, list(Pooling.values()), [False, True])
+    sweep = sweep_for(sweep_request(args, list(Pooling.values()), [False, True]), train, test)
     from .layers import table_lines
 
     print("\n".join(table_lines(sweep)))

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 from probe_runtime.choices import DecisionRule
-from probe_runtime.errors import UsageError
 from probe_runtime.records import OperatingFigures
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
+
+from .errors import FieldUsageError
 
 __all__ = [
     "BINARY_RULES",
@@ -51,18 +52,18 @@ class OperatingPoint:
 
 def parse_operating_point(text: str) -> OperatingPoint:
     """``fpr=0.01``, ``recall=0.95``, ``precision=0.99``, ``f1`` or ``argmax`` (``UsageError`` otherwise)."""
-    usage = "--operating-point must be fpr=X, recall=X or precision=X (X between 0 and 1), f1 or argmax"
+    usage = "{operating_point} must be fpr=X, recall=X or precision=X (X between 0 and 1), f1 or argmax"
     name, _, value = text.strip().partition("=")
     if name in (DecisionRule.ARGMAX, DecisionRule.F1) and not value:
         return OperatingPoint(DecisionRule(name))
     if name not in (DecisionRule.FPR, DecisionRule.RECALL, DecisionRule.PRECISION) or not value:
-        raise UsageError(f"{usage}, not {text!r}")
+        raise FieldUsageError(f"{usage}, not {text!r}", "operating_point")
     try:
         target = float(value)
     except ValueError:
-        raise UsageError(f"{usage}, not {text!r}") from None
+        raise FieldUsageError(f"{usage}, not {text!r}", "operating_point") from None
     if not 0 < target < 1:
-        raise UsageError(f"{usage}: {target:g} is not between 0 and 1")
+        raise FieldUsageError(f"{usage}: {target:g} is not between 0 and 1", "operating_point")
     return OperatingPoint(DecisionRule(name), target)
 
 
@@ -126,7 +127,9 @@ def choose_threshold(scores: np.ndarray, positive: np.ndarray, point: OperatingP
         raise ValueError(f"{point} is not a binary operating point")
     positive = np.asarray(positive, dtype=bool)
     if positive.all() or not positive.any():
-        raise UsageError("--operating-point needs held-out examples of both labels; add examples or use argmax")
+        raise FieldUsageError(
+            "{operating_point} needs held-out examples of both labels; add examples or use argmax", "operating_point"
+        )
     scores = np.asarray(scores, dtype=np.float64)
     thresholds = _candidates(scores)
     fpr, recall, precision = _rates(scores, positive, thresholds)

@@ -27,7 +27,7 @@ import logging
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -45,6 +45,7 @@ __all__ = [
     "ClassWeight",
     "FoldProgress",
     "L2Choice",
+    "Search",
     "cv_search",
     "fit_probe",
     "fit_probe_choose_l2",
@@ -83,6 +84,22 @@ def _folds(y: np.ndarray, folds: int) -> int:
 
 
 ClassWeight = dict[int, float] | None  # the loss weight of each class index (None: all 1), `label_names.class_weights`
+
+
+@dataclass(frozen=True)
+class Search:
+    """How the C search runs, for `cv_search`, `fit_probe_cv` and `fit_probe_choose_l2` alike: the seed of its
+    folds and fits, how many folds, threads for them (None: one per core), ``on_fold`` progress, per-class and
+    per-row loss weights (``sample_weight`` weighs the fits, never a fold's accuracy), and whether to keep the
+    out-of-fold predictions at the chosen C (``held_out``)."""
+
+    seed: int = 0
+    folds: int = 5
+    n_jobs: int | None = None
+    on_fold: FoldProgress | None = None
+    class_weight: ClassWeight = None
+    held_out: bool = False
+    sample_weight: np.ndarray | None = None
 
 
 def _model(c: float, seed: int, warm: bool = False, class_weight: ClassWeight = None) -> LogisticRegression:
@@ -133,18 +150,7 @@ def _jobs(n_jobs: int | None, folds: int) -> int:
     return max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, folds))
 
 
-def cv_search(
-    x: np.ndarray,
-    y: np.ndarray,
-    seed: int = 0,
-    folds: int = 5,
-    *,
-    n_jobs: int | None = None,
-    on_fold: FoldProgress | None = None,
-    class_weight: ClassWeight = None,
-    held_out: bool = False,
-    sample_weight: np.ndarray | None = None,
-) -> CVResult:
+def cv_search(x: np.ndarray, y: np.ndarray, search: Search = Search()) -> CVResult:
     """Stratified k-fold accuracy along the C grid; the best mean wins (the smallest C on a tie).
 
     ``held_out``: also return the out-of-fold log-probabilities at the chosen C (``CVResult.held_out``;
@@ -152,12 +158,13 @@ def cv_search(
     that did not see it.
     """
     y = np.asarray(y)
-    folds = _folds(y, folds)
-    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y))
-    jobs = _jobs(n_jobs, folds)
+    folds = _folds(y, search.folds)
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=search.seed).split(x, y))
+    jobs = _jobs(search.n_jobs, folds)
     done: list[_Fold] = []
+    s = search
     tasks = (
-        delayed(_fold_path)(x, y, i, train, test, seed, class_weight, held_out, sample_weight)
+        delayed(_fold_path)(x, y, i, train, test, s.seed, s.class_weight, s.held_out, s.sample_weight)
         for i, (train, test) in enumerate(splits)
     )
     # BLAS limited here, once for the process (threadpoolctl's limits are global, not per thread).
@@ -169,14 +176,14 @@ def cv_search(
         )
         for fold in results:
             done.append(fold)
-            if on_fold:
-                on_fold(len(done), folds)
+            if search.on_fold:
+                search.on_fold(len(done), folds)
     done.sort(key=lambda f: f.index)
     scores = np.vstack([f.scores for f in done])
     mean = scores.mean(axis=0)
     best = int(np.argmax(mean))
     logits = None
-    if held_out:
+    if search.held_out:
         proba = np.empty((len(y), done[0].proba.shape[2]))  # type: ignore[union-attr]
         for fold, (_, test) in zip(done, splits):
             proba[test] = fold.proba[best]  # type: ignore[index]
@@ -184,45 +191,17 @@ def cv_search(
     return CVResult(float(C_GRID[best]), float(mean[best]), float(scores[:, best].std()), folds, scores, logits)
 
 
-def fit_probe_cv(
-    x: np.ndarray,
-    y: np.ndarray,
-    seed: int = 0,
-    folds: int = 5,
-    *,
-    n_jobs: int | None = None,
-    on_fold: FoldProgress | None = None,
-    class_weight: ClassWeight = None,
-    held_out: bool = False,
-    sample_weight: np.ndarray | None = None,
-) -> tuple[LogisticRegression, CVResult]:
+def fit_probe_cv(x: np.ndarray, y: np.ndarray, search: Search = Search()) -> tuple[LogisticRegression, CVResult]:
     """`cv_search`, then the chosen C refitted from scratch on all the data (the model exported)."""
-    result = cv_search(
-        x,
-        y,
-        seed,
-        folds,
-        n_jobs=n_jobs,
-        on_fold=on_fold,
-        class_weight=class_weight,
-        held_out=held_out,
-        sample_weight=sample_weight,
-    )
-    return _refit(x, y, result, seed, class_weight, sample_weight), result
+    result = cv_search(x, y, search)
+    return _refit(x, y, result, search), result
 
 
-def _refit(
-    x: np.ndarray,
-    y: np.ndarray,
-    result: CVResult,
-    seed: int,
-    class_weight: ClassWeight,
-    sample_weight: np.ndarray | None = None,
-) -> LogisticRegression:
-    model = _model(result.C, seed, class_weight=class_weight)
+def _refit(x: np.ndarray, y: np.ndarray, result: CVResult, search: Search) -> LogisticRegression:
+    model = _model(result.C, search.seed, class_weight=search.class_weight)
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(x, y, sample_weight=sample_weight)
+        model.fit(x, y, sample_weight=search.sample_weight)
     log.info(
         "probe: C=%.4g chosen by %d-fold CV (accuracy %.4f ± %.4f)",
         result.C,
@@ -248,60 +227,31 @@ class L2Choice:
 
 
 def fit_probe_choose_l2(
-    x: np.ndarray,
-    y: np.ndarray,
-    normalize: bool | None = None,
-    seed: int = 0,
-    folds: int = 5,
-    *,
-    n_jobs: int | None = None,
-    on_fold: FoldProgress | None = None,
-    class_weight: ClassWeight = None,
-    held_out: bool = False,
-    sample_weight: np.ndarray | None = None,
+    x: np.ndarray, y: np.ndarray, normalize: bool | None = None, search: Search = Search()
 ) -> tuple[LogisticRegression, CVResult, L2Choice]:
     """`fit_probe_cv` on the raw pooled vectors ``x``, or on them L2-normalised (``normalize=True``), or
     (``None``) the search on both and the refit of the one with the better CV accuracy (raw on a tie:
-    the simpler probe). ``on_fold`` counts the folds of both searches."""
+    the simpler probe). ``search.on_fold`` counts the folds of both searches."""
     if normalize is not None:
-        model, result = fit_probe_cv(
-            l2_normalize(x) if normalize else x,
-            y,
-            seed,
-            folds,
-            n_jobs=n_jobs,
-            on_fold=on_fold,
-            class_weight=class_weight,
-            held_out=held_out,
-            sample_weight=sample_weight,
-        )
+        model, result = fit_probe_cv(l2_normalize(x) if normalize else x, y, search)
         return model, result, L2Choice(normalize, "setting")
 
-    def search(vectors: np.ndarray, offset: int) -> CVResult:
-        def counted(done: int, total: int) -> None:
-            if on_fold is not None:
-                on_fold(offset * total + done, 2 * total)
+    def counted(offset: int) -> FoldProgress:
+        def on_fold(done: int, total: int) -> None:
+            if search.on_fold is not None:
+                search.on_fold(offset * total + done, 2 * total)
 
-        return cv_search(
-            vectors,
-            y,
-            seed,
-            folds,
-            n_jobs=n_jobs,
-            on_fold=counted,
-            class_weight=class_weight,
-            held_out=held_out,
-            sample_weight=sample_weight,
-        )
+        return on_fold
 
     x_l2 = l2_normalize(x)
-    raw, l2 = search(x, 0), search(x_l2, 1)
+    raw = cv_search(x, y, replace(search, on_fold=counted(0)))
+    l2 = cv_search(x_l2, y, replace(search, on_fold=counted(1)))
     use_l2 = l2.accuracy > raw.accuracy + 1e-12
     log.info(
         "probe: CV accuracy %.4f raw, %.4f L2-normalised: %s", raw.accuracy, l2.accuracy, "L2" if use_l2 else "raw"
     )
     chosen = l2 if use_l2 else raw
-    model = _refit(x_l2 if use_l2 else x, y, chosen, seed, class_weight, sample_weight)
+    model = _refit(x_l2 if use_l2 else x, y, chosen, search)
     return model, chosen, L2Choice(use_l2, "cross-validation", raw, l2)
 
 
@@ -309,7 +259,7 @@ def fit_probe(
     x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5, class_weight: ClassWeight = None
 ) -> LogisticRegression:
     """Pick C by stratified k-fold accuracy on the training data, then refit on all of it."""
-    return fit_probe_cv(x, y, seed, folds, class_weight=class_weight)[0]
+    return fit_probe_cv(x, y, Search(seed, folds, class_weight=class_weight))[0]
 
 
 def softmax_head(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:

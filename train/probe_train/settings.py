@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from probe_runtime.choices import Method
-from probe_runtime.errors import UsageError
 
 from .encoder import DEFAULT_MODEL, check_max_length
+from .errors import FieldUsageError
 from .pooling import Pooling
 
 __all__ = ["FinetuneSettings", "Method", "ProbeSettings"]
@@ -44,13 +44,17 @@ class ProbeSettings:
     def __post_init__(self) -> None:
         if self.pooling not in Pooling.values():
             choices = ", ".join(p.value for p in Pooling)
-            raise UsageError(f"--pooling must be one of {choices}, not {self.pooling!r}")
+            raise FieldUsageError(f"{{pooling}} must be one of {choices}, not {self.pooling!r}", "pooling")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise UsageError(f"--batch-size must be a whole number of at least 1, not {self.batch_size!r}")
+            raise FieldUsageError(
+                f"{{batch_size}} must be a whole number of at least 1, not {self.batch_size!r}", "batch_size"
+            )
         if isinstance(self.layer, bool) or not isinstance(self.layer, int):
-            raise UsageError(f"--layer must be a whole number (0: the embeddings, -1: the last), not {self.layer!r}")
+            raise FieldUsageError(
+                f"{{layer}} must be a whole number (0: the embeddings, -1: the last), not {self.layer!r}", "layer"
+            )
         if self.normalize is not None and not isinstance(self.normalize, bool):
-            raise UsageError(
+            raise FieldUsageError(
                 f"normalize must be True, False or None (chosen by cross-validation), not {self.normalize!r}"
             )
         if self.max_length is not None:
@@ -59,7 +63,9 @@ class ProbeSettings:
 
         parse_operating_point(self.operating_point)
         if self.min_score is not None and not 0 < self.min_score < 1:
-            raise UsageError(f"--min-score must be between 0 and 1 (exclusive), not {self.min_score}")
+            raise FieldUsageError(
+                f"{{min_score}} must be between 0 and 1 (exclusive), not {self.min_score}", "min_score"
+            )
 
 
 @dataclass(frozen=True)
@@ -81,17 +87,22 @@ class FinetuneSettings(ProbeSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.epochs < 1:
-            raise UsageError(f"--epochs must be at least 1, not {self.epochs}")
+            raise FieldUsageError(f"{{epochs}} must be at least 1, not {self.epochs}", "epochs")
         if not self.learning_rate > 0:
-            raise UsageError(f"--learning-rate must be positive, not {self.learning_rate}")
+            raise FieldUsageError(f"{{learning_rate}} must be positive, not {self.learning_rate}", "learning_rate")
         if not 0 <= self.validation_size < 1:
-            raise UsageError(f"--validation-size must be in [0, 1), not {self.validation_size}")
+            raise FieldUsageError(
+                f"{{validation_size}} must be in [0, 1), not {self.validation_size}", "validation_size"
+            )
         if not 0 <= self.warmup_ratio < 1:
-            raise UsageError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
+            raise FieldUsageError(f"the warm-up fraction must be in [0, 1), not {self.warmup_ratio}")
         if self.patience < 1:
-            raise UsageError(f"--patience must be at least 1, not {self.patience}")
+            raise FieldUsageError(f"{{patience}} must be at least 1, not {self.patience}", "patience")
         if self.validation_size == 0 and (self.operating_point != "argmax" or self.min_score is not None):
-            raise UsageError(
-                "--operating-point and --min-score are chosen on the validation split: "
-                "use a --validation-size above 0 with them"
+            raise FieldUsageError(
+                "{operating_point} and {min_score} are chosen on the validation split: "
+                "use a {validation_size} above 0 with them",
+                "operating_point",
+                "min_score",
+                "validation_size",
             )

@@ -26,7 +26,7 @@ from .finetune_records import EpochResult
 from .label_names import class_weights, resolve_label_names
 from .metrics import evaluate
 from .model_dir import ENCODER_DIR, TrainedModel, sample_texts
-from .probe import FoldProgress, fit_probe_choose_l2, softmax_head
+from .probe import FoldProgress, Search, fit_probe_choose_l2, softmax_head
 from .provenance import dataset_facts, encoder_provenance
 from .records import RunSettings, TrainReport, settings_record
 from .settings import FinetuneSettings, ProbeSettings
@@ -86,16 +86,10 @@ def _fit_probe(request: TrainRequest) -> _Head:
     weights = class_weights(s.class_weight, data.labels, data.y)
     by_index = None if weights is None else dict(enumerate(weights.tolist()))
     needs_held_out = _needs_held_out(s)
-    head, cv, l2 = fit_probe_choose_l2(
-        x,
-        data.y,
-        s.normalize,
-        seed=s.seed,
-        on_fold=request.on_fold,
-        class_weight=by_index,
-        held_out=needs_held_out,
-        sample_weight=data.weights,
+    search = Search(
+        seed=s.seed, on_fold=request.on_fold, class_weight=by_index, held_out=needs_held_out, sample_weight=data.weights
     )
+    head, cv, l2 = fit_probe_choose_l2(x, data.y, s.normalize, search)
     weight, bias = softmax_head(head)
     both = l2.raw is not None and l2.l2 is not None
     recorded = RunSettings(
