@@ -67,7 +67,9 @@ def _canaries_from_another_cpu(ctx: Context) -> Path:
 
     def edit(manifest: dict) -> None:
         rows = manifest["canaries"]["probabilities"]
-        manifest["canaries"]["probabilities"] = [[min(1.0, r[0] + 0.01), max(0.0, r[1] - 0.01)] for r in rows]
+        # Every row moves by exactly 0.01, away from the nearer bound, so none is clipped back within the tolerance.
+        steps = [0.01 if r[0] < 0.5 else -0.01 for r in rows]
+        manifest["canaries"]["probabilities"] = [[r[0] + d, r[1] - d] for r, d in zip(rows, steps, strict=True)]
         manifest["canaries"]["cpu"] = "Intel Xeon Platinum 8480+ (AMX)"
 
     return rewrite(ctx.model, ctx.tmp / "elsewhere.onnx", manifest=edit)
