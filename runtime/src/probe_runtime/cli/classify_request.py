@@ -12,11 +12,11 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..claim import writes_file
 from ..classify_files import ClassifyOptions
 from ..errors import UsageError
 from ..files import input_format
 from ..load_options import LoadOptions
-from ..output import writes_file
 from .options import load_options
 
 __all__ = ["ClassifyRequest", "RayOptions", "classify_request"]
