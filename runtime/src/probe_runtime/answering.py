@@ -158,8 +158,6 @@ class Answers:
         pending = _PendingRows(rows, summary)
         predictions = self.clf.classify_stream(pending.texts(), chunk_size=self.window_rows, top_k=self.top_k)
         first = next(predictions, None)  # reading one more chunk completes the check of every recorded prefix
-        if first is None:
-            counter.finish()
         yield Checkpoint(summary.read, _state(summary, counter))
         for prediction in chain([first] if first else [], predictions):
             yield self._record(pending.answer(prediction), prediction)
@@ -169,7 +167,6 @@ class Answers:
         pending.finish()
         yield Checkpoint(summary.read, _state(summary, counter))
         self._report(summary, counter, total)
-        counter.finish()
 
     @property
     def _windowed(self) -> bool:

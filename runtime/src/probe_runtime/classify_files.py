@@ -122,9 +122,6 @@ def classify_claimed(
     to the reader, rows to `Answers`, records and checkpoints to the output, which keeps or removes the
     partial file when something fails."""
     _check_options(inputs, options)
-    answers = Answers(
-        clf, window_rows=options.window_rows, top_k=options.top_k, all_scores=options.all_scores, progress=progress
-    )
     settings = _settings(clf, inputs, options)
     output = PartialOutput(claim, clf.source, settings, options.out_format)
     saved = output.open(options.resume)
@@ -136,5 +133,9 @@ def classify_claimed(
     )
     sizes = [input_size(p) for p in inputs]
     total = None if None in sizes else sum(s for s in sizes if s is not None)
-    output.write(answers.items(rows, counter, saved, total), answers.columns)
+    answers = Answers(
+        clf, window_rows=options.window_rows, top_k=options.top_k, all_scores=options.all_scores, progress=progress
+    )
+    items = answers.items(rows, counter, saved, total)
+    output.write(items, answers.columns)
     return answers.summary

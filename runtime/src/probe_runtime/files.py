@@ -308,14 +308,15 @@ def read_inputs(
     """The rows of every input in order, ids ready to report (``PATH:line`` with several inputs, see `prefixes_ids`).
 
     A resumed run's ``counter`` (`ByteCounter.expect`) first re-reads the part already classified: a row that
-    no longer parses there means the input changed since, so the error becomes `InputChanged`, which tells the
-    writer to keep the earlier run's work for a resume with the old inputs.
+    no longer parses there, or an input that ends before it, means the input changed since, so the error is
+    `InputChanged`, which tells the writer to keep the earlier run's work for a resume with the old inputs.
     """
     try:
         for path in paths:
             prefix = prefixes_ids(path, paths)
             for row in read_rows(path, text_column, id_column, errors=errors, fmt=fmt, counter=counter):
                 yield Row(f"{path}:{row.id}", row.text, row.skip) if prefix else row
+        counter.finish()  # every input read to its end: a recorded prefix never reached means an input shrank
     except InputChanged:
         raise
     except InputError as exc:
