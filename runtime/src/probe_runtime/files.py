@@ -3,10 +3,7 @@
 `probe-runtime classify`, `probe embed` and `probe train` all read through `read_rows`, so a file means
 the same thing to each of them. The format comes from the extension (``fmt`` overrides it):
 
-- ``.csv`` / ``.tsv``: a header row, then one record per row, read by the `csv` module as designed (quoted
-  fields may hold the delimiter, newlines, U+2028 or form feeds; fields up to `MAX_FIELD_CHARS`). A
-  record with more fields than the header is an error naming its line: an unquoted delimiter in a text
-  would otherwise silently shift part of the text into the next column (the label, for training data).
+- ``.csv`` / ``.tsv``: a header row, then one record per row (parsed by `probe_runtime.tables`).
 - ``.jsonl`` / ``.ndjson`` / ``.json``: one JSON object per line (JSON Lines). A ``.json`` file is read
   as JSON Lines everywhere; a pretty-printed JSON document is refused with the line that is not an object.
 - anything else (``.txt``, no extension, stdin ``-``): plain text, one text per line. Plain text has no
@@ -24,22 +21,21 @@ record starts on), the file path for a directory of ``.txt`` files, or a named i
 cannot be decoded under ``errors="skip"`` are still yielded, marked with why, so callers can count them
 instead of losing them silently. A `ByteCounter` sees every byte read: it measures progress and keeps a
 sha256 of each input's consumed bytes, which is how ``classify --resume`` knows an input did not change.
+It lives here, with the reader that feeds it byte by byte; `read_inputs` is the whole reading side of
+``classify``: every input in order, ids ready to report, a changed input named as such.
 """
 
 from __future__ import annotations
 
-import csv
-import json
+import hashlib
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .cells import label_cell, weight_cell
-from .consumed import ByteCounter, InputChanged
 from .errors import InputError
+from .tables import JSONL_SUFFIXES, MAX_FIELD_CHARS, TABLE_FORMATS, UNDECODABLE, Row, jsonl_rows, table_rows
 
 __all__ = [
     "ERROR_MODES",
@@ -51,34 +47,14 @@ __all__ = [
     "detect_format",
     "input_format",
     "input_size",
+    "prefixes_ids",
+    "read_inputs",
     "read_rows",
 ]
 
-TABLE_FORMATS = {".csv": ",", ".tsv": "\t"}
-JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 INPUT_FORMATS = ("text", "csv", "tsv", "jsonl")
 ERROR_MODES = ("strict", "replace", "skip")
-UNDECODABLE = "undecodable"
 BOM = b"\xef\xbb\xbf"
-# The csv module refuses fields over 128 KiB by default; a long document is a legitimate text, so we
-# read records up to this bound (16 Mi characters, at most ~64 MB of memory for one record) and refuse a
-# longer one with its line: beyond it the likely cause is an unclosed quote swallowing the rest of the file.
-MAX_FIELD_CHARS = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Row:
-    """One text and the id it is reported under; ``skip`` says why it cannot be classified (else None).
-
-    ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer),
-    ``weight`` only when it was asked for a ``weight_column`` (a finite number >= 0).
-    """
-
-    id: Any
-    text: str
-    skip: str | None = None
-    label: str | int | None = None
-    weight: float | None = None
 
 
 def detect_format(path: str) -> str:
@@ -194,10 +170,10 @@ def read_rows(
             for number, line, keep in lines:
                 yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
-            yield from _jsonl_rows(path, lines, text_column, id_column, label_column, weight_column)
+            yield from jsonl_rows(path, lines, text_column, id_column, label_column, weight_column)
         else:
             delimiter = "\t" if kind == "tsv" else ","
-            yield from _table_rows(path, lines, delimiter, text_column, id_column, label_column, weight_column)
+            yield from table_rows(path, lines, delimiter, text_column, id_column, label_column, weight_column)
 
 
 def _text_files(root: Path) -> list[Path]:
@@ -220,144 +196,133 @@ def _directory_rows(root: Path, errors: str, counter: ByteCounter | None) -> Ite
         yield Row(str(file), text, None if keep else UNDECODABLE)
 
 
-def _jsonl_rows(
-    path: str,
-    lines: Iterable[tuple[int, str, bool]],
-    field: str,
-    id_field: str | None,
-    label_field: str | None,
-    weight_field: str | None = None,
-) -> Iterator[Row]:
-    options = {
-        field: "--text-column",
-        id_field: "--id-column",
-        label_field: "--label-column",
-        weight_field: "--weight-column",
-    }
-    for number, line, keep in lines:
-        if not line.strip():
-            continue
-        if not keep:
-            yield Row(number, "", UNDECODABLE)
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}, line {number}: not valid JSON ({exc.msg}); one object per line") from None
-        if not isinstance(record, dict):
-            raise InputError(
-                f"{path}, line {number}: expected a JSON object, got {type(record).__name__}; "
-                "one object per line (JSON Lines)"
-            )
-        for wanted in filter(None, (field, id_field, label_field, weight_field)):
-            if wanted not in record:
-                raise InputError(
-                    f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {options[wanted]}"
-                )
-        if not isinstance(record[field], str):
-            raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
-        label = label_cell(record[label_field], f"{path}, line {number}") if label_field else None
-        weight = weight_cell(record[weight_field], f"{path}, line {number}") if weight_field else None
-        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight)
+class InputChanged(InputError):
+    """An input no longer starts with the bytes an interrupted run already classified."""
 
 
-class _Records:
-    """CSV/TSV records, each with the line it starts on and whether all of its lines decoded.
+class _Consumed:
+    """One input's consumed bytes: how many were hashed and their running sha256."""
 
-    The csv module reports neither (a quoted field may span lines), so the lines are fed to it through
-    `_text_lines`, which notes them; our own size bound fails before the csv module's, with a line.
+    def __init__(self, path: str):
+        self.path = path
+        self.length = 0
+        self.sha256 = hashlib.sha256()
+        self.verified = False
+
+
+class ByteCounter:
+    """Every byte the reader consumes: ``n`` (progress against file sizes gives an honest ETA) and a sha256
+    per input of its bytes consumed so far.
+
+    `consumed` records, at a checkpoint, "the first B bytes of input i have digest H". A resumed run calls
+    `expect` with that record and reads the inputs again from the start (hashing while it skips the rows
+    already done): the moment input i's consumed length reaches B its digest must be H, else
+    `InputChanged` is raised naming the file. Content, not size and mtime, is what identifies an input.
     """
 
-    def __init__(self, path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str) -> None:
-        self.path, self._lines = path, lines
-        self.line = 0  # the last line read
-        self.start, self.keep, self._chars = 0, True, 0  # of the current record
-        # Process-wide setting of the csv module, only ever raised: our bound (`_text_lines`) fails first.
-        if csv.field_size_limit() <= MAX_FIELD_CHARS:
-            csv.field_size_limit(MAX_FIELD_CHARS + 1)
-        self._reader = csv.reader(self._text_lines(), delimiter=delimiter)
+    def __init__(self) -> None:
+        self.n = 0
+        self._inputs: list[_Consumed] = []
+        self._expected: list[dict[str, Any]] = []
 
-    def _text_lines(self) -> Iterator[str]:
-        for number, line, keep in self._lines:
-            if self.start == 0:
-                self.start = number
-            self.line = number
-            self.keep = self.keep and keep
-            self._chars += len(line)
-            if self._chars > MAX_FIELD_CHARS:
-                raise InputError(
-                    f"{self.path}, line {self.start}: a record longer than {MAX_FIELD_CHARS:,} characters "
-                    f"(through line {number}). Check for an unclosed quote, or split the text."
-                )
-            yield line
+    def begin(self, path: str) -> None:
+        """``read_rows`` starts reading ``path`` (inputs are numbered in the order they begin)."""
+        self._check_complete(len(self._inputs))
+        self._inputs.append(_Consumed(path))
+        self._check(len(self._inputs) - 1)
 
-    def next(self) -> list[str] | None:
-        """The next record, or None at the end; `start` and `keep` then describe it."""
-        self.start, self.keep, self._chars = 0, True, 0
-        try:
-            return next(self._reader)
-        except csv.Error as exc:
-            raise InputError(f"{self.path}, line {self.line}: not valid CSV ({exc})") from None
-        except StopIteration:
-            return None
+    def add(self, raw: bytes, name: bytes = b"") -> None:
+        """``raw`` was read from the current input; ``name`` (a directory's file name) is hashed, not counted."""
+        self.n += len(raw)
+        current = self._inputs[-1] if self._inputs else None
+        if current is None:  # a counter used without begin(): progress only
+            return
+        current.sha256.update(name)
+        current.sha256.update(raw)
+        current.length += len(name) + len(raw)
+        self._check(len(self._inputs) - 1)
+
+    def consumed(self) -> list[dict[str, Any]]:
+        """JSON-safe record of every input begun so far: path, bytes hashed, sha256 of those bytes."""
+        return [{"path": c.path, "bytes": c.length, "sha256": c.sha256.hexdigest()} for c in self._inputs]
+
+    def expect(self, consumed: list[dict[str, Any]]) -> None:
+        """Verify, while reading, that the inputs start with the bytes recorded by `consumed` earlier."""
+        self._expected = list(consumed)
+
+    @property
+    def verifying(self) -> bool:
+        """True while some expected prefix has not been read and checked yet."""
+        return any(not self._verified(i) for i in range(len(self._expected)))
+
+    def finish(self) -> None:
+        """Every input was read to its end: an expected prefix never reached means an input shrank."""
+        self._check_complete(len(self._expected))
+
+    def _verified(self, index: int) -> bool:
+        return index < len(self._inputs) and self._inputs[index].verified
+
+    def _check(self, index: int) -> None:
+        if index >= len(self._expected):
+            return
+        current, want = self._inputs[index], self._expected[index]
+        if current.verified:
+            return
+        if current.length == want["bytes"]:
+            if current.sha256.hexdigest() != want["sha256"]:
+                raise self._changed(index)
+            current.verified = True
+        elif current.length > want["bytes"]:
+            raise self._changed(index)
+
+    def _check_complete(self, upto: int) -> None:
+        """Inputs before ``upto`` are finished: each must have been verified."""
+        for index in range(min(upto, len(self._expected))):
+            if not self._verified(index):
+                raise self._changed(index)
+
+    def _changed(self, index: int) -> InputChanged:
+        path = self._expected[index]["path"]
+        size = self._expected[index]["bytes"]
+        return InputChanged(
+            f"cannot resume: {path} changed since the interrupted run (its first {size:,} bytes are not the "
+            "ones already classified). Resume with the same inputs, or run without --resume to start over."
+        )
 
 
-def _column_indices(path: str, header: list[str], columns: list[tuple[str | None, str]]) -> list[int | None]:
-    """Where each wanted column is in ``header`` (None for one not asked for); ``columns``: (name, option) pairs."""
-    for wanted, option in columns:
-        if wanted is not None and wanted not in header:
-            raise InputError(f"{path}: no column {wanted!r}; the header has {header}. Pick one with {option}.")
-        if wanted is not None and header.count(wanted) > 1:
-            # Which one was meant cannot be known: using the first would silently drop the other's values.
-            places = ", ".join(str(i + 1) for i, name in enumerate(header) if name == wanted)
-            raise InputError(
-                f"{path}: the header names column {wanted!r} {header.count(wanted)} times (columns {places}); "
-                "rename all but one, or pick another column with " + option + "."
-            )
-    return [None if wanted is None else header.index(wanted) for wanted, _ in columns]
+def prefixes_ids(path: str, inputs: Sequence[str]) -> bool:
+    """Whether ``path``'s rows report ``PATH:line`` ids: with several inputs a line number alone would not say
+    which file (a directory's rows already carry their file's path). The local and the Ray runs share it."""
+    return len(inputs) > 1 and input_format(path) != "dir"
 
 
-def _table_rows(
-    path: str,
-    lines: Iterable[tuple[int, str, bool]],
-    delimiter: str,
-    column: str,
-    id_column: str | None,
-    label_column: str | None,
-    weight_column: str | None = None,
+def read_inputs(
+    paths: Sequence[str],
+    text_column: str = "text",
+    id_column: str | None = None,
+    *,
+    errors: str = "strict",
+    fmt: str | None = None,
+    counter: ByteCounter,
 ) -> Iterator[Row]:
-    """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
-    records = _Records(path, lines, delimiter)
-    header = records.next()
-    if header is None:
-        raise InputError(f"{path} is empty: expected a header row with a {column!r} column")
-    options = [
-        (column, "--text-column"),
-        (id_column, "--id-column"),
-        (label_column, "--label-column"),
-        (weight_column, "--weight-column"),
-    ]
-    text_at, id_at, label_at, weight_at = _column_indices(path, header, options)
-    assert text_at is not None  # the text column is always asked for
-    while (record := records.next()) is not None:
-        if not record:  # a blank line is not a record
-            continue
-        row_id = record[id_at] if id_at is not None and id_at < len(record) else records.start
-        if not records.keep:
-            yield Row(row_id, "", UNDECODABLE)
-            continue
-        if len(record) != len(header):
-            raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
-        label = label_cell(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
-        weight = weight_cell(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
-        yield Row(row_id, record[text_at], label=label, weight=weight)
+    """The rows of every input in order, ids ready to report (``PATH:line`` with several inputs, see `prefixes_ids`).
 
-
-def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:
-    where = f"{path}, line {start}: the row has {fields} fields, the header has {len(header)}"
-    if fields > len(header):
-        name = "tab" if delimiter == "\t" else "comma"
-        return f'{where}. Quote a text that contains a {name} ("a{delimiter} b"), or fix the row.'
-    if end > start:
-        return f"{where} (the record runs to line {end}: check for an unclosed quote)."
-    return f"{where}. Fill in the missing fields or fix the row."
+    A resumed run's ``counter`` (`ByteCounter.expect`) first re-reads the part already classified: a row that
+    no longer parses there, or an input that ends before it, means the input changed since, so the error is
+    `InputChanged`, which tells the writer to keep the earlier run's work for a resume with the old inputs.
+    """
+    try:
+        for path in paths:
+            prefix = prefixes_ids(path, paths)
+            for row in read_rows(path, text_column, id_column, errors=errors, fmt=fmt, counter=counter):
+                yield Row(f"{path}:{row.id}", row.text, row.skip) if prefix else row
+        counter.finish()  # every input read to its end: a recorded prefix never reached means an input shrank
+    except InputChanged:
+        raise
+    except InputError as exc:
+        if not counter.verifying:
+            raise
+        raise InputChanged(
+            f"cannot resume: an input changed since the interrupted run ({exc}). "
+            "Resume with the same inputs, or run without --resume to start over."
+        ) from None

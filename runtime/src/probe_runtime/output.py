@@ -11,8 +11,11 @@ byte-for-byte what an uninterrupted run writes.
 
 The partial file is created by ``open()``, so the output gets the user's umask like any file they
 create; when ``--overwrite`` replaces a previous output, the new one keeps the old one's mode.
-`is_classify_output` recognises a previous output, the only kind of file ``--overwrite`` may replace, and
-`check_output` refuses, before any work, an output that would destroy something or cannot be written.
+
+`PartialOutput` owns the whole life of the output file: the resume state (`open`), the write loop with
+its checkpoints (`write`, fed an iterator of answered records and `Checkpoint` marks, never calling back
+into whoever answers them), the move into place, and on failure whether the partial file is kept for
+``--resume`` or removed. The output itself was claimed (checked and locked) before: `probe_runtime.claim`.
 """
 
 from __future__ import annotations
@@ -22,32 +25,27 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from .claim import PREDICTION_COLUMNS, OutputClaim, partial_path
 from .errors import InputError
-from .files import detect_format
-from .guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
+from .files import InputChanged
+from .tables import TABLE_FORMATS
 
 __all__ = [
     "PREDICTION_COLUMNS",
+    "Checkpoint",
     "PartialOutput",
     "RowWriter",
-    "check_output",
-    "claim_output",
     "file_sha256",
-    "is_classify_output",
     "output_format",
-    "output_lock_for",
     "partial_path",
-    "writes_file",
 ]
 
 STATE_VERSION = 2  # 2: the model and inputs are identified by content (sha256), not size and mtime
-PREDICTION_COLUMNS = ["id", "label", "score"]
-_FIRST_LINE_LIMIT = 1 << 20  # a header or first record longer than this is not one of ours
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -57,31 +55,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def is_classify_output(path: Path) -> bool:
-    """Is ``path`` a previous `classify` output (the only kind ``--overwrite`` may replace)?
-
-    Recognised by its first line: a JSON object whose first keys are id, label, score, or a CSV/TSV
-    header starting id,label,score. An empty file holds no byte to lose, so it counts as one too.
-    """
-    if not path.is_file():
-        return False
-    with open(path, "rb") as stream:
-        first = stream.readline(_FIRST_LINE_LIMIT)
-    if not first:
-        return True
-    try:
-        line = first.decode("utf-8").rstrip("\r\n")
-    except UnicodeDecodeError:
-        return False
-    if line.startswith("{"):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            return False
-        return isinstance(record, dict) and list(record)[:3] == PREDICTION_COLUMNS
-    return any(line.split(sep)[:3] == PREDICTION_COLUMNS for sep in (",", "\t"))
 
 
 class RowWriter:
@@ -103,18 +76,36 @@ class RowWriter:
             self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """A consistent resume point among the answered records: every row read so far is written.
+
+    ``rows``: rows read (classified or skipped) by then; ``state``: what a resumed run starts from (JSON-safe).
+    The first item a run hands `PartialOutput.write` is one: by then the rows a resumed run skips are checked.
+    """
+
+    rows: int
+    state: dict[str, Any]
+
+
 class PartialOutput:
     """The output of one run: stdout, or a partial file that becomes ``target`` on `commit`."""
 
-    def __init__(self, target: str | None, fingerprint: dict[str, Any], names: dict[str, str] | None = None):
-        """``names``: how an error says that a fingerprint entry differs (default: "different KEY")."""
-        self.target = Path(target) if target and target != "-" else None
-        self.fingerprint = fingerprint
-        self.names = names or {}
-        self.stream: IO[str] = sys.stdout
+    def __init__(self, claim: OutputClaim, model: str, settings: dict[str, Any], out_format: str | None = None) -> None:
+        """``model``: the artifact's path, identified by content; ``settings``: the rest of what a resumed run
+        must match (inputs, options, ...). ``out_format`` as asked (None: from the name, see `output_format`)."""
+        self.target, self.stream = claim.target, sys.stdout
+        self.fmt = output_format(self.target, out_format)
         self._resume_at: int | None = None
+        self._fresh = True  # no earlier run's rows: write a header and record the first checkpoint
+        self.checkpointed = 0  # rows read (classified or skipped) as of the last checkpoint, this run's or resumed
+        self.fingerprint: dict[str, Any] = {}
+        self.names = {"model": f"a different model (the content of {model} changed)"}
         if self.target is not None:
-            self.partial = partial_path(self.target)
+            options = {**settings.get("options", {}), "out_format": self.fmt}  # the format written must match too
+            self.fingerprint = {"model": {"sha256": file_sha256(model)}, **settings, "options": options}
+            assert claim.partial is not None  # a claim on a file names its partial file
+            self.partial = claim.partial
             self.state_path = self.target.parent / f".{self.target.name}.partial.json"
             self.state_tmp = self.target.parent / f".{self.target.name}.partial.json.tmp"
 
@@ -129,7 +120,8 @@ class PartialOutput:
         self.target.parent.mkdir(parents=True, exist_ok=True)
         saved = self._saved_state() if resume else None
         if saved is not None:
-            self._resume_at = saved["bytes"]
+            self._resume_at, self._fresh = saved["bytes"], False
+            self.checkpointed = saved["progress"]["read"]  # the earlier run's rows: a failure must not lose them
             return saved["progress"]
         self._resume_at = None
         self.state_path.unlink(missing_ok=True)
@@ -187,6 +179,41 @@ class PartialOutput:
             os.fsync(f.fileno())
         os.replace(self.state_tmp, self.state_path)  # atomic: a reader sees the old record or the new, never half
 
+    def write(self, items: Iterable[dict[str, Any] | Checkpoint], columns: list[str]) -> None:
+        """Write every answered record, record each `Checkpoint`, then move the output into place.
+
+        On failure the partial file is kept when it holds work worth resuming: after `InputChanged` (the work
+        belongs to the old inputs), Ctrl-C or kill, or any failure after a checkpointed row; a run that fails
+        before its first checkpointed row, or on a bad row (`InputError`: fixing it changes the input), leaves
+        nothing behind.
+        """
+        try:
+            self._write_all(iter(items), columns)
+        except InputChanged:
+            self.close(keep=True)
+            raise
+        except InputError:
+            self.close(keep=False)
+            raise
+        except BaseException as exc:
+            self.close(keep=isinstance(exc, KeyboardInterrupt | SystemExit) or self.checkpointed > 0)
+            raise
+
+    def _write_all(self, items: Iterator[dict[str, Any] | Checkpoint], columns: list[str]) -> None:
+        first = next(items)  # the first checkpoint: every row a resumed run skipped is checked by now
+        assert isinstance(first, Checkpoint)
+        self.start()  # only now may a resumed partial file be cut back to its checkpoint
+        writer = RowWriter(self.stream, self.fmt, columns, header=self._fresh)
+        if self._fresh:
+            self.checkpoint(first.state)
+        for item in items:
+            if isinstance(item, Checkpoint):
+                self.checkpoint(item.state)
+                self.checkpointed = item.rows
+            else:
+                writer.write(item)
+        self.commit()
+
     def commit(self) -> None:
         """Move the finished output into place and forget the resume state."""
         if self.target is None:
@@ -215,45 +242,9 @@ class PartialOutput:
         self.state_tmp.unlink(missing_ok=True)
 
 
-def writes_file(out: str | None) -> bool:
-    """Does ``out`` name a file (not stdout, which is None or ``-``)?"""
-    return bool(out) and out != "-"
-
-
-def check_output(out: str, model: str, inputs: Sequence[str], overwrite: bool = False) -> None:
-    """Refuse (`UsageError`) an ``out`` that would destroy something or cannot be written, before any work."""
-    refuse_output_over_inputs(out, {"model": model})
-    for path in inputs:
-        refuse_output_over_inputs(out, {"input": path})
-    refuse_unwritable_output(out)
-    refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_classify_output, kind="prediction file")
-
-
-def output_lock_for(out: str | None) -> AbstractContextManager[None]:
-    """One writer per output: the lock also covers the partial file and the resume state beside it."""
-    return output_lock(out) if out and writes_file(out) else nullcontext()
-
-
-@contextmanager
-def claim_output(out: str | None, model: str, inputs: Sequence[str], overwrite: bool = False) -> Iterator[None]:
-    """`check_output`, then hold the output's lock for the block (stdout needs neither): a run's first step."""
-    if not (out and writes_file(out)):
-        yield
-        return
-    check_output(out, model, inputs, overwrite)
-    with output_lock(out):
-        yield
-
-
-def partial_path(target: str | os.PathLike[str]) -> Path:
-    """Where the rows of an unfinished output ``target`` are kept (``.NAME.partial`` beside it)."""
-    path = Path(target)
-    return path.parent / f".{path.name}.partial"
-
-
-def output_format(out: str | None, forced: str | None = None) -> str:
+def output_format(out: str | os.PathLike[str] | None, forced: str | None = None) -> str:
     """``jsonl`` unless asked or the output name ends in .csv/.tsv."""
     if forced:
         return forced
-    detected = detect_format(out) if out and out != "-" else "jsonl"
-    return detected if detected in ("csv", "tsv") else "jsonl"
+    suffix = Path(out).suffix.lower() if out and str(out) != "-" else ""
+    return suffix[1:] if suffix in TABLE_FORMATS else "jsonl"

@@ -20,8 +20,10 @@ module, and importing it without Ray raises an ImportError that names the instal
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -50,6 +52,7 @@ __all__ = [
     "ModelSpec",
     "ReadSpec",
     "classify_dataset",
+    "cluster",
     "default_actors",
     "label_files",
     "read_files",
@@ -291,3 +294,24 @@ def label_files(
     raises it, so the user sees the local run's one line rather than a remote traceback)."""
     answers = _Answers(read.text_column, all_scores, keep_skipped=True, carry_errors=True)
     return _labelled(read_files(paths, read), model, answers, actors, read.rows_per_block)
+
+
+@contextmanager
+def cluster(address: str | None, verbose: bool = False, progress_bars: bool = False) -> Iterator[None]:
+    """Join (or start) a cluster for the block, answers in input order; Ray's logs reach the terminal only when
+    ``verbose``, Ray Data's progress bars only with ``progress_bars``. A cluster this started is shut down after."""
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, configure_logging=False, log_to_driver=verbose)
+    if not verbose:  # Ray Data's progress reports (and its notice that bars are off) are not ours to print
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    saved = (context.execution_options.preserve_order, context.enable_progress_bars)
+    context.execution_options.preserve_order = True  # answers come back in input order, as locally
+    context.enable_progress_bars = progress_bars
+    try:
+        yield
+    finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = saved
+        if started:
+            ray.shutdown()

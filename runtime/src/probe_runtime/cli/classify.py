@@ -14,14 +14,14 @@ import signal
 import sys
 from types import FrameType
 
+from ..claim import claim_output
 from ..classifier import Classifier
-from ..classify_files import WINDOW_ROWS, classify_files
+from ..classify_files import WINDOW_ROWS, classify_claimed
 from ..cli_support import add_text_column_option, positive_int
 from ..files import ERROR_MODES, INPUT_FORMATS
-from ..output import claim_output, partial_path
-from .classify_request import classify_request
+from .classify_request import RAY_FORMATS, classify_request
 from .options import add_load_options
-from .ray_classify import RAY_FORMATS, add_ray_options, cmd_classify_ray
+from .ray_classify import add_ray_options, cmd_classify_ray
 from .report import ProgressBar, describe
 
 __all__ = ["ProgressBar", "add_command", "cmd_classify", "describe"]
@@ -33,22 +33,23 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 
 def cmd_classify(args: argparse.Namespace) -> int:
     request = classify_request(args)  # every usage check, before any work
-    if request.ray is not None:
-        return cmd_classify_ray(request)
     # The output is checked and locked from before the model loads until it is in place.
-    with claim_output(request.out, request.model, request.inputs, request.options.overwrite):
+    with claim_output(
+        request.out, request.model, request.inputs, request.options.overwrite, request.output_kind
+    ) as claim:
+        if request.ray is not None:
+            return cmd_classify_ray(request)
         clf = Classifier.load(request.model, options=request.load)
         bar = ProgressBar(enabled=sys.stderr.isatty())
         # `kill` then ends the run like Ctrl-C: a message, and the partial file kept for --resume.
         previous = signal.signal(signal.SIGTERM, _terminate)
         try:
             with bar:
-                summary = classify_files(clf, request.inputs, request.out, request.options, progress=bar, claimed=True)
+                summary = classify_claimed(clf, request.inputs, claim, request.options, progress=bar)
         except KeyboardInterrupt:
-            if request.writes_file:
-                partial = partial_path(str(request.out))
+            if claim.partial is not None:
                 print(
-                    f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {partial}. "
+                    f"probe-runtime: interrupted; rows up to the last checkpoint are kept in {claim.partial}. "
                     "Run the same command with --resume to continue.",
                     file=sys.stderr,
                 )

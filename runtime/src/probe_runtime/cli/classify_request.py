@@ -12,14 +12,16 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..claim import OutputKind, writes_file
 from ..classify_files import ClassifyOptions
 from ..errors import UsageError
 from ..files import input_format
 from ..load_options import LoadOptions
-from ..output import writes_file
 from .options import load_options
 
-__all__ = ["ClassifyRequest", "RayOptions", "classify_request"]
+__all__ = ["RAY_FORMATS", "ClassifyRequest", "RayOptions", "classify_request"]
+
+RAY_FORMATS = ("parquet", "jsonl", "csv", "tsv")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class ClassifyRequest:
     options: ClassifyOptions
     load: LoadOptions
     ray: RayOptions | None = None
+
+    @property
+    def output_kind(self) -> OutputKind:
+        """What ``out`` is: a prediction file, or with ``--ray`` a directory of part files."""
+        return OutputKind.FILE if self.ray is None else OutputKind.DIRECTORY
 
     @property
     def writes_file(self) -> bool:
@@ -70,9 +77,32 @@ def classify_request(args: argparse.Namespace) -> ClassifyRequest:
         overwrite=args.overwrite,
     )
     request = ClassifyRequest(args.model, tuple(args.inputs), args.out, options, load_options(args), ray)
-    if ray is None:  # a run on Ray has its own rules (`probe_runtime.cli.ray_classify`)
+    if ray is None:
         _check_local(request)
+    else:  # a run on Ray has its own rules
+        _check_ray(request)
     return request
+
+
+def _check_ray(request: ClassifyRequest) -> None:
+    """What a run on Ray cannot do (`UsageError`), before any work."""
+
+    def fail(message: str) -> None:
+        raise UsageError(message)
+
+    options = request.options
+    if request.ray is None or not request.ray.ray:
+        fail("--address and --actors need --ray")
+    if not request.out or request.out == "-":
+        fail("--ray needs --out DIR (a directory for the part files)")
+    if "-" in request.inputs:
+        fail("--ray needs file inputs: stdin cannot be read on a cluster")
+    if options.resume:
+        fail("--resume is not available with --ray; an interrupted run leaves nothing under --out: run it again")
+    if options.top_k:
+        fail("--top-k is not available with --ray yet; --all-scores writes every label's score")
+    if options.out_format not in (None, *RAY_FORMATS):
+        fail(f"--format {options.out_format} is not available with --ray; choose one of {', '.join(RAY_FORMATS)}")
 
 
 def _check_local(request: ClassifyRequest) -> None:
