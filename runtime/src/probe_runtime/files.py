@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +72,8 @@ class Row:
 
     ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer),
     ``weight`` only when it was asked for a ``weight_column`` (a finite number >= 0).
+    ``raw`` holds the values of the ``raw_columns`` asked for, in their order, unchecked: a CSV cell as its
+    string, a JSON value as parsed (multi-label data: a label cell, a JSON list, 0/1 columns).
     """
 
     id: Any
@@ -79,6 +81,7 @@ class Row:
     skip: str | None = None
     label: str | int | None = None
     weight: float | None = None
+    raw: tuple[Any, ...] = ()
 
 
 def detect_format(path: str) -> str:
@@ -164,6 +167,7 @@ def read_rows(
     counter: ByteCounter | None = None,
     label_column: str | None = None,
     weight_column: str | None = None,
+    raw_columns: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
     """Stream the rows of a plain-text, CSV/TSV or JSONL file, a directory of ``.txt`` files, or stdin (``-``).
 
@@ -172,11 +176,15 @@ def read_rows(
     ``fmt`` overrides detection by extension (needed for CSV/JSONL on stdin).
     ``label_column``: also read a label per row (CSV/TSV/JSONL only; see the module docstring).
     ``weight_column``: also read a training weight per row (CSV/TSV/JSONL only): a number >= 0.
+    ``raw_columns``: (column, the option that names it) pairs whose values `Row.raw` carries unchecked
+    (CSV/TSV/JSONL only); the caller checks them. A missing column is refused naming that option.
     """
     if errors not in ERROR_MODES:
         raise InputError(f"errors must be one of {ERROR_MODES}, not {errors!r}")
     kind = input_format(path, fmt)
-    for wanted, what_for in ((label_column, "labels"), (weight_column, "weights")):
+    wanted_columns = [(label_column, "labels"), (weight_column, "weights")]
+    wanted_columns += [(name, "labels") for name, _ in raw_columns]
+    for wanted, what_for in wanted_columns:
         if wanted is not None and kind in ("text", "dir"):
             what = "a directory" if kind == "dir" else "plain text (one text per line)"
             raise InputError(
@@ -194,10 +202,12 @@ def read_rows(
             for number, line, keep in lines:
                 yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
-            yield from _jsonl_rows(path, lines, text_column, id_column, label_column, weight_column)
+            yield from _jsonl_rows(path, lines, text_column, id_column, label_column, weight_column, raw_columns)
         else:
             delimiter = "\t" if kind == "tsv" else ","
-            yield from _table_rows(path, lines, delimiter, text_column, id_column, label_column, weight_column)
+            yield from _table_rows(
+                path, lines, delimiter, text_column, id_column, label_column, weight_column, raw_columns
+            )
 
 
 def _text_files(root: Path) -> list[Path]:
@@ -227,12 +237,14 @@ def _jsonl_rows(
     id_field: str | None,
     label_field: str | None,
     weight_field: str | None = None,
+    raw_fields: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
-    options = {
+    options: dict[str | None, str] = {
         field: "--text-column",
         id_field: "--id-column",
         label_field: "--label-column",
         weight_field: "--weight-column",
+        **dict(raw_fields),
     }
     for number, line, keep in lines:
         if not line.strip():
@@ -249,7 +261,7 @@ def _jsonl_rows(
                 f"{path}, line {number}: expected a JSON object, got {type(record).__name__}; "
                 "one object per line (JSON Lines)"
             )
-        for wanted in filter(None, (field, id_field, label_field, weight_field)):
+        for wanted in filter(None, (field, id_field, label_field, weight_field, *(n for n, _ in raw_fields))):
             if wanted not in record:
                 raise InputError(
                     f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {options[wanted]}"
@@ -258,7 +270,8 @@ def _jsonl_rows(
             raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
         label = label_cell(record[label_field], f"{path}, line {number}") if label_field else None
         weight = weight_cell(record[weight_field], f"{path}, line {number}") if weight_field else None
-        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight)
+        raw = tuple(record[name] for name, _ in raw_fields)
+        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight, raw=raw)
 
 
 class _Records:
@@ -325,6 +338,7 @@ def _table_rows(
     id_column: str | None,
     label_column: str | None,
     weight_column: str | None = None,
+    raw_columns: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
     records = _Records(path, lines, delimiter)
@@ -336,8 +350,9 @@ def _table_rows(
         (id_column, "--id-column"),
         (label_column, "--label-column"),
         (weight_column, "--weight-column"),
+        *raw_columns,
     ]
-    text_at, id_at, label_at, weight_at = _column_indices(path, header, options)
+    text_at, id_at, label_at, weight_at, *raw_at = _column_indices(path, header, options)
     assert text_at is not None  # the text column is always asked for
     while (record := records.next()) is not None:
         if not record:  # a blank line is not a record
@@ -350,7 +365,8 @@ def _table_rows(
             raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
         label = label_cell(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
         weight = weight_cell(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
-        yield Row(row_id, record[text_at], label=label, weight=weight)
+        raw = tuple(record[i] for i in raw_at if i is not None)
+        yield Row(row_id, record[text_at], label=label, weight=weight, raw=raw)
 
 
 def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:
