@@ -96,7 +96,9 @@ def test_a_label_on_every_row_is_refused(tmp_path):
 def test_a_zero_one_column_holding_2_names_file_line_and_column(tmp_path):
     path = write(tmp_path, "d.csv", "text,toxic,insult\na,1,0\nb,0,2\n")
     message = one_line_error(load_multilabel, path, layout=LabelLayout(columns=("toxic", "insult")))
-    assert message.startswith(f"{path}, line 3: column 'insult' holds '2'") and "0 (the label does not apply)" in message
+    assert (
+        message.startswith(f"{path}, line 3: column 'insult' holds '2'") and "0 (the label does not apply)" in message
+    )
 
 
 def test_an_empty_zero_one_cell_is_refused(tmp_path):

@@ -25,7 +25,13 @@ def test_averages_subset_accuracy_and_hamming_loss():
 
 def test_the_report_is_a_plain_record_and_renders_one_line_per_label():
     report = evaluate_multilabel(TRUTH, GUESS, ["a", "b", "c"])
-    assert report.to_dict()["per_label"][1] == {"label": "b", "precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2}
+    assert report.to_dict()["per_label"][1] == {
+        "label": "b",
+        "precision": 1.0,
+        "recall": 0.5,
+        "f1": 2 / 3,
+        "support": 2,
+    }
     text = format_multilabel_report(report)
     assert "macro-F1 0.5556" in text and "Hamming loss 0.2500" in text
     assert len(text.splitlines()) == 5 + 3

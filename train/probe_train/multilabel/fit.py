@@ -4,12 +4,11 @@ Every label's model is scikit-learn's binary `LogisticRegression` objective (L2 
 intercept unpenalised, ``C`` times the sample-weighted log-loss), so a label's coefficients are what
 `LogisticRegression(C=C_k, class_weight="balanced").fit(x, y[:, k])` finds (tests/train/test_multilabel_fit.py
 checks it). Why not 28 such calls: each lbfgs iteration of one label is two matrix-vector products that
-read the whole embedding matrix from memory, so 28 labels read it 56 times per iteration; the labels'
-objectives are independent, so their sum is minimised by the same coefficients, and one L-BFGS run
-(scipy's, the solver scikit-learn's lbfgs calls, with its tolerances) on that sum does two
-matrix-matrix products per iteration for all labels at once. On GoEmotions (43k texts, 28 labels)
-that is what makes searching C per label cost no more than the reference's one fixed C
-(`python -m benchmarks.multilabel_report`).
+read the whole embedding matrix from memory, so 28 labels read it 56 times per iteration. Here the labels
+are minimised side by side by `lbfgs.minimize_columns` (each with its own L-BFGS history, step and
+stopping test, scikit-learn's tolerances) and one matrix-matrix product evaluates every label still in
+progress (its docstring says why not one L-BFGS on the summed objective). That is what lets a per-label
+C search cost about what the reference's single C does (`python -m benchmarks.multilabel_report`).
 
 The search: k folds (shuffled; scikit-learn has no multi-label stratification, and rare labels still land
 in every fold: GoEmotions' rarest, grief, has 77 rows) each walk the C grid from strong to weak
@@ -32,12 +31,13 @@ from typing import Literal
 
 import numpy as np
 from joblib import Parallel, delayed
-from scipy.optimize import minimize
+from scipy.special import expit, log_expit
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import KFold
 from threadpoolctl import threadpool_limits
 
 from ..errors import DataError
+from .lbfgs import Objective, minimize_columns
 
 __all__ = ["ML_C_GRID", "MultiLabelFit", "fit_multilabel", "label_weights", "sigmoid"]
 
@@ -76,13 +76,8 @@ class MultiLabelFit:
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z) without overflow warnings for large |z|."""
-    out = np.empty_like(z, dtype=np.float64)
-    positive = z >= 0
-    out[positive] = 1.0 / (1.0 + np.exp(-z[positive]))
-    e = np.exp(z[~positive])
-    out[~positive] = e / (1.0 + e)
-    return out
+    """1 / (1 + e^-z), float64 (scipy's `expit`: no overflow for large |z|)."""
+    return np.asarray(expit(np.asarray(z, dtype=np.float64)))
 
 
 def label_weights(y: np.ndarray, class_weight: ClassWeight) -> np.ndarray:
@@ -96,38 +91,32 @@ def label_weights(y: np.ndarray, class_weight: ClassWeight) -> np.ndarray:
     return np.where(y > 0, n / (2 * positives), n / (2 * (n - positives)))
 
 
-def _objective(
-    params: np.ndarray, x: np.ndarray, y: np.ndarray, w: np.ndarray, inv_c: np.ndarray
-) -> tuple[float, np.ndarray]:
-    """Σ_k [ mean_i w_ik·logloss_ik + ‖coef_k‖² / (2·C_k·n) ] and its gradient (scikit-learn's scaling)."""
+def _objective(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: np.ndarray) -> Objective:
+    """Label k's mean_i w_ik·logloss_ik + ‖coef_k‖² / (2·C_k·n) and gradient (scikit-learn's scaling), for
+    the columns asked: theta [dim + 1, k] holds their coefficients, then intercepts."""
     n, dim = x.shape
-    theta = params.reshape(dim + 1, -1)  # rows: coefficients, then the intercepts
-    z = x @ theta[:dim] + theta[dim]
-    # log(1 + e^z) - y·z, stable for large |z|
-    loss = (w * (np.logaddexp(0.0, z) - y * z)).sum() / n
-    residual = w * (sigmoid(z) - y) / n
-    coef = theta[:dim]
-    grad = np.empty_like(theta)
-    grad[:dim] = x.T @ residual + coef * (inv_c / n)
-    grad[dim] = residual.sum(axis=0)
-    return float(loss + 0.5 * (coef * coef * inv_c).sum() / n), grad.ravel()
 
+    def evaluate(theta: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        coef, yc, wc, inv_c = theta[:dim], y[:, cols], w[:, cols], 1.0 / c[cols]
+        z = x @ coef + theta[dim]
+        loss = (wc * (-log_expit(-z) - yc * z)).sum(axis=0) / n  # log(1 + e^z) - y·z, stable
+        residual = wc * (expit(z) - yc) / n
+        grad = np.empty_like(theta)
+        grad[:dim] = x.T @ residual + coef * (inv_c / n)
+        grad[dim] = residual.sum(axis=0)
+        return loss + 0.5 * (coef * coef).sum(axis=0) * inv_c / n, grad
 
-def _solve(x: np.ndarray, y: np.ndarray, w: np.ndarray, c: np.ndarray, start: np.ndarray) -> np.ndarray:
-    """The minimiser ([dim + 1, labels]) for per-label C ``c``, from ``start``; scikit-learn's lbfgs options."""
-    result = minimize(
-        _objective,
-        start.ravel(),
-        args=(x, y, w, 1.0 / c),
-        method="L-BFGS-B",
-        jac=True,
-        options={"maxiter": MAX_ITER, "maxls": 50, "gtol": TOL, "ftol": 64 * np.finfo(float).eps},
-    )
-    return np.asarray(result.x).reshape(start.shape)
+    return evaluate
 
 
 def _path(
-    x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, grid: np.ndarray, class_weight: ClassWeight
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    grid: np.ndarray,
+    class_weight: ClassWeight,
+    tol: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Walk ``grid`` on the ``train`` rows, warm-started: the solutions [C, dim + 1, labels] and the
     probabilities of the ``test`` rows at every C, float32 [C, test rows, labels]."""
@@ -136,7 +125,9 @@ def _path(
     theta = np.zeros((x.shape[1] + 1, y.shape[1]))
     solutions, proba = [], []
     for c in grid:
-        theta = _solve(x_train, y_train, w, np.full(y.shape[1], c), theta)
+        theta = minimize_columns(
+            _objective(x_train, y_train, w, np.full(y.shape[1], c)), theta, tol=tol, max_iter=MAX_ITER
+        )[0]
         solutions.append(theta)
         if len(test):
             proba.append(sigmoid(x[test] @ theta[:-1] + theta[-1]).astype(np.float32))
@@ -170,14 +161,16 @@ def fit_multilabel(
     grid: np.ndarray = ML_C_GRID,
     class_weight: ClassWeight = "balanced",
     n_jobs: int | None = None,
+    tol: float = TOL,
 ) -> MultiLabelFit:
     """Per-label logistic regressions on ``x`` [texts, dim] for the 0/1 targets ``y`` [texts, labels],
-    each label's C the best out-of-fold average precision over ``grid`` (the smallest C on a tie)."""
+    each label's C the best out-of-fold average precision over ``grid`` (the smallest C on a tie).
+    ``tol``: the solver stops when no gradient component is larger (scikit-learn's ``tol``)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     _check(x, y, folds)
     splits = list(KFold(n_splits=folds, shuffle=True, random_state=seed).split(x))
     everything = (np.arange(len(x)), np.arange(0))
-    tasks = [delayed(_path)(x, y, train, test, grid, class_weight) for train, test in [everything, *splits]]
+    tasks = [delayed(_path)(x, y, train, test, grid, class_weight, tol) for train, test in [everything, *splits]]
     with threadpool_limits(limits=1):
         results = Parallel(n_jobs=_jobs(n_jobs, len(tasks)), prefer="threads")(tasks)
     oof = np.empty((len(grid), len(x), y.shape[1]), dtype=np.float32)
