@@ -20,11 +20,18 @@ def problem(n=1200, dim=16, seed=0):
 
 def test_each_label_is_the_logistic_regression_scikit_learn_fits_at_its_chosen_c():
     x, y = problem()
-    fit = fit_multilabel(x, y, folds=3, tol=1e-8)  # both solved tightly: the same optimum, not two near ones
+    fit = fit_multilabel(x, y, folds=3, tol=1e-8, dtype=np.float64)  # both solved tightly: the same optimum
     for k in range(y.shape[1]):
         reference = LogisticRegression(C=fit.C[k], class_weight="balanced", max_iter=10_000, tol=1e-8)
         reference.fit(x, y[:, k])
         assert fit.predict_proba(x)[:, k] == pytest.approx(reference.predict_proba(x)[:, 1], abs=1e-5)
+
+
+def test_float32_products_give_the_float64_model_to_within_the_tolerance():
+    x, y = problem()
+    fast, exact = fit_multilabel(x, y, folds=3), fit_multilabel(x, y, folds=3, dtype=np.float64)
+    assert np.array_equal(fast.C, exact.C)
+    assert fast.predict_proba(x) == pytest.approx(exact.predict_proba(x), abs=1e-3)
 
 
 def test_held_out_probabilities_come_from_models_that_did_not_see_the_text():
