@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from probe_runtime.errors import InputError
 from probe_runtime.cells import MISSING_LABELS
+from probe_runtime.errors import InputError
 from probe_runtime.files import input_format, read_rows
 
 from ..data import _is_blank
