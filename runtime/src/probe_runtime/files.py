@@ -140,6 +140,7 @@ def read_rows(
     counter: ByteCounter | None = None,
     label_column: str | None = None,
     weight_column: str | None = None,
+    raw_columns: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
     """Stream the rows of a plain-text, CSV/TSV or JSONL file, a directory of ``.txt`` files, or stdin (``-``).
 
@@ -148,11 +149,15 @@ def read_rows(
     ``fmt`` overrides detection by extension (needed for CSV/JSONL on stdin).
     ``label_column``: also read a label per row (CSV/TSV/JSONL only; see the module docstring).
     ``weight_column``: also read a training weight per row (CSV/TSV/JSONL only): a number >= 0.
+    ``raw_columns``: (column, the option that names it) pairs whose values `Row.raw` carries unchecked
+    (CSV/TSV/JSONL only); the caller checks them. A missing column is refused naming that option.
     """
     if errors not in ERROR_MODES:
         raise InputError(f"errors must be one of {ERROR_MODES}, not {errors!r}")
     kind = input_format(path, fmt)
-    for wanted, what_for in ((label_column, "labels"), (weight_column, "weights")):
+    wanted_columns = [(label_column, "labels"), (weight_column, "weights")]
+    wanted_columns += [(name, "labels") for name, _ in raw_columns]
+    for wanted, what_for in wanted_columns:
         if wanted is not None and kind in ("text", "dir"):
             what = "a directory" if kind == "dir" else "plain text (one text per line)"
             raise InputError(
@@ -170,10 +175,12 @@ def read_rows(
             for number, line, keep in lines:
                 yield Row(number, line.rstrip("\r\n"), None if keep else UNDECODABLE)
         elif kind == "jsonl":
-            yield from jsonl_rows(path, lines, text_column, id_column, label_column, weight_column)
+            yield from jsonl_rows(path, lines, text_column, id_column, label_column, weight_column, raw_columns)
         else:
             delimiter = "\t" if kind == "tsv" else ","
-            yield from table_rows(path, lines, delimiter, text_column, id_column, label_column, weight_column)
+            yield from table_rows(
+                path, lines, delimiter, text_column, id_column, label_column, weight_column, raw_columns
+            )
 
 
 def _text_files(root: Path) -> list[Path]:

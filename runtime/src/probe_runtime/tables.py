@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,8 @@ class Row:
 
     ``label`` is set only when `read_rows` was asked for a ``label_column`` (a string or an integer),
     ``weight`` only when it was asked for a ``weight_column`` (a finite number >= 0).
+    ``raw`` holds the values of the ``raw_columns`` asked for, in their order, unchecked: a CSV cell as its
+    string, a JSON value as parsed (multi-label data: a label cell, a JSON list, 0/1 columns).
     """
 
     id: Any
@@ -53,6 +55,7 @@ class Row:
     skip: str | None = None
     label: str | int | None = None
     weight: float | None = None
+    raw: tuple[Any, ...] = ()
 
 
 def jsonl_rows(
@@ -62,12 +65,14 @@ def jsonl_rows(
     id_field: str | None,
     label_field: str | None,
     weight_field: str | None = None,
+    raw_fields: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
-    options = {
+    options: dict[str | None, str] = {
         field: "--text-column",
         id_field: "--id-column",
         label_field: "--label-column",
         weight_field: "--weight-column",
+        **dict(raw_fields),
     }
     for number, line, keep in lines:
         if not line.strip():
@@ -84,7 +89,7 @@ def jsonl_rows(
                 f"{path}, line {number}: expected a JSON object, got {type(record).__name__}; "
                 "one object per line (JSON Lines)"
             )
-        for wanted in filter(None, (field, id_field, label_field, weight_field)):
+        for wanted in filter(None, (field, id_field, label_field, weight_field, *(n for n, _ in raw_fields))):
             if wanted not in record:
                 raise InputError(
                     f"{path}, line {number}: no field {wanted!r} (found {sorted(record)}); use {options[wanted]}"
@@ -93,7 +98,8 @@ def jsonl_rows(
             raise InputError(f"{path}, line {number}: field {field!r} is {type(record[field]).__name__}, not a string")
         label = label_cell(record[label_field], f"{path}, line {number}") if label_field else None
         weight = weight_cell(record[weight_field], f"{path}, line {number}") if weight_field else None
-        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight)
+        raw = tuple(record[name] for name, _ in raw_fields)
+        yield Row(record[id_field] if id_field else number, record[field], label=label, weight=weight, raw=raw)
 
 
 class _Records:
@@ -160,6 +166,7 @@ def table_rows(
     id_column: str | None,
     label_column: str | None,
     weight_column: str | None = None,
+    raw_columns: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Row]:
     """Records with the line they start on; a record with bad bytes on any of its lines is undecodable."""
     records = _Records(path, lines, delimiter)
@@ -171,8 +178,9 @@ def table_rows(
         (id_column, "--id-column"),
         (label_column, "--label-column"),
         (weight_column, "--weight-column"),
+        *raw_columns,
     ]
-    text_at, id_at, label_at, weight_at = _column_indices(path, header, options)
+    text_at, id_at, label_at, weight_at, *raw_at = _column_indices(path, header, options)
     assert text_at is not None  # the text column is always asked for
     while (record := records.next()) is not None:
         if not record:  # a blank line is not a record
@@ -185,7 +193,8 @@ def table_rows(
             raise InputError(_field_count_error(path, records.start, records.line, len(record), header, delimiter))
         label = label_cell(record[label_at], f"{path}, line {records.start}") if label_at is not None else None
         weight = weight_cell(record[weight_at], f"{path}, line {records.start}") if weight_at is not None else None
-        yield Row(row_id, record[text_at], label=label, weight=weight)
+        raw = tuple(record[i] for i in raw_at if i is not None)
+        yield Row(row_id, record[text_at], label=label, weight=weight, raw=raw)
 
 
 def _field_count_error(path: str, start: int, end: int, fields: int, header: list[str], delimiter: str) -> str:
