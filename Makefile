@@ -28,7 +28,7 @@ install: $(STAMP)
 # tokens; README "Quick start" gives its time); a probe on the same data builds in minutes but flags 2.6x as many
 # benign trigger-word prompts.
 demo: $(STAMP)
-	$(BIN)/probe train data/prompt_injections_broad/train.csv --test data/prompt_injections/test.csv --method finetune --max-length 256 --out artifacts/$(NAME) --overwrite
+	$(BIN)/probe train data/prompt_injections_broad/train.csv --test data/prompt_injections/test.csv --method finetune --max-length 256 --label-names 0=benign,1=injection --out artifacts/$(NAME) --overwrite
 	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx --overwrite
 	$(BIN)/probe-runtime classify artifacts/$(NAME).onnx data/examples.txt
 	$(BIN)/python -m benchmarks.prompt_injection_report --score artifacts/$(NAME).onnx

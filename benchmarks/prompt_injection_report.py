@@ -219,13 +219,15 @@ def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
     from probe_runtime import Classifier
 
     classifier = Classifier.load(str(artifact))
-    label_of = np.array(classifier.labels)  # column order of predict_proba
+    label_of = np.array(classifier.labels)  # column order of predict_proba, as the data spells the labels
+    # `predict` answers with the shown labels (the display names, e.g. benign/injection, when the artifact has them)
+    data_label = dict(zip([str(c) for c in classifier.classes_], classifier.labels, strict=True))
     manifest = classifier.manifest
 
     def predict(texts: list[str]) -> dict[str, np.ndarray]:
         at = {"argmax": label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]}
         if operating_point:
-            at["operating_point"] = np.asarray(classifier.predict(texts))
+            at["operating_point"] = np.array([data_label[str(shown)] for shown in classifier.predict(texts)])
         return at
 
     info = {"quantization": str(manifest.quantization.value), "threshold": manifest.decision.threshold}
