@@ -318,6 +318,7 @@ def _start(
     """The model with a new head, the batches, the optimizer and schedule, and the run's checkpoint."""
     from transformers import get_linear_schedule_with_warmup
 
+    bf16 = use_bf16()  # first: a bad PROBE_FINETUNE_BF16 stops the run before anything is written
     torch.manual_seed(settings.seed)
     model = ClassifierModule.with_new_head(
         encoder, len(train.labels), settings.pooling, settings.layer, bool(settings.normalize)
@@ -332,7 +333,7 @@ def _start(
     run = _Run(model, encoder, settings, batches, validation, optimizer, scheduler, checkpoint, total)
     weights = class_weights(settings.class_weight, train.labels, train.y)
     run.class_weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
-    run.bf16 = use_bf16()
+    run.bf16 = bf16
     log.info("training forward passes in %s", "bf16 autocast" if run.bf16 else "fp32")
     return run
 
