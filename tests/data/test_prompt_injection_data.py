@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from data.prompt_injections_broad.build import (
+    COLUMNS,
     LICENCES,
     TRIGGER,
     TRIGGER_COLUMNS,
@@ -22,6 +23,7 @@ from data.prompt_injections_broad.build import (
     split_notinject,
 )
 from data.prompt_injections_broad.dedup import ReferenceIndex, jaccard, normalise, shingles
+from data.prompt_injections_broad.families import HELDOUT_FAMILY, SMUGGLING
 
 REPO = Path(__file__).resolve().parents[2]
 BROAD = REPO / "data" / "prompt_injections_broad"
@@ -32,7 +34,13 @@ EVAL_FILES = [
     BROAD / "test_open_assistant.csv",
     BROAD / "test_bipia_email.csv",
     BROAD / "trigger_benign.csv",
+    BROAD / "test_cyberseceval.csv",
+    BROAD / "test_garak.csv",
+    BROAD / "test_role_tags.csv",
+    BROAD / "test_smuggling.csv",
+    BROAD / "test_long_documents.csv",
 ]
+FAMILIES = {"", "persona", "jailbreak", "override", "extraction", "role_tags", "indirect", HELDOUT_FAMILY}
 
 LONG = (
     "You are a helpful assistant for a travel agency. Answer questions about flights, hotels and "
@@ -198,8 +206,11 @@ def test_no_training_text_is_a_near_duplicate_of_an_evaluation_text(train_rows):
 def test_every_row_is_labelled_0_or_1_and_names_a_source_whose_licence_the_readme_records(path):
     readme = (BROAD / "README.md").read_text(encoding="utf-8")
     extra = TRIGGER_COLUMNS if path.name == "trigger_benign.csv" else []
+    extra = ["position"] if path.name == "test_long_documents.csv" else extra
     for row in read(path):
-        assert list(row) == ["text", "label", "source", *extra]
+        assert list(row) == [*COLUMNS, *extra]
+        untagged = row["label"] == "0" or row["source"] == "deepset"  # deepset's injections carry no family
+        assert row["family"] in FAMILIES and (row["family"] == "") == untagged
         assert row["label"] in {"0", "1"}
         assert row["source"] in LICENCES
         assert f"| {row['source']} |" in readme and LICENCES[row["source"]] in readme
@@ -229,3 +240,37 @@ def test_the_label_rule_holds_in_every_shipped_file_and_never_contradicts_deepse
     deepset = [*read(REPO / "data" / "prompt_injections" / "train.csv"), *read(DEEPSET_TEST)]
     assert all(r["label"] == "1" for r in deepset if is_persona(r["text"]))
     assert sum(r["label"] == "1" and r["source"] == "llm_warden" and is_persona(r["text"]) for r in train_rows) > 400
+
+
+def test_the_held_out_family_is_never_trained_on_and_has_its_own_test_file(train_rows):
+    assert not [r["text"][:60] for r in train_rows if r["family"] == HELDOUT_FAMILY]
+    assert not [r["text"][:60] for r in train_rows if r["label"] == "1" and SMUGGLING.search(r["text"])]
+    held = read(BROAD / "test_smuggling.csv")
+    assert len(held) >= 80 and all(r["label"] == "1" and r["family"] == HELDOUT_FAMILY for r in held)
+    assert {r["source"] for r in held} >= {"cyberseceval"}
+
+
+def test_every_trained_attack_family_has_training_rows_and_held_out_rows(train_rows):
+    trained = {r["family"] for r in train_rows if r["label"] == "1" and r["family"]}
+    assert trained >= {"jailbreak", "override", "extraction", "role_tags", "indirect", "persona"}
+    held = {r["family"] for path in EVAL_FILES[1:] for r in read(path) if r["label"] == "1"}
+    assert held >= trained - {"persona"} | {HELDOUT_FAMILY}
+    languages = [r["text"] for r in train_rows if r["family"] == "override" and not r["text"].isascii()]
+    assert len(languages) >= 20  # CyberSecEval's machine translations: overrides in other scripts and languages
+
+
+def test_long_documents_are_long_and_hold_each_injection_at_the_start_middle_or_end():
+    rows = read(BROAD / "test_long_documents.csv")
+    assert all(len(r["text"]) >= 1800 for r in rows)
+    benign = [r for r in rows if r["label"] == "0"]
+    assert benign and all(r["position"] == "" for r in benign)
+    places = [r["position"] for r in rows if r["label"] == "1"]
+    assert sorted(set(places)) == ["end", "middle", "start"] and len(places) == 3 * len(benign)
+
+
+def test_the_readme_writer_does_not_import_the_build_it_documents():
+    import ast
+
+    tree = ast.parse((BROAD / "readme.py").read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "data.prompt_injections_broad.build" not in imported and "data.prompt_injections_broad.rows" in imported

@@ -74,3 +74,25 @@ def test_minilm_per_token_int8_answers_the_same_whether_a_text_is_batched_or_alo
     (candidate,) = clf.manifest.verification.precision.candidates
     assert candidate.batch_independent and candidate.alone_vs_batched_texts == 116
     assert candidate.paired.accuracy > 0.80
+
+
+def test_the_demo_artifact_names_its_labels_and_the_report_scores_it_against_the_data_labels(tmp_path):
+    """`make demo` trains with --label-names 0=benign,1=injection: classify prints the names, the report still
+    compares its answers with the data's 0/1 labels (and the window policy decides long texts)."""
+    from benchmarks.prompt_injection_report import evaluate
+
+    out, artifact = tmp_path / "named", tmp_path / "named.onnx"
+    train = ["train", str(DATA / "test.csv"), "--out", str(out), "--label-names", "0=benign,1=injection"]
+    assert main([*train, "--operating-point", "fpr=0.1"]) == 0
+    assert main(["export", str(out), "--long-text", "window", "--out", str(artifact)]) == 0
+    runtime = Path(sys.executable).with_name("probe-runtime")
+    result = subprocess.run(
+        [str(runtime), "classify", str(artifact), str(ROOT / "data" / "examples.txt")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert rows and all(row["label"] in ("benign", "injection") and row["label_id"] in (0, 1) for row in rows)
+    figures = evaluate(artifact, operating_point=True)
+    deepset = figures["deepset test"]
+    assert deepset["operating_point"]["accuracy"] > 0.6 and deepset["argmax"]["accuracy"] > 0.6
+    assert set(figures["generalisation"]["families"]) >= {"indirect", "smuggling"}

@@ -34,6 +34,7 @@ from .encoder import Encoder
 from .errors import DataError, ProbeError
 from .finetune_batches import TrainingBatches
 from .finetune_records import EpochRecord, EpochResult, FinetuneResult, Progress, Scores
+from .finetune_speed import training_autocast, use_bf16
 from .label_names import class_weights
 from .metrics import evaluate
 from .settings import FinetuneSettings
@@ -67,6 +68,7 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
     start_step: int = 0
     class_weight: torch.Tensor | None = None  # the loss weight of each class (None: all 1)
+    bf16: bool = False  # training forward passes under bf16 autocast (finetune_speed)
 
 
 def _optimizer(model: torch.nn.Module, settings: FinetuneSettings) -> torch.optim.Optimizer:
@@ -139,7 +141,9 @@ def weighted_cross_entropy(
 
 def _step(run: _Run, feeds: Feeds, y: torch.Tensor, weights: torch.Tensor | None = None) -> None:
     """One optimizer step on one batch."""
-    loss = weighted_cross_entropy(run.model.logits(feeds), y, run.class_weight, weights)
+    with training_autocast(run.bf16):
+        logits = run.model.logits(feeds)
+    loss = weighted_cross_entropy(logits.float(), y, run.class_weight, weights)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.settings.max_grad_norm)
     run.optimizer.step()
@@ -218,6 +222,7 @@ def _start(
     """The model with a new head, the batches, the optimizer and schedule, and the run's checkpoint."""
     from transformers import get_linear_schedule_with_warmup
 
+    bf16 = use_bf16()  # first: a bad PROBE_FINETUNE_BF16 stops the run before anything is written
     torch.manual_seed(settings.seed)
     model = ClassifierModule.with_new_head(
         encoder, len(train.labels), settings.pooling, settings.layer, bool(settings.normalize)
@@ -232,6 +237,8 @@ def _start(
     run = _Run(model, encoder, settings, batches, validation, optimizer, scheduler, checkpoint, total)
     weights = class_weights(settings.class_weight, train.labels, train.y)
     run.class_weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+    run.bf16 = bf16
+    log.info("training forward passes in %s", "bf16 autocast" if run.bf16 else "fp32")
     return run
 
 

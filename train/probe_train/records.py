@@ -90,7 +90,6 @@ def training_summary(report: TrainReport, settings: RunSettings) -> TrainingSumm
     return TrainingSummary.parse(values, "training")
 
 
-
 # Settings config.json holds as fields of its own (the model's shape), or that name no value of the run.
 _OWN_FIELDS = ("model", "pooling", "layer", "max_length", "label_names")
 
