@@ -2,7 +2,8 @@
 a sigmoid head, per-label thresholds and canaries, written through the exporter's one writer.
 
 Built by hand rather than trained so that tests can say what each text must get: dimension 0 fires on positive
-words, 1 on negative words, 2 on the word "dinner"; the head reads one dimension per label. So "our dinner was
+words, 1 on negative words, 2 on the word "dinner", and common words weigh little in the mean; the head reads
+one dimension per label. So "our dinner was
 great" is ``positive`` and ``food``, "the plot was dull" is ``negative`` only, and "the hotel" is nothing.
 """
 
@@ -23,6 +24,7 @@ LABELS = ["positive", "negative", "food"]
 THRESHOLDS = {"positive": 0.5, "negative": 0.5, "food": 0.4}
 _POSITIVE = ["good", "great", "lovely", "excellent", "wonderful"]
 _NEGATIVE = ["bad", "awful", "terrible", "dreadful", "dull"]
+_COMMON = ["the", "hotel", "was", "our", "plot", "and", "felt", "seemed", "is", "really", "honestly"]
 _DIMS = 8
 
 
@@ -33,8 +35,11 @@ def _table(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
     for dim, words in enumerate([_POSITIVE, _NEGATIVE, ["dinner"]]):
         for word in words:
             for token in tokenizer.encode(word, add_special_tokens=False).ids:
-                vectors[token, dim] = 4.0
+                vectors[token, dim] = 6.0
     weights = np.ones(len(vectors), dtype=np.float32)
+    for word in _COMMON:  # as distillation's frequency weighting does: a word that says nothing weighs little
+        for token in tokenizer.encode(word, add_special_tokens=False).ids:
+            weights[token] = 0.02
     for special in ("[CLS]", "[SEP]", "[PAD]"):
         weights[tokenizer.token_to_id(special)] = 0.0  # as distillation weighs them: they say nothing
     return vectors, weights
@@ -42,8 +47,8 @@ def _table(tokenizer: Tokenizer) -> tuple[np.ndarray, np.ndarray]:
 
 def _head() -> StaticHead:
     weight = np.zeros((len(LABELS), _DIMS), dtype=np.float32)
-    weight[[0, 1, 2], [0, 1, 2]] = 6.0
-    return StaticHead(weight, np.full(len(LABELS), -2.0, dtype=np.float32), multi_label=True)
+    weight[[0, 1, 2], [0, 1, 2]] = 1.0
+    return StaticHead(weight, np.full(len(LABELS), -1.0, dtype=np.float32), multi_label=True)
 
 
 def write_multilabel_artifact(encoder_dir: Path, out: Path, int8: bool = True) -> Path:
