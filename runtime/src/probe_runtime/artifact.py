@@ -349,7 +349,8 @@ def manifest_from_metadata(metadata: dict[str, str], source: str) -> tuple[Manif
     check_hash(source, "manifest", metadata[KEY_MANIFEST_SHA256], text_sha256(manifest_json))
     check_hash(source, "tokenizer", metadata[KEY_TOKENIZER_SHA256], text_sha256(tokenizer_json))
     manifest = parse_manifest(manifest_json, source)
-    if int(version) < manifest.schema_version:  # a runtime of that version would misread it: the label was edited
+    # A version-4 manifest labelled older: a runtime of that version would misread it, so the label was edited
+    if manifest.schema_version > 3 and int(version) < manifest.schema_version:
         raise ArtifactError(
             f"{source} is labelled artifact schema version {version}, but its manifest ({manifest.task}, "
             f"{manifest.quantization}) needs version {manifest.schema_version}: the file was edited after `probe "
