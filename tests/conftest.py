@@ -143,3 +143,12 @@ def int8_model(tiny_artifacts: dict[str, Path]) -> Path:
 @pytest.fixture
 def fp32_model(tiny_artifacts: dict[str, Path]) -> Path:
     return tiny_artifacts["fp32"]
+
+
+@pytest.fixture(scope="session")
+def multilabel_model(tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny real multi-label file (static int8 table, sigmoid head, per-label thresholds, canaries): see
+    tests/runtime/multilabel_file.py for what each text must get."""
+    from tests.runtime.multilabel_file import write_multilabel_artifact
+
+    return write_multilabel_artifact(tiny_encoder, tmp_path_factory.mktemp("multilabel") / "tiny-multilabel.onnx")

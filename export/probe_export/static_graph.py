@@ -1,4 +1,5 @@
-"""The static encoder's ONNX graph: token ids → table lookup → weighted mean over the mask → (L2) → head → softmax.
+"""The static encoder's ONNX graph: token ids → table lookup → weighted mean over the mask → (L2) → head → softmax
+(or a sigmoid per label: a multi-label head).
 
 Same inputs (``input_ids``, ``attention_mask``) and outputs (``probabilities``, ``embeddings``) as the transformer
 artifacts, so the runtime loads, checks, batches and serves it with nothing new.
@@ -10,23 +11,40 @@ quantizes the inputs of MatMul/Gemm-like ops (a Gather's table stays fp32 under 
 Precision. The table is nearly all of the file (MiniLM: 30,522 x 256 floats = 31 MB). ``int8`` stores each row
 as int8 with its own fp32 scale (symmetric, max |v| → 127); the graph casts the gathered rows back to float and
 folds the row scale into the pooling weight, so activations stay fp32: the answers do not depend on the batch
-or the CPU's int8 kernels (there is no int8 arithmetic at all), and the file is a quarter of the size.
+or the CPU's int8 kernels (there is no int8 arithmetic at all), and the file is a quarter of the size. The
+manifest says so with its own precision, ``Quantization.INT8_TABLE`` (`write_static_artifact` records it, and the
+encoder's kind and size, from the graph it writes).
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from probe_runtime.artifact import EMBEDDINGS_NAME, OUTPUT_NAME, Manifest
+from probe_runtime.artifact import (
+    EMBEDDINGS_NAME,
+    OUTPUT_NAME,
+    EncoderKind,
+    EncoderRecord,
+    Manifest,
+    Quantization,
+    Task,
+)
 
 from .writer import write_artifact
 
-__all__ = ["STATIC_INPUTS", "StaticHead", "int8_rows", "static_graph", "static_graph_bytes", "write_static_artifact"]
+__all__ = [
+    "STATIC_INPUTS",
+    "StaticHead",
+    "int8_rows",
+    "static_graph",
+    "static_graph_bytes",
+    "write_static_artifact",
+]
 
 OPSET = 20  # as the transformer graphs (`probe_export.graph.OPSET`; not imported: that module imports torch)
 STATIC_INPUTS = ["input_ids", "attention_mask"]  # no token types: a static table has no segments
@@ -37,12 +55,14 @@ _NORM_EPS = 1e-12  # torch.nn.functional.normalize's
 @dataclass(frozen=True)
 class StaticHead:
     """What sits on the table: the linear head (``[n_labels, dims]``, ``[n_labels]``), whether the pooled vector
-    is L2-normalised first, and the temperature the logits are divided by (1.0: no node)."""
+    is L2-normalised first, the temperature the logits are divided by (1.0: no node), and whether the labels are
+    independent (``multi_label``: a sigmoid per label instead of a softmax over them)."""
 
     weight: np.ndarray
     bias: np.ndarray
     normalize: bool = False
     temperature: float = 1.0
+    multi_label: bool = False
 
 
 def int8_rows(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +125,10 @@ def _head_nodes(head: StaticHead) -> list[onnx.NodeProto]:
         nodes.append(make("Div", ["logits_raw", "temperature"], ["logits"]))
     else:
         nodes.append(make("Identity", ["logits_raw"], ["logits"]))
-    nodes.append(make("Softmax", ["logits"], [OUTPUT_NAME], axis=-1))
+    if head.multi_label:
+        nodes.append(make("Sigmoid", ["logits"], [OUTPUT_NAME]))
+    else:
+        nodes.append(make("Softmax", ["logits"], [OUTPUT_NAME], axis=-1))
     return nodes
 
 
@@ -153,9 +176,27 @@ def write_static_artifact(model: onnx.ModelProto, manifest: Manifest, tokenizer_
     """Seal ``model`` with ``manifest`` into the one-file artifact at ``out``, through the exporter's own writer
     (`probe_export.writer.write_artifact`: the runtime's checks on the very bytes written, atomic replace).
 
+    The graph decides what the manifest says of it: its precision (``int8-table`` when the table is stored int8,
+    else ``none``) and the encoder record (kind static, the table's size; ``distilled_from`` the manifest's base
+    encoder unless the caller recorded more); a multi-label manifest needs a sigmoid head and the reverse.
     The writer reads a graph file, so the model goes through a scratch file first.
     """
+    manifest = _described(model, manifest)
     with tempfile.TemporaryDirectory(prefix="probe-static-") as tmp:
         graph = Path(tmp) / "static.onnx"
         onnx.save(model, str(graph))
         return write_artifact(graph, manifest, tokenizer_json, Path(out))
+
+
+def _described(model: onnx.ModelProto, manifest: Manifest) -> Manifest:
+    """``manifest`` with the precision and encoder record the static ``model`` has (see `write_static_artifact`)."""
+    tensors = {t.name: t for t in model.graph.initializer}
+    sigmoid = any(node.op_type == "Sigmoid" and OUTPUT_NAME in node.output for node in model.graph.node)
+    if sigmoid != (manifest.task is Task.MULTI_LABEL):
+        head = "a sigmoid (multi-label)" if sigmoid else "a softmax (single-label)"
+        raise ValueError(f"the graph has {head} head but the manifest's task is {manifest.task}")
+    vocab, dims = (int(d) for d in tensors["table"].dims)
+    encoder = manifest.encoder or EncoderRecord(EncoderKind.STATIC, distilled_from=manifest.base_encoder)
+    encoder = replace(encoder, kind=EncoderKind.STATIC, dims=dims, vocab=vocab)
+    precision = Quantization.INT8_TABLE if "row_scale" in tensors else Quantization.NONE
+    return replace(manifest, quantization=precision, encoder=encoder)

@@ -118,6 +118,11 @@ def test_the_artifact_loads_in_the_runtime_and_classifies_like_the_module(traine
     )
     path = write_static_artifact(_graph(module, int8), manifest, tokenizer_json(encoder), tmp_path / "static.onnx")
     classifier = Classifier.load(path)
+    # The writer records what the graph is: its precision (an int8 table is neither per-batch int8 nor fp32)
+    # and the static encoder's size, distilled from the manifest's base encoder
+    assert classifier.manifest.quantization == ("int8-table" if int8 else "none")
+    assert classifier.manifest.encoder is not None and classifier.manifest.encoder.kind == "static"
+    assert (classifier.manifest.encoder.dims, classifier.manifest.encoder.distilled_from) == (16, encoder.name)
     reference, _ = _reference(encoder, module, TEXTS)
     batched = classifier.predict_proba(TEXTS)
     np.testing.assert_allclose(batched, reference, atol=0.02 if int8 else 1e-6)

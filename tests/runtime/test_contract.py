@@ -178,7 +178,8 @@ def test_only_per_batch_int8_answers_depend_on_the_batch():
         (
             "quantization",
             "int4",
-            "manifest field 'quantization' must be one of 'int8', 'int8-per-token', 'none', got 'int4' (str)",
+            "manifest field 'quantization' must be one of 'int8', 'int8-per-token', 'int8-table', 'none', "
+            "got 'int4' (str)",
         ),
         ("long_text", "chunks", "manifest field 'long_text' must be one of 'truncate', 'window', got 'chunks' (str)"),
         ("window_aggregate", 3, "manifest field 'window_aggregate' must be one of 'max', 'mean', 'auto', got 3 (int)"),

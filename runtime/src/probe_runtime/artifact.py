@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .choices import LongTextPolicy, Method, Pooling, Quantization, WindowAggregate
+from .choices import DecisionRule, EncoderKind, LongTextPolicy, Method, Pooling, Quantization, Task, WindowAggregate
 from .errors import ArtifactError
 from .integrity import GraphFacts, text_sha256
 from .record_fields import (
@@ -42,8 +42,10 @@ from .records import (
     Canaries,
     CandidateRecord,
     Decision,
+    EncoderRecord,
     Figures,
     GateRecord,
+    LabelThresholds,
     OperatingFigures,
     PairedRecord,
     PrecisionRecord,
@@ -71,8 +73,11 @@ __all__ = [
     "Canaries",
     "CandidateRecord",
     "Decision",
+    "EncoderKind",
+    "EncoderRecord",
     "Figures",
     "GateRecord",
+    "LabelThresholds",
     "LongTextPolicy",
     "Manifest",
     "Method",
@@ -83,10 +88,12 @@ __all__ = [
     "Provenance",
     "Quantization",
     "Speed",
+    "Task",
     "TrainingSummary",
     "Verification",
     "WindowAggregate",
     "check_hash",
+    "check_schema_version",
     "manifest_from_facts",
     "manifest_from_metadata",
     "parse_manifest",
@@ -95,8 +102,16 @@ __all__ = [
 # Version 3 adds the decision (a stored threshold), the temperature and label display names. A runtime
 # that reads version 2 only would silently answer argmax for a file tuned to a threshold, so the version
 # is bumped; version 2 files still load: they carry none of these fields, and argmax is what they mean.
-SCHEMA_VERSION = 3
-READABLE_SCHEMA_VERSIONS = ("2", "3")
+#
+# Version 4 is written only by files that a version-3 runtime would misread or misname: multi-label files (a
+# version-3 runtime drops the manifest keys it does not know, so it would argmax a row of independent sigmoid
+# probabilities and answer one label, silently) and static int8 tables (it would call the file's precision a
+# damaged field). The schema version is the one check every released runtime already makes before anything
+# else, so it is what makes an old runtime refuse such a file in one line ("reads versions 2 and 3 ... install
+# the probe-runtime release that matches the exporter"); a list of required features would be ignored by the
+# runtimes that predate it. Every other file keeps version 3, so older runtimes go on reading it.
+SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = ("2", "3", "4")
 KEY_SCHEMA = "probe.schema_version"
 KEY_MANIFEST = "probe.manifest"
 KEY_TOKENIZER = "probe.tokenizer_json"
@@ -214,6 +229,11 @@ class Manifest:
     # The exporter's answers on a few texts, checked on load wherever the file runs (probe_runtime.canary)
     canaries: Canaries | None = field(default=None, metadata=spec(record(Canaries)))
     card: str | None = field(default=None, metadata=spec(text))
+    # One label per text (softmax), or several (a sigmoid per label, each decided by its threshold in ``thresholds``)
+    task: Task = field(default=Task.SINGLE_LABEL, metadata=spec(choice(Task)))
+    thresholds: LabelThresholds | None = field(default=None, metadata=spec(record(LabelThresholds)))
+    # What reads the tokens (transformer blocks, or a static table and its size): shown by `info` (None: not recorded)
+    encoder: EncoderRecord | None = field(default=None, metadata=spec(record(EncoderRecord)))
 
     def __post_init__(self) -> None:
         """Types and ranges of every field; what needs the graph or tokenizer is checked by the loader."""
@@ -224,6 +244,31 @@ class Manifest:
             expected = f"an integer from 0 to {self.max_length - 1} (below max_length)"
             raise field_error("window_stride", expected, self.window_stride)
         self._check_names_and_decision()
+        self._check_task()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version this manifest's file is written with: 4 when a version-3 runtime would misread it
+        (multi-label, an int8 table; see ``SCHEMA_VERSION``), else 3, which every runtime since then reads."""
+        needs_4 = self.task is Task.MULTI_LABEL or self.quantization is Quantization.INT8_TABLE
+        return 4 if needs_4 else 3
+
+    def _check_task(self) -> None:
+        """A multi-label file has a threshold for every label and no single-label rule; a single-label one none."""
+        if self.task is Task.SINGLE_LABEL:
+            if self.thresholds is not None:
+                raise field_error("thresholds", "absent for a single-label file (task 'single-label')", "thresholds")
+            return
+        if self.thresholds is None:
+            raise field_error("thresholds", "a threshold per label for task 'multi-label'", None)
+        wanted, have = [str(label) for label in self.labels], set(self.thresholds.by_label)
+        if have != set(wanted):
+            missing, unknown = [x for x in wanted if x not in have], sorted(have - set(wanted))
+            what = f"no threshold for {missing[:3]}" if missing else f"thresholds for unknown labels {unknown[:3]}"
+            raise field_error("thresholds.by_label", f"one threshold per label {wanted[:10]}", what)
+        if self.decision.rule is not DecisionRule.ARGMAX:
+            expected = "'argmax' for a multi-label file (its decisions are the per-label thresholds)"
+            raise field_error("decision.rule", expected, self.decision.rule.value)
 
     def _check_names_and_decision(self) -> None:
         """Display names one per label; a decision that fits the labels (binary rules need two)."""
@@ -255,7 +300,7 @@ class Manifest:
         """The ``metadata_props`` an exporter writes, except the graph hash (``loader.seal_artifact`` adds it)."""
         manifest_json = self.to_json()
         return {
-            KEY_SCHEMA: str(SCHEMA_VERSION),
+            KEY_SCHEMA: str(self.schema_version),
             KEY_MANIFEST: manifest_json,
             KEY_MANIFEST_SHA256: text_sha256(manifest_json),
             KEY_TOKENIZER: tokenizer_json,
@@ -293,13 +338,7 @@ def manifest_from_metadata(metadata: dict[str, str], source: str) -> tuple[Manif
             f"{source} is an ONNX model but not a probe artifact (no {KEY_SCHEMA!r} metadata). "
             "Build one with `probe export`."
         )
-    version = metadata[KEY_SCHEMA]
-    if version not in READABLE_SCHEMA_VERSIONS:
-        raise ArtifactError(
-            f"{source} has artifact schema version {version[:20]!r}, but this probe-runtime reads versions "
-            f"{' and '.join(READABLE_SCHEMA_VERSIONS)}. Install the probe-runtime release that matches the exporter, "
-            "or re-export the model."
-        )
+    version = check_schema_version(metadata[KEY_SCHEMA], source)
     for key in (KEY_MANIFEST, KEY_MANIFEST_SHA256, KEY_TOKENIZER, KEY_TOKENIZER_SHA256, KEY_GRAPH_SHA256):
         if key not in metadata:
             raise ArtifactError(
@@ -309,7 +348,27 @@ def manifest_from_metadata(metadata: dict[str, str], source: str) -> tuple[Manif
     manifest_json, tokenizer_json = metadata[KEY_MANIFEST], metadata[KEY_TOKENIZER]
     check_hash(source, "manifest", metadata[KEY_MANIFEST_SHA256], text_sha256(manifest_json))
     check_hash(source, "tokenizer", metadata[KEY_TOKENIZER_SHA256], text_sha256(tokenizer_json))
-    return parse_manifest(manifest_json, source), tokenizer_json
+    manifest = parse_manifest(manifest_json, source)
+    # A version-4 manifest labelled older: a runtime of that version would misread it, so the label was edited
+    if manifest.schema_version > 3 and int(version) < manifest.schema_version:
+        raise ArtifactError(
+            f"{source} is labelled artifact schema version {version}, but its manifest ({manifest.task}, "
+            f"{manifest.quantization}) needs version {manifest.schema_version}: the file was edited after `probe "
+            "export`. Re-download it or re-export the model."
+        )
+    return manifest, tokenizer_json
+
+
+def check_schema_version(version: str, source: str, readable: tuple[str, ...] = READABLE_SCHEMA_VERSIONS) -> str:
+    """``version`` if this runtime reads it (``readable``: the versions it knows; a runtime that predates a version
+    refuses it here, in one line), else ``ArtifactError`` naming the versions and the fix."""
+    if version not in readable:
+        raise ArtifactError(
+            f"{source} has artifact schema version {version[:20]!r}, but this probe-runtime reads versions "
+            f"{', '.join(readable[:-1])} and {readable[-1]}. Install the probe-runtime release that matches the "
+            "exporter (pip install -U probe-runtime), or re-export the model."
+        )
+    return version
 
 
 def manifest_from_facts(facts: GraphFacts, source: str) -> tuple[Manifest, str]:

@@ -71,6 +71,9 @@ class TextEncoder:
         self.max_length = max_length
         self.pad_token_id = pad_token_id
         self.input_names = tuple(input_names)
+        # No character offsets are read here, so tokenizers' encode_batch_fast (0.21 and later) skips computing
+        # them; the declared floor (tokenizers>=0.15.0) lacks it, and gets the same ids from encode_batch.
+        self._encode_batch = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)
 
     def encode(self, texts: Sequence[str]) -> list[Encoding]:
         """Each text's first ``max_length`` tokens (the rest in ``Encoding.overflowing``); see `encode_clipped`."""
@@ -86,7 +89,7 @@ class TextEncoder:
                 # One text (an API call): `encode` skips encode_batch's hand-off to the tokenizers thread pool,
                 # measured 46 vs 184 us per SST-2 phrase between graph runs (benchmarks/results/single_text.md).
                 return [self.tokenizer.encode(heads[0], add_special_tokens=True)], cut
-            return self.tokenizer.encode_batch(list(heads), add_special_tokens=True), cut
+            return self._encode_batch(list(heads), add_special_tokens=True), cut
 
     def batches(self, encodings: Sequence[Encoding], batch_size: int, max_tokens: int) -> Iterator[Batch]:
         """Length-sorted batches of at most ``batch_size`` texts and ``max_tokens`` padded tokens."""

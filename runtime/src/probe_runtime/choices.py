@@ -10,7 +10,17 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Choice", "DecisionRule", "LongTextPolicy", "Method", "Pooling", "Quantization", "WindowAggregate"]
+__all__ = [
+    "Choice",
+    "DecisionRule",
+    "EncoderKind",
+    "LongTextPolicy",
+    "Method",
+    "Pooling",
+    "Quantization",
+    "Task",
+    "WindowAggregate",
+]
 
 
 class Choice(str, Enum):
@@ -64,6 +74,10 @@ class Quantization(Choice):
 
     INT8 = "int8"  # activations scaled per batch
     INT8_PER_TOKEN = "int8-per-token"  # activations scaled per token
+    # A static encoder's table stored as int8 rows with an fp32 scale each; the arithmetic is fp32, so the answers
+    # depend neither on the batch nor on the CPU's int8 kernels (there are none). ``int8`` would claim per-batch
+    # activations and ``none`` a table 4x the size.
+    INT8_TABLE = "int8-table"
     NONE = "none"  # fp32
 
     @property
@@ -81,3 +95,18 @@ class DecisionRule(Choice):
     PRECISION = "precision"  # binary: the lowest threshold whose precision is at least the target
     F1 = "f1"  # binary: the threshold of the best F1
     MIN_SCORE = "min_score"  # multi-class: argmax, or the abstain label when its probability is below min_score
+
+
+class Task(Choice):
+    """What an answer is: one label per text (softmax over the labels), or any number of them (a sigmoid per label,
+    each decided by its own threshold: ``Manifest.thresholds``)."""
+
+    SINGLE_LABEL = "single-label"
+    MULTI_LABEL = "multi-label"
+
+
+class EncoderKind(Choice):
+    """What turns tokens into the vector the head reads: transformer blocks, or a static token-embedding table."""
+
+    TRANSFORMER = "transformer"
+    STATIC = "static"  # a table distilled from a transformer: lookup, weighted mean, no attention

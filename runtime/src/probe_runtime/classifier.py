@@ -84,8 +84,10 @@ class Classifier:
         providers: Sequence[str] = DEFAULT_PROVIDERS,
         threshold: float | None = None,
         spinning: bool = DEFAULT_SPINNING,
+        thresholds: Mapping[str, float] | None = None,
     ) -> None:
-        self.decider: Decider = decider_for(manifest, threshold)  # the artifact's rule, or the override
+        # The artifact's rule, or the overrides
+        self.decider: Decider = decider_for(manifest, threshold, thresholds, source)
         self.threads = available_cores() if threads is None else thread_count(threads)
         self.providers = tuple(providers)  # every session of this classifier runs on these
         self.spinning = check_spinning(spinning)  # and with these pool threads' waiting
@@ -117,6 +119,7 @@ class Classifier:
         threshold: float | None = None,
         spinning: bool = DEFAULT_SPINNING,
         self_check: bool = True,
+        thresholds: Mapping[str, float] | None = None,
     ) -> Classifier:
         """Open and check an artifact (hashes, manifest, tokenizer, graph; see ``probe_runtime.loader``), then
         run its canary texts (``probe_runtime.canary``).
@@ -135,6 +138,7 @@ class Classifier:
             threshold,
             spinning,
             self_check,
+            thresholds,
         )
         if options is not None and not isinstance(options, LoadOptions):
             raise UsageError(f"options must be a LoadOptions record, not {type(options).__name__}")
@@ -163,6 +167,7 @@ class Classifier:
             providers=providers,
             threshold=options.threshold,
             spinning=options.spinning,
+            thresholds=options.thresholds,
         )
         if options.self_check and artifact.manifest.canaries is not None:
             check = check_canaries(artifact.manifest.canaries, classifier.predict_proba, artifact.source)
@@ -198,6 +203,17 @@ class Classifier:
     def classes_(self) -> np.ndarray:
         """The shown labels (display names when the artifact has them) in column order, like scikit-learn's."""
         return np.asarray(self.decider.labels)
+
+    @property
+    def multi_label(self) -> bool:
+        """Several labels per text (a sigmoid and a threshold per label), or one (``Manifest.task``)."""
+        return self.decider.multi_label
+
+    @property
+    def thresholds(self) -> dict[Label, float] | None:
+        """A multi-label file's threshold per shown label in force (the file's, or the load's overrides)."""
+        per_label = self.decider.per_label
+        return None if per_label is None else dict(zip(self.decider.labels, per_label))
 
     @property
     def threshold(self) -> float | None:
@@ -289,12 +305,16 @@ class Classifier:
     # A str is also a Sequence[str], so mypy sees these overloads overlap; the first one matches a str,
     # which is exactly the intended reading (one text in, one answer out).
     @overload
-    def predict(self, texts: str) -> Label: ...  # type: ignore[overload-overlap]
+    def predict(self, texts: str) -> Label | list[Label]: ...  # type: ignore[overload-overlap]
     @overload
-    def predict(self, texts: Sequence[str]) -> list[Label]: ...
-    def predict(self, texts: Sequence[str] | str) -> list[Label] | Label:
-        """The label per text by the artifact's decision rule, as shown (one label for a single string)."""
+    def predict(self, texts: Sequence[str]) -> list[Label] | list[list[Label]]: ...
+    def predict(self, texts: Sequence[str] | str) -> list[Label] | list[list[Label]] | Label:
+        """The label per text by the artifact's decision rule, as shown (one label for a single string); for a
+        multi-label file, the list of labels that pass their thresholds per text, most probable first."""
         proba, _, single = self._proba(texts, DEFAULT_BATCH_SIZE, DEFAULT_MAX_TOKENS)
+        if self.decider.multi_label:
+            sets = [list(applied) for applied in self.decider.label_sets(proba)]
+            return sets[0] if single else sets
         labels = [self.decider.label(int(i)) for i in self.decider.indices(proba)]
         return labels[0] if single else labels
 
@@ -314,8 +334,9 @@ class Classifier:
         """The output of a Hugging Face text-classification pipeline: ``{"label": …, "score": …}`` dicts.
 
         ``top_k=1`` (the default): one dict per text, the label the decision rule gives, as a list (a
-        single string gives a list of one). ``top_k=None`` (every label) or ``k``: per text, a list of
-        dicts sorted by probability; a single string gives that list itself.
+        single string gives a list of one); for a multi-label file, the most probable label (its sigmoid
+        probability), as Hugging Face's multi-label pipeline answers. ``top_k=None`` (every label) or ``k``:
+        per text, a list of dicts sorted by probability; a single string gives that list itself.
         """
         if top_k == 1:
             return [{"label": p.label, "score": p.score} for p in self.classify(as_list(texts)[0])]

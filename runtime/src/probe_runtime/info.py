@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from .canary import CanaryCheck, check_canaries
+from .choices import EncoderKind
 from .classifier import Classifier
 from .cpu import cpu_name
-from .records import Figures, OperatingFigures, PrecisionRecord, Verification
+from .records import EncoderRecord, Figures, OperatingFigures, PrecisionRecord, Verification
 
 __all__ = [
     "as_json",
@@ -70,6 +71,10 @@ def decision_lines(classifier: Classifier) -> list[str]:
         line += f" (target {d.rule} {d.target:g}"
         line += f"; on {d.chosen_on}: {_operating(d.validation)})" if d.validation else ")"
     lines = [line]
+    if m.thresholds is not None and (m.thresholds.target or m.thresholds.chosen_on):
+        chosen = f"for {m.thresholds.target}" if m.thresholds.target else ""
+        chosen += f" on {m.thresholds.chosen_on}" if m.thresholds.chosen_on else ""
+        lines.append(f"  thresholds  chosen {chosen.strip()}")
     tested = _operating(m.verification.decision)
     if tested:
         lines.append(f"  at export   {tested} on the test texts; argmax: {_operating(m.verification.decision_argmax)}")
@@ -154,19 +159,31 @@ def machine_lines(classifier: Classifier, check: CanaryCheck | None) -> list[str
     ]
 
 
+def _encoder(e: EncoderRecord) -> str:
+    """The encoder record in one phrase: ``static table 30,522 x 256, distilled from minilm``."""
+    size = f" {e.vocab:,} x {e.dims}" if e.vocab is not None and e.dims is not None else ""
+    size = size or (f" {e.dims} wide" if e.dims is not None else "")
+    what = "static table" if e.kind is EncoderKind.STATIC else str(e.kind)
+    return what + size + (f", distilled from {e.distilled_from}" if e.distilled_from else "")
+
+
 def describe(path: str, classifier: Classifier, check: CanaryCheck | None = None) -> list[str]:
     """What the artifact at ``path`` (loaded as ``classifier``) carries, as the lines `probe-runtime info` prints;
     ``check``: its canaries run here (`self_check`)."""
     m = classifier.manifest
     size = Path(path).stat().st_size
+    clf_multi = classifier.multi_label
     lines = [
         f"{path}  ({size / 1e6:.1f} MB, {m.quantization}, {m.created_by})",
         f"  labels        {m.labels}" + (f" shown as {m.label_names}" if m.label_names else ""),
         f"  base encoder  {m.base_encoder}",
+        f"  task          {m.task}" + (" (a sigmoid per label, each decided by its threshold)" if clf_multi else ""),
         f"  method        {m.method}, pooling {m.pooling}, layer {m.layer}, max length {m.max_length}",
         f"  long texts    {classifier.long_text.describe()}",
         f"  inputs        {', '.join(m.input_names)}",
     ]
+    if m.encoder is not None:
+        lines.append(f"  encoder       {_encoder(m.encoder)}")
     if m.encoder_layers is not None:
         lines.append(f"  encoder       {m.encoder_layers} block(s) in the graph (the head reads the last of them)")
     # Verified at load: a file that does not match them never gets this far.

@@ -12,11 +12,12 @@ no more than the cores this process may run on (`thread_count`), and that this o
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .choices import LongTextPolicy, WindowAggregate
-from .decision import check_threshold
+from .decision import check_threshold, check_thresholds
 from .errors import UsageError
 from .loader import DEFAULT_PROVIDERS, DEFAULT_SPINNING, check_spinning, provider_names
 from .long_text import check_aggregate, check_max_windows, check_policy, check_stride
@@ -66,7 +67,10 @@ class LoadOptions:
     ``onnxruntime.get_available_providers()`` where the file is loaded.
     ``threshold`` (0 to 1) replaces the artifact's decision rule: for two labels, the positive label (the
     recorded one, else the second) when its probability is at least ``threshold``; for more, the abstain label
-    when the best probability is below it. ``predict_proba`` is never affected.
+    when the best probability is below it; for a multi-label file, every label's threshold.
+    ``thresholds`` (multi-label files): ``{label: threshold}`` for some labels (by label or display name), over
+    the file's and over ``threshold``; given for a single-label file, or naming a label the file lacks, the load
+    is refused (``UsageError``). ``predict_proba`` is never affected.
     ``spinning``: let onnxruntime's pool threads busy-wait for work (``session.intra_op.allow_spinning`` and
     ``inter_op``) instead of sleeping; every text classified alone then runs on ``threads`` threads. Off by
     default: on an idle 2-core AMD EPYC it cut the back-to-back single-text p50 by a quarter but used ~0.9 cores
@@ -86,6 +90,7 @@ class LoadOptions:
     threshold: float | None = None
     spinning: bool = DEFAULT_SPINNING
     self_check: bool = True
+    thresholds: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.threads is not None:
@@ -94,6 +99,8 @@ class LoadOptions:
             check_max_windows(self.max_windows)
         if self.threshold is not None:
             check_threshold(self.threshold)
+        if self.thresholds is not None:  # a plain dict of its own: the caller's mapping may change afterwards
+            object.__setattr__(self, "thresholds", check_thresholds(self.thresholds) or None)
         check_spinning(self.spinning)
         if not isinstance(self.self_check, bool):
             raise UsageError(f"self_check must be True or False, not {self.self_check!r}")

@@ -11,6 +11,9 @@ folds the window probabilities back into one row per text:
   ``ham``, ``benign``). Right for detection (injection, spam, abuse): one bad paragraph in a long
   benign document is a positive, and averaging would dilute it. We take one window's distribution
   rather than a per-class max (which, renormalised, pulls every binary answer towards 0.5).
+  A multi-label file's probabilities are independent (a sigmoid per label), so there ``max`` is per label: each
+  label's highest probability over the windows (an insult in one paragraph, a threat in another: both apply),
+  and ``auto`` means ``max``.
 
 The policy is chosen at export (``probe export --long-text``), stored in the artifact, and can be
 overridden per run (``Classifier.load(..., long_text=...)``, ``probe-runtime classify --long-text``).
@@ -30,7 +33,7 @@ from typing import TypeGuard
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from .artifact import Label, LongTextPolicy, Manifest, WindowAggregate
+from .artifact import Label, LongTextPolicy, Manifest, Task, WindowAggregate
 from .batching import clip_text
 from .errors import UsageError
 from .tokenizer_guard import tokenizer_panics
@@ -67,11 +70,14 @@ class LongText:
     aggregate: str = WindowAggregate.MEAN.value
     background: Label | None = None
     max_windows: int = DEFAULT_MAX_WINDOWS
+    per_label: bool = False  # multi-label: ``max`` takes each label's own maximum over the windows
 
     def describe(self) -> str:
         if self.policy == LongTextPolicy.TRUNCATE.value:
             return "truncate"
-        extra = f", background {self.background!r}" if self.aggregate == WindowAggregate.MAX.value else ""
+        extra = ""
+        if self.aggregate == WindowAggregate.MAX.value:
+            extra = " per label" if self.per_label else f", background {self.background!r}"
         return f"window (overlap {self.stride} tokens, {self.aggregate}{extra}, at most {self.max_windows} windows)"
 
 
@@ -125,6 +131,9 @@ def resolve_long_text(
     stride = check_stride(manifest.window_stride or default_stride(manifest.max_length) if stride is None else stride)
     max_windows = check_max_windows(DEFAULT_MAX_WINDOWS if max_windows is None else max_windows)
     aggregate = check_aggregate(aggregate or manifest.window_aggregate)
+    if manifest.task is Task.MULTI_LABEL:  # independent labels: no background class, the maximum per label
+        aggregate = WindowAggregate.MAX.value if aggregate == WindowAggregate.AUTO.value else aggregate
+        return LongText(policy, stride, aggregate, None, max_windows, per_label=True)
     if aggregate == WindowAggregate.AUTO.value:
         aggregate = auto_aggregate(manifest.labels)
     background = None
@@ -186,7 +195,7 @@ class Windower:
         # Tokens the first ``max_windows`` windows cover: the first window's room, then each next one's new part.
         self.tokens_read = room + (settings.max_windows - 1) * (room - settings.stride)
         self.background_index: int | None = None
-        if settings.aggregate == WindowAggregate.MAX.value:
+        if settings.aggregate == WindowAggregate.MAX.value and not settings.per_label:
             if settings.background is None:  # `resolve_long_text` always picks one for ``max``
                 raise UsageError("window aggregate 'max' needs a background label; pass one or use 'mean'")
             self.background_index = list(labels).index(settings.background)
@@ -215,6 +224,10 @@ class Windower:
 
     def aggregate(self, proba: np.ndarray, owners: np.ndarray, n_texts: int) -> np.ndarray:
         """One probability row per text from the rows of its windows."""
+        if self.settings.per_label and self.settings.aggregate == WindowAggregate.MAX.value:
+            best = np.zeros((n_texts, proba.shape[1]), dtype=proba.dtype)  # probabilities are at least 0
+            np.maximum.at(best, owners, proba)
+            return best
         if self.background_index is None:
             sums = np.zeros((n_texts, proba.shape[1]), dtype=np.float64)
             np.add.at(sums, owners, proba)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,11 @@ class Prediction:
     ``truncated``: part of the text was not read (beyond ``max_length`` tokens when truncating, or
     beyond ``max_windows`` windows when windowing, or beyond the characters `batching.clip_text` lets
     reach the tokenizer).
+
+    A multi-label file's answer is ``labels``: every label whose probability is at least its threshold, most
+    probable first, possibly none; ``scores`` are then the labels' independent probabilities (they need not sum
+    to 1), and ``label``/``score`` the most probable label and its probability, whether or not it passed (what a
+    Hugging Face multi-label pipeline answers with ``top_k=1``). ``labels`` is None for single-label files.
     """
 
     label: Label
@@ -36,6 +41,7 @@ class Prediction:
     truncated: bool = False
     label_id: Label | None = None
     top: tuple[tuple[Label, float], ...] = ()
+    labels: tuple[Label, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON data (``json.dumps`` takes it): score keys become strings, as JSON object keys must be."""
@@ -47,6 +53,8 @@ class Prediction:
             "windows": self.windows,
             "truncated": self.truncated,
         }
+        if self.labels is not None:
+            data["labels"] = list(self.labels)
         if self.top:
             data["top"] = [{"label": label, "score": score} for label, score in self.top]
         return data
@@ -57,10 +65,13 @@ def predictions(
 ) -> list[Prediction]:
     """One `Prediction` per row of ``proba`` (columns in the order of ``labels``, the artifact's own)."""
     chosen = decider.indices(proba)
-    return [
+    answers = [
         _prediction(decider, labels, row, int(index), int(windows), bool(truncated), top_k)
         for row, index, windows, truncated in zip(proba, chosen, coverage.windows, coverage.truncated)
     ]
+    if not decider.multi_label:
+        return answers
+    return [replace(answer, labels=applied) for answer, applied in zip(answers, decider.label_sets(proba))]
 
 
 def _prediction(

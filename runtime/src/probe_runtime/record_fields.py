@@ -34,6 +34,7 @@ __all__ = [
     "json_object",
     "label_value",
     "number",
+    "probabilities_by_name",
     "probability",
     "probability_rows",
     "record",
@@ -188,6 +189,18 @@ def count_matrix(name: str, value: Any) -> tuple[tuple[int, ...], ...]:
     ):
         raise field_error(name, "a square list of lists of counts", value)
     return tuple(tuple(row) for row in value)
+
+
+def probabilities_by_name(name: str, value: Any) -> dict[str, float]:
+    """``{label: 0.35}``: a non-empty object of numbers from 0 to 1 (per-label thresholds)."""
+    if (
+        not isinstance(value, dict)
+        or not value
+        or not all(isinstance(k, str) and k for k in value)
+        or not all(is_number(v) and 0 <= v <= 1 for v in value.values())
+    ):
+        raise field_error(name, "an object of numbers from 0 to 1 by label", value)
+    return {k: float(v) for k, v in value.items()}
 
 
 def hashes_by_name(name: str, value: Any) -> dict[str, str]:

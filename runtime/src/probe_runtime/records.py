@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .choices import DecisionRule, Quantization
+from .choices import DecisionRule, EncoderKind, Quantization
 from .record_fields import (
     Record,
     choice,
@@ -32,6 +32,7 @@ from .record_fields import (
     json_object,
     label_value,
     number,
+    probabilities_by_name,
     probability,
     probability_rows,
     record,
@@ -48,8 +49,10 @@ __all__ = [
     "Canaries",
     "CandidateRecord",
     "Decision",
+    "EncoderRecord",
     "Figures",
     "GateRecord",
+    "LabelThresholds",
     "OperatingFigures",
     "PairedRecord",
     "PrecisionRecord",
@@ -289,3 +292,28 @@ class Speed(Record):
     latency_ms_p95: float | None = field(default=None, metadata=spec(number))
     amx: bool | None = field(default=None, metadata=spec(flag))
     onnxruntime: str | None = field(default=None, metadata=spec(text))
+
+
+@dataclass(frozen=True)
+class LabelThresholds(Record):
+    """A multi-label file's decisions: a label applies to a text when its probability is at least its threshold.
+
+    ``by_label`` maps every label (as a string: JSON keys are strings) to its threshold, chosen on data the model
+    did not fit (``chosen_on``) for ``target`` (``"f1"``, ``"precision=0.9"``, ``"recall=0.8"``; None: not
+    recorded); a load-time override replaces some of them (`probe_runtime.load_options.LoadOptions.thresholds`).
+    """
+
+    by_label: dict[str, float] = field(metadata=spec(probabilities_by_name))
+    target: str | None = field(default=None, metadata=spec(text))
+    chosen_on: str | None = field(default=None, metadata=spec(text))
+
+
+@dataclass(frozen=True)
+class EncoderRecord(Record):
+    """What turns tokens into the vector the head reads, for `info` and the card: transformer blocks or a static
+    table (``dims`` wide, ``vocab`` rows, distilled from ``distilled_from``, the transformer's name)."""
+
+    kind: EncoderKind = field(metadata=spec(choice(EncoderKind)))
+    dims: int | None = field(default=None, metadata=spec(count))
+    vocab: int | None = field(default=None, metadata=spec(count))
+    distilled_from: str | None = field(default=None, metadata=spec(text))

@@ -22,6 +22,7 @@ __all__ = [
     "add_provider_option",
     "add_self_check_option",
     "add_spinning_option",
+    "label_threshold_value",
     "load_options",
     "providers",
     "spinning",
@@ -37,6 +38,15 @@ def add_load_options(
     p.add_argument("--threads", type=positive_int, help=threads_help)
     if threshold_help is not None:
         p.add_argument("--threshold", type=threshold_value, help=threshold_help)
+        p.add_argument(
+            "--label-threshold",
+            dest="label_thresholds",
+            action="append",
+            type=label_threshold_value,
+            metavar="LABEL=T",
+            help="multi-label files: the threshold of one label (0 to 1), over the file's and --threshold's; "
+            "repeat for more labels (e.g. --label-threshold insult=0.3 --label-threshold threat=0.2)",
+        )
     if windows:
         _add_window_options(p)
     add_provider_option(p)
@@ -56,7 +66,33 @@ def load_options(args: argparse.Namespace) -> LoadOptions:
         threshold=getattr(args, "threshold", None),
         spinning=spinning(args),
         self_check=args.self_check,
+        thresholds=_label_thresholds(getattr(args, "label_thresholds", None)),
     )
+
+
+def label_threshold_value(text: str) -> tuple[str, float]:
+    """An argparse type: ``LABEL=T``, T a number from 0 to 1 (the label is checked against the file at load)."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"must be LABEL=THRESHOLD (e.g. insult=0.3), not {text!r}")
+    try:
+        return name, check_threshold(float(value), "--label-threshold")
+    except (ValueError, UsageError):
+        raise argparse.ArgumentTypeError(
+            f"{name!r}: the threshold must be a number from 0 to 1, not {value!r}"
+        ) from None
+
+
+def _label_thresholds(pairs: list[tuple[str, float]] | None) -> dict[str, float] | None:
+    """``--label-threshold`` pairs as one mapping; a label given twice is a usage error (which one was meant?)."""
+    if not pairs:
+        return None
+    thresholds: dict[str, float] = {}
+    for name, value in pairs:
+        if name in thresholds:
+            raise UsageError(f"--label-threshold names {name!r} twice; give each label's threshold once")
+        thresholds[name] = value
+    return thresholds
 
 
 def threshold_value(text: str) -> float:

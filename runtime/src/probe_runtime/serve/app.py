@@ -6,7 +6,8 @@ Routes (shapes in `probe_runtime.serve.requests` and the README):
   probability, most probable first (``raw_scores``: log-probabilities, the logits up to a per-text constant);
 - ``POST /embed``: the pooled vectors the head reads (L2-normalised unless ``"normalize": false``, as TEI);
 - ``POST /classify``: probe's own answer per text, with the artifact's decision rule applied (threshold,
-  abstain label), which TEI's sorted list cannot carry;
+  abstain label; for a multi-label file ``labels``, every label that passes its threshold), which TEI's sorted
+  list cannot carry;
 - ``GET /health``, ``GET /info``, ``GET /metrics`` (Prometheus text).
 
 Every request is answered: a mistake with 4xx and one sentence naming the field or the limit (TEI's
@@ -273,7 +274,7 @@ class Server:
         if rows is None:
             return Response(status_code=CLIENT_CLOSED), len(req.texts)
         decider, labels = self.classifier.decider, self.classifier.manifest.labels
-        answers = []
+        answers: list[dict[str, Any]] = []
         for row, index, cut in zip(rows, decider.indices(rows), truncated):
             chosen = int(index)
             abstained = chosen < 0
@@ -286,6 +287,9 @@ class Server:
                     "truncated": cut,
                 }
             )
+        if decider.multi_label:  # every label that passes its threshold, most probable first
+            for answer, applied in zip(answers, decider.label_sets(rows)):
+                answer["labels"] = list(applied)
         return JSONResponse(answers[0] if req.single else answers), len(req.texts)
 
     # --- information routes --------------------------------------------------------------------------
@@ -335,6 +339,8 @@ class Server:
                 "label_ids": list(m.labels),
                 "decision": clf.decider.describe(),
                 "threshold": clf.threshold,
+                "task": m.task.value,
+                "thresholds": clf.thresholds,
                 "precision": m.quantization.value,
                 "long_text": clf.long_text.policy,
                 "base_encoder": m.base_encoder,
