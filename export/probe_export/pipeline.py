@@ -12,22 +12,16 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from onnxruntime import __version__ as ort_version
-from probe_runtime import Classifier, ProbeError
+from probe_runtime import Classifier
 from probe_runtime.artifact import Manifest
-from probe_runtime.canary import record_canaries
-from probe_runtime.choices import LongTextPolicy, Quantization, WindowAggregate
-from probe_runtime.compat import BLOCKED_QUANTIZE_SINCE, version_text
+from probe_runtime.choices import Quantization
 from probe_runtime.guard import output_lock
-from probe_runtime.long_text import Windower, resolve_long_text
 from probe_runtime.records import Figures, Verification
-from probe_train.data import align_labels, load_dataset
 from probe_train.embeddings import text_encoder
 from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import TrainedModel, load_trained
 
 from . import __version__
-from .card import facts_from_manifest, picture_links, render_card
 from .decisions import decision_fields, decision_verification
 from .exactness import saturation_report
 from .graph import export_onnx, optimize, unfused_attention
@@ -35,7 +29,18 @@ from .module import build_module, torch_probabilities
 from .options import ExportOptions
 from .output import guard_export_output
 from .precision import Candidate, Reference, choose_precision, record
-from .speed import measure_speed
+from .shipping import (
+    ExportError,
+    Verified,
+    checked_fp32,
+    gate_message,
+    int8_figures,
+    long_text_fields,
+    measured,
+    requires_onnxruntime,
+    verification_texts,
+)
+from .static_export import export_static
 from .truncate import truncate_module
 from .verify import compare
 from .writer import write_artifact
@@ -46,25 +51,11 @@ log = logging.getLogger(__name__)
 DEFAULT_OPTIONS = ExportOptions()
 
 
-class ExportError(ProbeError):
-    """The exported graph does not reproduce the trained model closely enough to be shipped."""
-
-
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
     manifest: Manifest
     seconds: float
-
-
-def _verification_texts(trained: TrainedModel, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
-    if options.eval_file:
-        data = load_dataset(options.eval_file, options.text_column, options.label_column, min_classes=1)
-        data = align_labels(data, trained.labels)
-        return data.texts, data.y, options.eval_file
-    if trained.eval_texts:
-        return trained.eval_texts, np.asarray(trained.eval_y), "held-out split saved by `probe train`"
-    raise ProbeError("the model directory holds no evaluation texts; pass a labelled file with --eval FILE")
 
 
 def export_model(
@@ -82,29 +73,20 @@ def export_model(
     return ExportResult(Path(out), manifest, round(time.perf_counter() - started, 1))
 
 
-@dataclass(frozen=True)
-class _Verified:
-    """The texts the file is verified on (``y``: their labels, None without), where they come from, and
-    what PyTorch answers on them: the reference every graph is held to."""
-
-    texts: list[str]
-    y: np.ndarray | None
-    source: str
-    reference: np.ndarray
-
-
 def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
     """The pipeline, in order: the PyTorch classifier, its fp32 graph, the precision the gate ships, the file."""
     trained = load_trained(model_dir)
+    if trained.static is not None:  # the edge tier: the table's own graph, through the same gate and writer
+        return export_static(trained, model_dir, out, options)
     module, encoder = build_module(trained, model_dir)
-    texts, y, source = _verification_texts(trained, options)
+    texts, y, source = verification_texts(trained, options)
     # Only the blocks up to the layer the head reads go into the graph (`truncate`), checked on 32 texts.
     module, encoder_layers = truncate_module(module, _feeds(encoder, texts[:32]))
     manifest = _manifest(trained, encoder, encoder_layers)
     tok_json = tokenizer_json(encoder)
-    long_text = _long_text_fields(manifest, encoder, options)
+    long_text = long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
-    verified = _Verified(texts, y, source, torch_probabilities(module, encoder, texts))
+    verified = Verified(texts, y, source, torch_probabilities(module, encoder, texts))
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         fused = Path(tmp) / "fp32.onnx"
         fused_ops = _fused_graph(module, encoder, texts[:2], encoder_layers, Path(tmp), fused)
@@ -113,7 +95,7 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
         # the manifest records the inputs the file really declares.
         manifest = replace(manifest, input_names=[i.name for i in fp32_runner.session.get_inputs()])
         fp32_probs = fp32_runner.predict_proba(texts)
-        fp32 = _checked_fp32(verified, fp32_probs, options)
+        fp32 = checked_fp32(verified, fp32_probs, options)
 
         def load(path: Path) -> Classifier:
             return Classifier.from_graph(path, manifest, tok_json)
@@ -125,7 +107,7 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
         ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y)
         chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
         if chosen is None:
-            raise ExportError(_gate_message(tried[-1], model_dir, out, options))
+            raise ExportError(gate_message(tried[-1], model_dir, out, options))
         verification = _verification(verified, fp32, fp32_probs, chosen, ref, encoder_layers, fused_ops)
         verification = replace(verification, precision=record(options.quantize, chosen, tried, options.limits))
         verification = replace(verification, **decision_verification(manifest, chosen.probs[ref.labelled], y))
@@ -133,10 +115,10 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
             manifest,
             quantization=chosen.name,
             verification=verification,
-            requires_onnxruntime=_requires_onnxruntime(chosen.name),
+            requires_onnxruntime=requires_onnxruntime(chosen.name),
             **long_text,
         )
-        manifest = _measured(manifest, chosen.path, load, tok_json, out)
+        manifest = measured(manifest, chosen.path, load, tok_json, out)
         write_artifact(chosen.path, manifest, tok_json, out)
     return manifest
 
@@ -172,20 +154,8 @@ def _fused_graph(
     return optimize(raw, fused, heads, hidden, model_type=config.model_type, layers=encoder_layers)
 
 
-def _checked_fp32(verified: _Verified, fp32_probs: np.ndarray, options: ExportOptions) -> Figures:
-    """The fp32 graph against PyTorch; beyond the tolerance nothing is shipped."""
-    fp32 = compare(verified.reference, fp32_probs, verified.y)
-    if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
-        raise ExportError(
-            f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
-            f"in probability (tolerance {options.fp32_tolerance:.0e}); the export is not trustworthy. "
-            "Please report this with the encoder name."
-        )
-    return fp32
-
-
 def _verification(
-    verified: _Verified,
+    verified: Verified,
     fp32: Figures,
     fp32_probs: np.ndarray,
     chosen: Candidate,
@@ -197,9 +167,7 @@ def _verification(
     shipped quantized graph against fp32 (the gate's own batched answers: no second pass over the texts)."""
     y, reference = verified.y, verified.reference
     int8 = (
-        None
-        if chosen.name is Quantization.NONE
-        else _int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y)
+        None if chosen.name is Quantization.NONE else int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y)
     )
     return Verification(
         texts=len(verified.texts),
@@ -214,63 +182,9 @@ def _verification(
     )
 
 
-def _measured(manifest: Manifest, graph: Path, load: Any, tok_json: str, out: Path) -> Manifest:
-    """The speed line, the canaries (the shipped graph's answers on this CPU, which every load re-asks:
-    `probe_runtime.canary`) and the card rendered from the finished manifest."""
-    manifest = replace(manifest, speed=measure_speed(graph, manifest, tok_json))
-    manifest = replace(manifest, canaries=record_canaries(load(graph).predict_proba, ort_version))
-    facts = facts_from_manifest(manifest, out.stem)
-    return replace(manifest, card=render_card(facts, picture_links(facts)))
-
-
-def _requires_onnxruntime(shipped: Quantization) -> str | None:
-    """The onnxruntime release the shipped graph needs beyond what its opset says (`probe_runtime.compat`)."""
-    return version_text(BLOCKED_QUANTIZE_SINCE) if shipped is Quantization.INT8_PER_TOKEN else None
-
-
 def _feeds(encoder: Any, texts: list[str]) -> dict[str, torch.Tensor]:
     """One padded batch of ``texts``, as the runtime would feed it."""
     tokens = text_encoder(encoder)
     return {
         k: torch.from_numpy(v) for k, v in next(tokens.batches(tokens.encode(texts), len(texts), 10**9)).feeds.items()
-    }
-
-
-def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> Figures:
-    """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch."""
-    figures = compare(fp32, int8, y)
-    return replace(
-        figures,
-        agreement=None,
-        flip_rate=1.0 - (figures.agreement or 0.0),
-        agreement_with_torch=float((int8.argmax(1) == reference.argmax(1)).mean()),
-    )
-
-
-def _gate_message(failed: Candidate, model_dir: str | Path, out: str | Path, options: ExportOptions) -> str:
-    """Why the explicitly requested precision was refused, with its figures, and what would succeed."""
-    figures = failed.record.agreement
-    return (
-        f"--quantize {failed.name} fails the gate: {'; '.join(failed.reasons)} "
-        f"(measured on {figures.texts} texts; max |Δp| {figures.max_abs_diff:.3f}). Nothing was written. "
-        f"`probe export {model_dir} --out {out} --quantize auto` ships the fastest precision that passes "
-        "(fp32 at worst); --max-flip-rate / --significance change the gate if this loss is acceptable."
-    )
-
-
-def _long_text_fields(manifest: Manifest, encoder: Any, options: ExportOptions) -> dict[str, Any]:
-    """The long-text policy, resolved (stride, aggregate) and checked against the tokenizer.
-
-    Verification runs with truncation, like the PyTorch reference; the policy only applies afterwards.
-    """
-    settings = resolve_long_text(
-        replace(manifest, long_text=LongTextPolicy(options.long_text)),
-        stride=options.window_stride or None,
-        aggregate=options.window_aggregate,
-    )
-    Windower(text_encoder(encoder).tokenizer, manifest.max_length, manifest.labels, settings)  # validates the stride
-    return {
-        "long_text": LongTextPolicy(settings.policy),
-        "window_stride": settings.stride,
-        "window_aggregate": WindowAggregate(settings.aggregate),
     }

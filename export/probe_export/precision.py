@@ -97,16 +97,23 @@ class Reference:
 
 
 def evaluate_candidate(
-    name: Quantization, path: Path, ref: Reference, limits: GateLimits, require_batch_independent: bool = False
+    name: Quantization,
+    path: Path,
+    ref: Reference,
+    limits: GateLimits,
+    require_batch_independent: bool = False,
+    is_fp32: bool | None = None,
 ) -> Candidate:
     """Figures of one candidate graph: agreement with fp32 on every text (batched), paired accuracy on the
     labelled ones, and its answers one text per call (all labelled texts when it is batch-dependent).
 
     ``require_batch_independent`` (``auto``): refuse a graph whose answers for texts alone differ from their
     answers in a batch by more than `BATCH_TOLERANCE` for more than `batch_moved_limit` of them, whatever its
-    flips."""
+    flips. ``is_fp32``: the graph IS the reference (default: ``name`` is none); a static table's int8 form is
+    measured whatever its name says."""
     run = ref.load(path)
-    probs = ref.fp32 if name is Quantization.NONE else run.predict_proba(ref.texts)  # fp32 is the reference
+    fp32 = name is Quantization.NONE if is_fp32 is None else is_fp32
+    probs = ref.fp32 if fp32 else run.predict_proba(ref.texts)  # fp32 is the reference
     agree = agreement(ref.fp32, probs)
     fp32_lab, cand_lab = ref.fp32[ref.labelled], probs[ref.labelled]
     labelled_texts = ref.texts[ref.labelled]

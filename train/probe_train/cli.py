@@ -37,6 +37,8 @@ from .layers_cli import add_layers_command, sweep_request
 from .pooling import Pooling
 from .requests import Columns, TrainJob
 from .settings import FinetuneSettings, Method, ProbeSettings
+from .static_encoder import DEFAULT_DIMS
+from .static_training import STATIC_LEARNING_RATE, EncoderKind, StaticSpec
 from .training_cli import run_train
 
 __all__ = ["add_commands", "is_npy_file", "train_job"]
@@ -80,7 +82,26 @@ def train_job(args: argparse.Namespace) -> TrainJob:
         cache=not args.no_cache,
         resume=args.resume,
         encoder_dir=local_encoder(args.model),
+        static=_static_spec(args),
     )
+
+
+def _static_spec(args: argparse.Namespace) -> StaticSpec | None:
+    """``--encoder static``'s table, after refusing the options a static table has no use for."""
+    if args.encoder != EncoderKind.STATIC.value:
+        if args.static_dims is not None:
+            raise UsageError("--static-dims is for --encoder static; add --encoder static, or drop --static-dims")
+        return None
+    pointless = {
+        "--layer": args.layer != -1,  # the table is distilled from the last layer; nothing else to read
+        "--pooling": args.pooling is not None,  # a static table pools by its SIF-weighted mean
+        "--resume": args.resume,  # fine-tuning a table takes seconds: no checkpoints to resume from
+        "--weight-column (with --method finetune)": args.weight_column is not None and args.method != "probe",
+    }
+    for flag, given in pointless.items():
+        if given:
+            raise UsageError(f"{flag} does not apply to --encoder static; drop {flag.split()[0]}")
+    return StaticSpec(dims=args.static_dims or DEFAULT_DIMS)
 
 
 def _settings(args: argparse.Namespace, layer: int) -> ProbeSettings:
@@ -93,13 +114,14 @@ def _settings(args: argparse.Namespace, layer: int) -> ProbeSettings:
         "normalize": args.normalize,  # None (neither flag): the probe chooses by cross-validation
         **decision_settings(args),
     }
+    static = args.encoder == EncoderKind.STATIC.value
     if args.method == "probe":
         return ProbeSettings(**common, batch_size=args.batch_size or ProbeSettings.batch_size)
     return FinetuneSettings(
         **common,
         batch_size=args.batch_size or FinetuneSettings.batch_size,
         epochs=args.epochs,
-        learning_rate=args.learning_rate,
+        learning_rate=args.learning_rate or (STATIC_LEARNING_RATE if static else FinetuneSettings.learning_rate),
         validation_size=args.validation_size,
         patience=args.patience,
         checkpoint_every=args.checkpoint_every,
@@ -204,9 +226,32 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
         "every held-out text once (default: every row weighs 1)",
     )
     add_encoder_options(p)
+    _add_static_options(p)
     add_decision_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)
     _add_finetune_options(p)
+
+
+def _add_static_options(p: argparse.ArgumentParser) -> None:
+    st = p.add_argument_group(
+        "edge tier (--encoder static)",
+        "A static table distilled from --model: each vocabulary token's output of the whole encoder, PCA-rotated and "
+        "weighted by frequency (SIF); a text is the weighted mean of its tokens' rows: no attention at run time. "
+        "Distilling runs the encoder once per token (MiniLM: minutes); the table is cached (see --no-cache).",
+    )
+    st.add_argument(
+        "--encoder",
+        choices=EncoderKind.values(),
+        default=EncoderKind.TRANSFORMER.value,
+        help="transformer (default): the encoder itself; static: the table distilled from it (the edge tier)",
+    )
+    st.add_argument(
+        "--static-dims",
+        type=at_least(1),
+        default=None,
+        metavar="N",
+        help=f"dimensions the static table keeps (default {DEFAULT_DIMS}; at most the encoder's hidden size)",
+    )
 
 
 def _add_finetune_options(p: argparse.ArgumentParser) -> None:
@@ -226,8 +271,8 @@ def _add_finetune_options(p: argparse.ArgumentParser) -> None:
     ft.add_argument(
         "--learning-rate",
         type=positive,
-        default=d.learning_rate,
-        help=f"peak AdamW learning rate (default {d.learning_rate:g})",
+        default=None,
+        help=f"peak AdamW learning rate (default {d.learning_rate:g}; {STATIC_LEARNING_RATE:g} with --encoder static)",
     )
     ft.add_argument(
         "--validation-size",

@@ -30,6 +30,9 @@ from .errors import ProbeError
 from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
 from .head_fit import damaged as _damaged
 from .records import RunSettings, TrainReport, training_summary
+from .static_dir import encoder_kind, read_static_table, static_config, write_static_table
+from .static_encoder import StaticTable
+from .static_training import EncoderKind
 
 __all__ = [
     "ENCODER_DIR",
@@ -83,6 +86,13 @@ class TrainedModel:
     reliability_png: bytes | None = None  # written beside the report as reliability.png
     # The base encoder by what finds it again (hub id/revision or package/version, weights' SHA-256)
     provenance: Provenance | None = None
+    # The static tier (`probe train --encoder static`): the token table distilled from ``encoder`` (and
+    # fine-tuned with ``method`` finetune), kept as static_table.npz; None: the transformer itself.
+    static: StaticTable | None = None
+
+    @property
+    def encoder_kind(self) -> EncoderKind:
+        return EncoderKind.TRANSFORMER if self.static is None else EncoderKind.STATIC
 
     @property
     def base_encoder(self) -> str:
@@ -96,10 +106,11 @@ class TrainedModel:
     def config(self) -> dict[str, Any]:
         """config.json: every field but those kept in files of their own, as JSON data."""
         data = {f.name: to_plain(getattr(self, f.name)) for f in fields(self) if f.name not in _OWN_FILES}
-        return {"format": FORMAT, "format_version": FORMAT_VERSION, **data, "provenance": data["provenance"] or {}}
+        own = {"format": FORMAT, "format_version": FORMAT_VERSION, **data, "provenance": data["provenance"] or {}}
+        return {**own, **static_config(self.static)}
 
 
-_OWN_FILES = ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts", "reliability_png")
+_OWN_FILES = ("weight", "bias", "report", "eval_texts", "eval_y", "sample_texts", "reliability_png", "static")
 
 
 def sample_texts(texts: list[str], seed: int, n: int = SAMPLE_TEXTS) -> list[str]:
@@ -145,7 +156,7 @@ def save_trained(
     """
     out = Path(out)
     refuse_existing_output(out, overwrite=overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
-    if model.method != "finetune":
+    if model.method != "finetune" or model.static is not None:  # a static model fine-tunes its table, kept as a file
         return _write(model, out, None, overwrite)
     if encoder is None:
         raise ValueError("a fine-tuned model is saved together with its encoder: pass encoder=")
@@ -170,6 +181,8 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
         _write_json(staging / CONFIG, model.config())
         _write_json(staging / REPORT, model.report.to_json_dict())
         np.savez(staging / HEAD, weight=model.weight, bias=model.bias)
+        if model.static is not None:
+            write_static_table(staging, model.static)
         if model.reliability_png is not None:
             (staging / RELIABILITY).write_bytes(model.reliability_png)
         if model.eval_texts:
@@ -210,14 +223,7 @@ def _read_config(path: Path) -> dict[str, Any]:
             f"{config_path} has format_version {config.get('format_version')!r}; this probe reads version "
             f"{FORMAT_VERSION}. Train the model again with this version of probe."
         )
-    expected = {
-        "method": str,
-        "encoder": str,
-        "pooling": str,
-        "layer": int,
-        "max_length": int,
-        "labels": list,
-    }
+    expected = {"method": str, "encoder": str, "pooling": str, "layer": int, "max_length": int, "labels": list}
     for key, kind in expected.items():
         value = config.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -344,14 +350,17 @@ def load_trained(path: str | Path) -> TrainedModel:
     config = _read_config(path)
     _check_settings(path / CONFIG, config)
     weight, bias = _read_head(path, len(config["labels"]))
-    encoder = config["encoder"]
-    if (path / ENCODER_DIR).is_dir():
+    encoder, static = config["encoder"], None
+    if encoder_kind(path / CONFIG, config) is EncoderKind.STATIC:
+        # The head reads the table's vectors, not the encoder's: the encoder only lends its tokenizer.
+        static = read_static_table(path, path / CONFIG, config, weight.shape[1])
+    elif (path / ENCODER_DIR).is_dir():
         encoder = str(path / ENCODER_DIR)
     elif config["method"] == Method.FINETUNE:
         raise _damaged(path / ENCODER_DIR, "missing (a fine-tuned model keeps its encoder there)")
     # Checked before torch loads anything, against the encoder loading will resolve (the default alias and a
     # cached Hub id included: reading ENCODER/config.json alone skipped both, and torch failed after 11 s).
-    found = encoder_config(encoder)
+    found = encoder_config(encoder) if static is None else None
     if found is not None:
         check_head_fits_encoder(path, {**config, "encoder": encoder}, weight.shape[1], found)
     texts, ys = _read_eval(path, config["labels"])
@@ -368,6 +377,7 @@ def load_trained(path: str | Path) -> TrainedModel:
         eval_texts=texts,
         eval_y=ys,
         sample_texts=_read_sample(path / SAMPLE),
+        static=static,
         **_records(path / CONFIG, config),
     )
 

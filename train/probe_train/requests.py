@@ -13,6 +13,7 @@ from pathlib import Path
 from .layers import DEFAULT_TOLERANCE
 from .pooling import Pooling
 from .settings import ProbeSettings
+from .static_training import StaticSpec
 
 __all__ = ["Columns", "SweepRequest", "TrainJob"]
 
@@ -49,6 +50,7 @@ class TrainJob:
     ``sweep`` set (``--layer auto``) its layer and pooling are what the sweep recommends, chosen on the
     training data. ``test``: a separate test file; None holds out ``test_size`` of ``data``.
     ``encoder_dir``: the encoder's directory when it is one on this machine (an input ``out`` must not touch).
+    ``static``: train on a static table distilled from the encoder (``--encoder static``); None: the encoder.
     """
 
     data: str
@@ -62,3 +64,4 @@ class TrainJob:
     cache: bool = True
     resume: bool = False
     encoder_dir: str | None = None
+    static: StaticSpec | None = None

@@ -19,7 +19,7 @@ from probe_runtime.records import Provenance
 from .data import Dataset, weight_summary
 from .decisions import HeldOut, choose_decisions, test_report
 from .embedding_cache import EmbeddingCache
-from .embeddings import embed_texts, use_fast_attention
+from .embeddings import embed_texts, text_encoder, use_fast_attention
 from .encoder import Encoder, check_layer
 from .finetune import finetune, split_validation
 from .finetune_records import EpochResult
@@ -30,6 +30,9 @@ from .probe import FoldProgress, Search, fit_probe_choose_l2, softmax_head
 from .provenance import dataset_facts, encoder_provenance
 from .records import RunSettings, TrainReport, settings_record
 from .settings import FinetuneSettings, ProbeSettings
+from .static_encoder import StaticTable
+from .static_module import StaticClassifier, StaticFinetune, finetune_static
+from .static_training import static_features
 
 __all__ = ["FinetuneSettings", "ProbeSettings", "TrainRequest", "evaluate_on", "scored_on", "train"]
 
@@ -57,6 +60,9 @@ class TrainRequest:
     on_epoch: Callable[[EpochResult], None] | None = None
     cache: EmbeddingCache | None = None
     on_fold: FoldProgress | None = None
+    # The static tier: the head reads this table's pooled vectors instead of the encoder's (which only
+    # tokenizes); fine-tuning trains the table and the head (`static_module.finetune_static`).
+    static: StaticTable | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,7 @@ class _Head:
     n_train: int
     held_out: HeldOut | None = None  # logits on data the model did not fit: temperature, operating point
     normalize: bool = False  # the head reads L2-normalised vectors (set, or chosen by cross-validation)
+    static: StaticTable | None = None  # the table the head reads (fine-tuning changes it)
 
 
 def _sample_weight_record(data: Dataset) -> dict[str, Any] | None:
@@ -80,9 +87,12 @@ def _fit_probe(request: TrainRequest) -> _Head:
     s, data = request.settings, request.train
     use_fast_attention(request.encoder)  # frozen: it only embeds (export loads its own, eager)
     # The raw pooled vectors: `fit_probe_choose_l2` normalises them itself when asked or when it chooses to.
-    x = embed_texts(
-        request.encoder, data.texts, s.pooling, s.layer, s.batch_size, request.show_progress, cache=request.cache
-    )
+    if request.static is not None:
+        x = static_features(request.static, request.encoder, data.texts)
+    else:
+        x = embed_texts(
+            request.encoder, data.texts, s.pooling, s.layer, s.batch_size, request.show_progress, cache=request.cache
+        )
     weights = class_weights(s.class_weight, data.labels, data.y)
     by_index = None if weights is None else dict(enumerate(weights.tolist()))
     needs_held_out = _needs_held_out(s)
@@ -110,7 +120,7 @@ def _fit_probe(request: TrainRequest) -> _Head:
     if needs_held_out and cv.held_out is not None:
         # The search's own out-of-fold predictions at the chosen C: no second pass over the folds.
         held_out = HeldOut(cv.held_out, data.y, "the training data (5-fold cross-validated predictions)")
-    return _Head(weight, bias, recorded, len(data), held_out, normalize=l2.normalize)
+    return _Head(weight, bias, recorded, len(data), held_out, normalize=l2.normalize, static=request.static)
 
 
 def _needs_held_out(settings: ProbeSettings) -> bool:
@@ -153,6 +163,40 @@ def _fit_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
     return _Head(result.weight, result.bias, recorded, len(fit), held_out, normalize=bool(settings.normalize))
 
 
+def _fit_static_finetune(request: TrainRequest, settings: FinetuneSettings) -> _Head:
+    """The static tier fine-tuned: the probe's head on the table (fitted on the fine-tuning split), then head and
+    table trained together (`static_module.finetune_static`, early stopping on a tenth of that split); the
+    validation split, never trained on, is what the decisions are chosen on."""
+    assert request.static is not None
+    fit, validation = split_validation(request.train, settings)
+    start = _fit_probe(replace(request, train=fit, on_fold=None))
+    module = StaticClassifier.with_head(request.static, start.weight, start.bias, normalize=start.normalize)
+    how = StaticFinetune(
+        epochs=settings.epochs,
+        learning_rate=settings.learning_rate,
+        batch_size=settings.batch_size,
+        patience=settings.patience,
+        seed=settings.seed,
+    )
+    module, figures = finetune_static(module, text_encoder(request.encoder), fit.texts, fit.y, how)
+    weight, bias = module.head_arrays()
+    table = module.to_table()
+    held_out = None
+    if validation is not None and _needs_held_out(settings):
+        x = static_features(table, request.encoder, validation.texts, normalize=start.normalize)
+        held_out = HeldOut(
+            x.astype("float64") @ weight.T.astype("float64") + bias, validation.y, "the validation split"
+        )
+    recorded = settings_record(
+        replace(settings, normalize=start.normalize),
+        train_source=request.train.source,
+        base_encoder=request.encoder.name,
+        n_validation=len(validation) if validation is not None else 0,
+        best_epoch=int(figures["best_epoch"]),
+    )
+    return _Head(weight, bias, recorded, len(fit), held_out, normalize=start.normalize, static=table)
+
+
 def evaluate_on(
     trained: TrainedModel,
     encoder: Encoder,
@@ -176,16 +220,19 @@ def score_test(
     """The held-out report of the head as it is exported: `metrics.evaluate` of its labels (argmax of the
     logits W·x + b on pooled vectors: the temperature cannot change it), then `decisions.test_report`
     (calibration, curves, the operating point); and the reliability diagram's PNG when one is drawn."""
-    x = embed_texts(
-        encoder,
-        data.texts,
-        trained.pooling,
-        trained.layer,
-        batch_size,
-        show_progress,
-        normalize=trained.normalize,
-        cache=cache if trained.method != Method.FINETUNE else None,  # a fine-tuned encoder is not the cached one
-    )
+    if trained.static is not None:
+        x = static_features(trained.static, encoder, data.texts, normalize=trained.normalize)
+    else:
+        x = embed_texts(
+            encoder,
+            data.texts,
+            trained.pooling,
+            trained.layer,
+            batch_size,
+            show_progress,
+            normalize=trained.normalize,
+            cache=cache if trained.method != Method.FINETUNE else None,  # a fine-tuned encoder is not the cached one
+        )
     logits = x.astype("float64") @ trained.weight.T.astype("float64") + trained.bias
     report = evaluate(data.y, logits.argmax(1), trained.labels)
     extra, png = test_report(logits, data.y, trained.temperature, trained.decision, trained.calibrated_on or None)
@@ -226,14 +273,17 @@ def train(request: TrainRequest) -> TrainedModel:
         settings = replace(settings, normalize=False)  # fine-tuning: no search to decide by; raw unless asked
     label_names = resolve_label_names(settings.label_names, data.labels)
     choose_decisions(None, settings, data.labels)  # option mistakes (a threshold for three labels) before work
-    head = _fit_finetune(request, settings) if isinstance(settings, FinetuneSettings) else _fit_probe(request)
+    if isinstance(settings, FinetuneSettings):
+        head = _fit_finetune(request, settings) if request.static is None else _fit_static_finetune(request, settings)
+    else:
+        head = _fit_probe(request)
     temperature, decision = choose_decisions(head.held_out, settings, data.labels)
     calibrated = head.held_out is not None and settings.calibrate
     trained = TrainedModel(
         method=settings.method,
-        encoder=ENCODER_DIR if settings.method == Method.FINETUNE else encoder.name,
+        encoder=ENCODER_DIR if settings.method == Method.FINETUNE and head.static is None else encoder.name,
         pooling=Pooling(settings.pooling),
-        layer=settings.layer,
+        layer=settings.layer if head.static is None else 0,  # a static table reads no layer of the encoder
         max_length=encoder.max_length,
         labels=data.labels,
         weight=head.weight,
@@ -251,6 +301,7 @@ def train(request: TrainRequest) -> TrainedModel:
         decision=decision,
         label_names=label_names,
         provenance=Provenance.parse(encoder_provenance(encoder), "provenance"),
+        static=head.static,
     )
     if request.test is None:
         return trained

@@ -19,7 +19,7 @@ from .cli_options import show_progress
 from .data import Dataset, align_labels, holdout_split, load_dataset, weight_summary
 from .decision_options import format_decisions
 from .embedding_cache import EmbeddingCache
-from .encoder import check_layer, load_encoder
+from .encoder import Encoder, check_layer, load_encoder
 from .finetune_records import EpochResult
 from .layers_cli import auto_layer
 from .metrics import format_report
@@ -27,6 +27,8 @@ from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
 from .records import RunSettings
 from .requests import TrainJob
 from .settings import FinetuneSettings, ProbeSettings
+from .static_encoder import StaticTable
+from .static_training import static_table
 from .training import TrainRequest, train
 
 __all__ = ["run_train"]
@@ -42,15 +44,29 @@ def run_train(job: TrainJob) -> int:
         # encoder or option is the one line the user sees.
         encoder = load_encoder(settings.model, settings.max_length)
         check_layer(encoder, settings.layer)
+        table = _static_table(job, encoder)
         print(_training_line(job, settings, train_data, test), file=sys.stderr)
-        request = TrainRequest(train_data, encoder, settings, test=test, show_progress=show_progress())
+        request = TrainRequest(train_data, encoder, settings, test=test, show_progress=show_progress(), static=table)
         finetuning = isinstance(settings, FinetuneSettings)
-        trained = _finetune(job, request) if finetuning else _probe(job, request)
+        trained = _finetune(job, request) if finetuning and table is None else _probe(job, request)
         saved = save_trained(trained, job.out, encoder=encoder, overwrite=job.overwrite)
-        if finetuning:
+        if finetuning and table is None:
             remove_checkpoints(checkpoint_dir_for(job.out))
         _print_report(trained, test, Path(saved))
     return 0
+
+
+def _static_table(job: TrainJob, encoder: Encoder) -> StaticTable | None:
+    """``--encoder static``: the encoder's static table, from the cache or distilled now (one line says which)."""
+    if job.static is None:
+        return None
+    job.static.check(encoder)  # --static-dims against the encoder, before minutes of distilling
+    print(
+        f"static encoder: {job.static.dims} dimensions distilled from {encoder.name} "
+        f"({len(encoder.tokenizer)} tokens; kept in the cache after the first run)",
+        file=sys.stderr,
+    )
+    return static_table(encoder, job.static, cache=job.cache, show_progress=show_progress())
 
 
 def _guard_train_output(job: TrainJob) -> Path:
@@ -58,7 +74,7 @@ def _guard_train_output(job: TrainJob) -> Path:
     refuse_output_over_inputs(job.out, inputs)
     refuse_unwritable_output(job.out)
     refuse_existing_output(job.out, overwrite=job.overwrite, is_own_kind=is_trained_model_dir, kind=KIND)
-    if isinstance(job.settings, FinetuneSettings):
+    if isinstance(job.settings, FinetuneSettings) and job.static is None:
         checkpoints = checkpoint_dir_for(job.out)
         refuse_output_over_inputs(checkpoints, inputs, flag="the checkpoint directory")
         refuse_foreign_checkpoint_dir(checkpoints)
