@@ -190,3 +190,23 @@ def test_the_checks_see_a_wrong_way_import_a_cli_import_and_a_circle(tmp_path: P
     assert any(i.module == "probe_runtime.atomic" for i in model_dir)
     assert circles_in({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles_in({"a": {"b"}, "b": set()}) == []
+
+
+# benchmarks/ keeps what its commands share in subpackages that import no command, so a command can be moved or
+# removed without breaking another's imports (benchmarks/README.md, "Layout").
+SHARED_BENCHMARK_PACKAGES = ("benchmarks.common", "benchmarks.data", "benchmarks.int8", "benchmarks.harness")
+
+
+def test_the_shared_benchmark_subpackages_import_no_command():
+    shared = {m for m in MODULES if m.startswith(SHARED_BENCHMARK_PACKAGES)}
+    wrong = [
+        _where(path, imp)
+        for path in sources("benchmarks")
+        if module_name(path) in shared
+        for imp in imports(path)
+        if layer_of(imp.module) == "benchmarks"
+        and imp.module in MODULES
+        and imp.module not in shared
+        and imp.module != "benchmarks"
+    ]
+    assert not wrong, "shared benchmark code that leans on a command:\n" + "\n".join(sorted(set(wrong)))
