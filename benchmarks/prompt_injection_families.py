@@ -8,7 +8,6 @@ figures need only an exported file and the shipped CSVs.
 
 from __future__ import annotations
 
-import csv
 import random
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common.paths import REPO
+from benchmarks.data import labelled
 
 BROAD = REPO / "data" / "prompt_injections_broad"
 DEEPSET_TEST = REPO / "data" / "prompt_injections" / "test.csv"
@@ -40,8 +40,7 @@ FP_BUDGET = 0.05
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+    return labelled.records(path)
 
 
 def positive_scores(artifact: Path, texts: list[str], long_text: str | None = None) -> np.ndarray:

@@ -20,7 +20,6 @@ capped by the options above; the document says which caps were used.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import numpy as np
 
 from benchmarks.common.paths import REPO, WORK
 from benchmarks.common.record import host_line, write_results
+from benchmarks.data import labelled
 from benchmarks.prompt_injection_families import generalisation
 from benchmarks.prompt_injection_families import lines as generalisation_lines
 
@@ -89,8 +89,7 @@ def read_rows(path: Path) -> tuple[list[str], np.ndarray]:
 
 def read_sourced(path: Path) -> tuple[list[str], np.ndarray, list[dict[str, str]]]:
     """Texts, labels and the CSV rows themselves (``source`` is ``deepset`` in deepset's files, which have none)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        rows = [{"source": "deepset"} | r for r in csv.DictReader(f)]
+    rows = [{"source": "deepset"} | r for r in labelled.records(path)]
     return [r["text"] for r in rows], np.array([int(r["label"]) for r in rows]), rows
 
 
@@ -137,8 +136,7 @@ def training_file(variant: Variant, rows: int | None) -> Path:
         return _weighted(source, variant.train_set)
     if variant.method != "finetune" or rows is None:
         return source
-    with source.open(encoding="utf-8", newline="") as f:
-        records = list(csv.DictReader(f))
+    records = labelled.records(source)
     if len(records) <= rows:
         return source
     from sklearn.model_selection import train_test_split
@@ -153,25 +151,19 @@ def training_file(variant: Variant, rows: int | None) -> Path:
 
 def _write_rows(out: Path, records: list[dict[str, str]]) -> Path:
     """A derived training CSV in benchmarks/.work, with the columns of the rows it was drawn from."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-    return out
+    return labelled.write_records(out, records)
 
 
 def _weighted(source: Path, train_set: str) -> Path:
     """``source`` with a ``weight`` column: ``WEIGHTS_OF[train_set]`` by source, 1 for every other source."""
-    with source.open(encoding="utf-8", newline="") as f:
-        records = [r | {"weight": f"{WEIGHTS_OF[train_set].get(r['source'], 1.0):g}"} for r in csv.DictReader(f)]
+    weights = WEIGHTS_OF[train_set]
+    records = [r | {"weight": f"{weights.get(r['source'], 1.0):g}"} for r in labelled.records(source)]
     return _write_rows(OUT / f"{train_set.replace(', ', '-').replace(' ', '')}-train.csv", records)
 
 
 def _by_source(source: Path, train_set: str) -> Path:
     """The rows of ``source`` whose source is one of ``SOURCES_OF[train_set]``, in order, as a CSV of their own."""
-    with source.open(encoding="utf-8", newline="") as f:
-        records = [r for r in csv.DictReader(f) if r["source"] in SOURCES_OF[train_set]]
+    records = [r for r in labelled.records(source) if r["source"] in SOURCES_OF[train_set]]
     return _write_rows(OUT / f"{train_set}-train.csv", records)
 
 
@@ -505,11 +497,10 @@ def measure(variant: Variant, args: argparse.Namespace, operating_point: bool) -
         return {
             "commands": [*commands, SKIPPED],
             "seconds": None,
-            "train_rows": sum(1 for _ in csv.DictReader(training_file(variant, None).open(encoding="utf-8"))),
+            "train_rows": len(labelled.records(training_file(variant, None))),
             "eval": evaluate_model_dir(model_dir),
         }
-    with training_file(variant, args.finetune_rows).open(encoding="utf-8") as f:
-        train_rows = sum(1 for _ in csv.DictReader(f))
+    train_rows = len(labelled.records(training_file(variant, args.finetune_rows)))
     return scored(variant, args, operating_point) | {"train_rows": train_rows}
 
 

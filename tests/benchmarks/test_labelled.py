@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from probe_runtime.errors import InputError
 from probe_train.data import load_dataset
 from probe_train.errors import DataError
 
@@ -44,3 +45,26 @@ def test_written_rows_keep_the_order_given_and_the_labels_as_spelled(tmp_path):
     out = labelled.write(tmp_path / "out" / "subset.csv", data, [2, 0])
     assert out.read_text(encoding="utf-8").splitlines() == ["text,label", "c,1", "a,1"]
     assert [p.name for p in out.parent.iterdir()] == ["subset.csv"]  # nothing left beside it
+
+
+def test_records_keep_every_column_as_the_file_spells_it(tmp_path):
+    path = tmp_path / "sourced.csv"
+    path.write_text('text,label,source,family\n"a, quoted\nline",1,garak,jailbreak\nplain,0,open_assistant,\n')
+    assert labelled.records(path) == [
+        {"text": "a, quoted\nline", "label": "1", "source": "garak", "family": "jailbreak"},
+        {"text": "plain", "label": "0", "source": "open_assistant", "family": ""},
+    ]
+
+
+def test_written_records_read_back_to_the_same_rows_and_appear_whole(tmp_path):
+    rows = [{"text": 'say "hi"', "label": "1", "weight": "2.5"}, {"text": "x", "label": "0", "weight": "1"}]
+    out = labelled.write_records(tmp_path / "deeper" / "w.csv", rows)
+    assert labelled.records(out) == rows
+    assert sorted(p.name for p in out.parent.iterdir()) == ["w.csv"]  # no temporary file left beside it
+
+
+def test_records_of_a_file_with_a_broken_row_is_the_runtime_readers_error(tmp_path):
+    path = tmp_path / "short.csv"
+    path.write_text("text,label,source\nfine,1\n")
+    with pytest.raises(InputError, match=r"short\.csv, line 2"):
+        labelled.records(path)

@@ -35,7 +35,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import InputError
-from .tables import JSONL_SUFFIXES, MAX_FIELD_CHARS, TABLE_FORMATS, UNDECODABLE, Row, jsonl_rows, table_rows
+from .tables import (
+    JSONL_SUFFIXES,
+    MAX_FIELD_CHARS,
+    TABLE_FORMATS,
+    UNDECODABLE,
+    Row,
+    jsonl_rows,
+    table_header,
+    table_rows,
+)
 
 __all__ = [
     "ERROR_MODES",
@@ -50,6 +59,7 @@ __all__ = [
     "prefixes_ids",
     "read_inputs",
     "read_rows",
+    "table_columns",
 ]
 
 INPUT_FORMATS = ("text", "csv", "tsv", "jsonl")
@@ -181,6 +191,17 @@ def read_rows(
             yield from table_rows(
                 path, lines, delimiter, text_column, id_column, label_column, weight_column, raw_columns
             )
+
+
+def table_columns(path: str, fmt: str | None = None) -> list[str]:
+    """The column names in a CSV/TSV file's header, read as `read_rows` reads them, so a caller that keeps every
+    column (``raw_columns``) needs no second reader; [] for kinds without a header (plain text, JSONL, a
+    directory). Reads the first record only; not for stdin, which it would consume."""
+    kind = input_format(path, fmt)
+    if kind not in ("csv", "tsv") or path == "-":
+        return []
+    with _open_binary(path) as stream:
+        return table_header(path, _decoded_lines(path, stream, "strict", None), "\t" if kind == "tsv" else ",")
 
 
 def _text_files(root: Path) -> list[Path]:

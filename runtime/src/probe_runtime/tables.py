@@ -158,6 +158,11 @@ def _column_indices(path: str, header: list[str], columns: list[tuple[str | None
     return [None if wanted is None else header.index(wanted) for wanted, _ in columns]
 
 
+def table_header(path: str, lines: Iterable[tuple[int, str, bool]], delimiter: str) -> list[str]:
+    """The first record of a CSV/TSV file (its column names), read as `table_rows` reads it; [] when empty."""
+    return _Records(path, lines, delimiter).next() or []
+
+
 def table_rows(
     path: str,
     lines: Iterable[tuple[int, str, bool]],
