@@ -28,7 +28,47 @@ def _serve(*flags: str) -> Callable[[Context], Outcome]:
     return lambda ctx: probe_runtime(["serve", str(_multilabel(ctx)), *flags])
 
 
+def _classify(out: str, *flags: str, multilabel: bool = True) -> Callable[[Context], Outcome]:
+    def run(ctx: Context) -> Outcome:
+        model = _multilabel(ctx) if multilabel else ctx.model
+        return probe_runtime(["classify", str(model), str(ctx.test_csv), "-o", str(ctx.tmp / out), *flags])
+
+    return run
+
+
+def _nothing_written(out: str) -> Callable[[Context], None]:
+    def check(ctx: Context) -> None:
+        assert not (ctx.tmp / out).exists() and not (ctx.tmp / f".{out}.partial").exists()
+
+    return check
+
+
 CASES = [
+    Case(
+        "classify-label-separator-in-a-label",
+        "classify",
+        "classify multilabel.onnx -o out.csv --label-separator o (the label 'positive' contains it)",
+        _classify("out.csv", "--label-separator", "o"),
+        "the label 'positive' contains the label separator 'o', so a CSV cell of labels could not be split back",
+        exit_code=2,
+        check=_nothing_written("out.csv"),
+    ),
+    Case(
+        "classify-label-separator-jsonl",
+        "classify",
+        "classify multilabel.onnx -o out.jsonl --label-separator ';' (JSONL writes labels as a list)",
+        _classify("out.jsonl", "--label-separator", ";"),
+        "--label-separator is for CSV/TSV output; jsonl writes the labels as a list",
+        exit_code=2,
+    ),
+    Case(
+        "classify-label-separator-single-label-file",
+        "classify",
+        "classify single_label.onnx -o out.csv --label-separator ';'",
+        _classify("out.csv", "--label-separator", ";", multilabel=False),
+        "--label-separator is for multi-label files; this file gives one label per text",
+        exit_code=2,
+    ),
     Case(
         "api-label-threshold-unknown-label",
         "api",

@@ -164,3 +164,30 @@ def test_a_dataset_keeps_its_columns_and_gets_classify_s_answers(fp32_model, tmp
         assert row["score"] == pytest.approx(prediction.score, abs=TOLERANCE)
         for label, score in prediction.scores.items():
             assert row[f"score_{label}"] == pytest.approx(score, abs=TOLERANCE)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_multi_label_file_gives_the_local_runs_bytes_and_summary(multilabel_model, inputs, tmp_path, capsys, fmt):
+    """The labels column (a JSON list, a |-joined cell) and every score, byte for byte as a local run writes them."""
+    local = tmp_path / f"local.{fmt}"
+    assert (
+        main(["classify", str(multilabel_model), *map(str, inputs), "-o", str(local), "--threads", "1", "--all-scores"])
+        == 0
+    )
+    local_summary = summary_line(capsys.readouterr().err)
+    assert "with no label" in local_summary
+    out = tmp_path / "preds"
+    assert ray_run(multilabel_model, inputs, out, "--format", fmt, "--all-scores", actors=2) == 0
+    assert summary_line(capsys.readouterr().err) == local_summary
+    assert (out / f"part-00000.{fmt}").read_bytes() == local.read_bytes()
+
+
+def test_a_multi_label_parquet_output_holds_each_label_set_as_a_list(multilabel_model, tmp_path):
+    source = tmp_path / "in.txt"
+    source.write_text("the hotel\nthe lobby\n", encoding="utf-8")  # a batch of empty sets only: still typed
+    out = tmp_path / "preds"
+    assert ray_run(multilabel_model, [source], out) == 0
+    table = pq.read_table(out / "part-00000.parquet")
+    assert table.column_names == ["id", "label", "score", "labels"]
+    assert table["labels"].to_pylist() == [[], []]
+    assert table.schema.field("labels").type == pa.list_(pa.string())

@@ -21,7 +21,7 @@ from typing import Any
 from .artifact import Label
 from .classifier import Classifier, Prediction
 from .files import ByteCounter, Row
-from .output import PREDICTION_COLUMNS, Checkpoint
+from .output import LABELS_COLUMN, PREDICTION_COLUMNS, Checkpoint
 
 __all__ = ["EMPTY", "Answers", "Progress", "ProgressCallback", "Summary"]
 
@@ -43,27 +43,53 @@ class Progress:
 
 @dataclass
 class Summary:
-    """What happened to every input row: read = classified + skipped (by reason)."""
+    """What happened to every input row: read = classified + skipped (by reason).
+
+    ``labels`` counts the answers: each text's label, or for a multi-label file (``multi_label``) each label of
+    each text's set, so the counts need not add up to the texts; ``unlabelled`` counts the texts whose set is empty.
+    """
 
     read: int = 0
     classified: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     labels: Counter[Label] = field(default_factory=Counter)
     resumed_after: int = 0
+    multi_label: bool = False
+    unlabelled: int = 0
+
+    def count(self, prediction: Prediction) -> None:
+        """One more text classified: its label, or every label of its set (an empty set: `unlabelled`)."""
+        self.classified += 1
+        if prediction.labels is None:
+            self.labels[prediction.label] += 1
+            return
+        self.labels.update(prediction.labels)
+        self.unlabelled += not prediction.labels
+
+    def count_sets(self, label_sets: list[list[Label]]) -> None:
+        """`count` for answers that arrive as label sets (a Ray run's ``labels`` column)."""
+        self.classified += len(label_sets)
+        for labels in label_sets:
+            self.labels.update(labels)
+            self.unlabelled += not labels
 
     def to_progress(self) -> dict[str, Any]:
         """JSON-safe form for the resume state (labels as pairs, so integer labels stay integers)."""
-        return {
+        progress = {
             "read": self.read,
             "classified": self.classified,
             "skipped": dict(self.skipped),
             "labels": [[label, n] for label, n in self.labels.items()],
         }
+        return {**progress, "unlabelled": self.unlabelled} if self.multi_label else progress
 
     @classmethod
     def from_progress(cls, saved: dict[str, Any]) -> Summary:
         labels: Counter[Label] = Counter({label: n for label, n in saved["labels"]})
-        return cls(saved["read"], saved["classified"], Counter(saved["skipped"]), labels, saved["read"])
+        summary = cls(saved["read"], saved["classified"], Counter(saved["skipped"]), labels, saved["read"])
+        if "unlabelled" in saved:
+            summary.multi_label, summary.unlabelled = True, saved["unlabelled"]
+        return summary
 
 
 class _PendingRows:
@@ -99,8 +125,7 @@ class _PendingRows:
         row = self._pending.popleft()
         assert isinstance(row, Row)  # the stream answers only texts that `texts` gave it
         self._summary.read += 1
-        self._summary.classified += 1
-        self._summary.labels[prediction.label] += 1
+        self._summary.count(prediction)
         return row
 
     def finish(self) -> None:
@@ -143,15 +168,17 @@ class Answers:
     ) -> None:
         self.clf, self.window_rows, self.top_k, self.all_scores = clf, window_rows, top_k, all_scores
         self.progress = progress or (lambda _: None)
-        self.summary = Summary()
-        self.columns = [*PREDICTION_COLUMNS, *self._extra_columns()]
+        self.summary = Summary(multi_label=clf.multi_label)
+        labels = [LABELS_COLUMN] if clf.multi_label else []
+        self.columns = [*PREDICTION_COLUMNS, *labels, *self._extra_columns()]
 
     def items(
         self, rows: Iterator[Row], counter: ByteCounter, saved: dict[str, Any] | None, total: int | None
     ) -> Iterator[dict[str, Any] | Checkpoint]:
         """The records of ``rows`` in input order, a `Checkpoint` first (once a resumed run's rows already done
         are read past and checked) and wherever every row read is answered; ``total``: the inputs' bytes."""
-        summary = self.summary = Summary() if saved is None else Summary.from_progress(saved)
+        summary = Summary(multi_label=self.clf.multi_label) if saved is None else Summary.from_progress(saved)
+        self.summary = summary
         for _ in islice(rows, summary.read):  # the earlier run's rows, checked by ``counter`` as they are read
             pass
         self._report(summary, counter, total)
@@ -173,8 +200,9 @@ class Answers:
         return self.clf.long_text.policy == "window"
 
     def _extra_columns(self) -> list[str]:
-        """After id, label, score: the original label when display names are shown, the top k, with windows
-        the windows read and whether the text was read only in part (``truncated``), every score."""
+        """After id, label, score (and a multi-label file's labels): the original label when display names are
+        shown, the top k, with windows the windows read and whether the text was read only in part
+        (``truncated``), every score."""
         columns = ["label_id"] if self.clf.manifest.label_names else []
         for rank in range(2, (self.top_k or 0) + 1):
             columns += [f"label_{rank}", f"score_{rank}"]
@@ -185,6 +213,8 @@ class Answers:
 
     def _record(self, row: Row, prediction: Prediction) -> dict[str, Any]:
         record = {"id": row.id, "label": prediction.label, "score": round(prediction.score, 6)}
+        if prediction.labels is not None:
+            record[LABELS_COLUMN] = list(prediction.labels)
         if self.clf.manifest.label_names:
             record["label_id"] = prediction.label_id
         for rank, (label, score) in enumerate(prediction.top[1:], start=2):

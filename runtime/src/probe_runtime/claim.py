@@ -24,6 +24,7 @@ from pathlib import Path
 from .guard import output_lock, refuse_existing_output, refuse_output_over_inputs, refuse_unwritable_output
 
 __all__ = [
+    "LABELS_COLUMN",
     "PREDICTION_COLUMNS",
     "SUMMARY_FILE",
     "OutputClaim",
@@ -37,6 +38,7 @@ __all__ = [
 ]
 
 PREDICTION_COLUMNS = ["id", "label", "score"]  # every prediction file starts with these
+LABELS_COLUMN = "labels"  # a multi-label file's fourth column: the labels that pass their thresholds
 SUMMARY_FILE = "_probe_summary.json"  # in a --ray output directory; a leading underscore: Parquet/Hive readers skip it
 _FIRST_LINE_LIMIT = 1 << 20  # a header or first record longer than this is not one of ours
 

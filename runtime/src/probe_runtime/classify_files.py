@@ -29,7 +29,7 @@ from .claim import OutputClaim, check_output, claim_output, writes_file
 from .classifier import DEFAULT_CHUNK_SIZE, Classifier
 from .errors import InputError
 from .files import ByteCounter, input_size, prefixes_ids, read_inputs
-from .output import PartialOutput, output_format
+from .output import PartialOutput, label_separator, output_format
 
 __all__ = [
     "EMPTY",
@@ -59,14 +59,16 @@ class ClassifyOptions:
     out_format: str | None = None
     all_scores: bool = False
     top_k: int | None = None  # also write the k most probable labels (label_2, score_2, ... label_k, score_k)
+    label_separator: str | None = None  # between a multi-label file's labels in a CSV/TSV cell (None: "|")
     window_rows: int = WINDOW_ROWS  # texts classified per chunk; a checkpoint after each
     resume: bool = False
     overwrite: bool = False  # replace an existing --out, only if it is a previous prediction file
 
 
-def _settings(clf: Classifier, inputs: Sequence[str], options: ClassifyOptions) -> dict[str, Any]:
+def _settings(clf: Classifier, inputs: Sequence[str], options: ClassifyOptions, columns: list[str]) -> dict[str, Any]:
     """What must not change between a run and its resumption, besides the model (the output hashes it): the
-    inputs by path (their content is checked while reading, see `ByteCounter`), the options."""
+    inputs by path (their content is checked while reading, see `ByteCounter`), the options, the thresholds in
+    force, and the columns written (the header a resumed file already has)."""
     settings = asdict(options)
     for volatile in ("resume", "overwrite"):
         settings.pop(volatile)
@@ -75,6 +77,8 @@ def _settings(clf: Classifier, inputs: Sequence[str], options: ClassifyOptions) 
         "options": settings,
         "long_text": asdict(clf.long_text),
         **({"threshold": clf.threshold} if clf.threshold is not None else {}),
+        **({"label_thresholds": [[k, float(t)] for k, t in clf.thresholds.items()]} if clf.thresholds else {}),
+        "columns": columns,
     }
 
 
@@ -122,8 +126,12 @@ def classify_claimed(
     to the reader, rows to `Answers`, records and checkpoints to the output, which keeps or removes the
     partial file when something fails."""
     _check_options(inputs, options)
-    settings = _settings(clf, inputs, options)
-    output = PartialOutput(claim, clf.source, settings, options.out_format)
+    answers = Answers(
+        clf, window_rows=options.window_rows, top_k=options.top_k, all_scores=options.all_scores, progress=progress
+    )
+    output = PartialOutput(claim, clf.source, _settings(clf, inputs, options, answers.columns), options.out_format)
+    shown = clf.decider.labels
+    separator = label_separator(shown, clf.multi_label, options.label_separator, output.fmt)  # before any work
     saved = output.open(options.resume)
     counter = ByteCounter()
     if saved is not None:
@@ -133,9 +141,6 @@ def classify_claimed(
     )
     sizes = [input_size(p) for p in inputs]
     total = None if None in sizes else sum(s for s in sizes if s is not None)
-    answers = Answers(
-        clf, window_rows=options.window_rows, top_k=options.top_k, all_scores=options.all_scores, progress=progress
-    )
     items = answers.items(rows, counter, saved, total)
-    output.write(items, answers.columns)
+    output.write(items, answers.columns, separator)
     return answers.summary

@@ -25,27 +25,35 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from .claim import PREDICTION_COLUMNS, OutputClaim, partial_path
-from .errors import InputError
+from .artifact import Label
+from .claim import LABELS_COLUMN, PREDICTION_COLUMNS, OutputClaim, partial_path
+from .errors import InputError, UsageError
 from .files import InputChanged
 from .tables import TABLE_FORMATS
 
+TABLE_FORMATS_BY_NAME = {suffix[1:]: delimiter for suffix, delimiter in TABLE_FORMATS.items()}  # csv, tsv
+
 __all__ = [
+    "LABELS_COLUMN",
+    "LABEL_SEPARATOR",
     "PREDICTION_COLUMNS",
     "Checkpoint",
     "PartialOutput",
     "RowWriter",
     "file_sha256",
+    "label_separator",
     "output_format",
     "partial_path",
 ]
 
 STATE_VERSION = 2  # 2: the model and inputs are identified by content (sha256), not size and mtime
+_FOLLOW_THE_MODEL = ("columns", "label_thresholds")  # what another model changes by itself
+LABEL_SEPARATOR = "|"  # between the labels of a CSV/TSV cell, as training reads a multi-label cell
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -57,23 +65,57 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-class RowWriter:
-    """Writes prediction records as JSONL or CSV/TSV with a fixed set of columns."""
+def label_separator(labels: Sequence[Label], multi_label: bool, asked: str | None, fmt: str) -> str:
+    """The separator between the labels of a CSV/TSV ``labels`` cell (``asked``, else `LABEL_SEPARATOR`).
 
-    def __init__(self, stream: IO[str], fmt: str, columns: list[str], header: bool = True):
+    A label that contains it is refused (`UsageError`) rather than quoted: a cell of labels is then split back
+    by the separator alone (``cell.split("|")``, or probe's own training reader), and an empty cell is always
+    the empty set. Asking for a separator where no cell holds labels (a single-label file, JSONL or Parquet,
+    where labels are a list) is refused too: it would be silently ignored.
+    """
+    if asked is not None and not multi_label:
+        raise UsageError("--label-separator is for multi-label files; this file gives one label per text")
+    if asked is not None and fmt not in TABLE_FORMATS_BY_NAME:
+        raise UsageError(f"--label-separator is for CSV/TSV output; {fmt} writes the labels as a list")
+    separator = LABEL_SEPARATOR if asked is None else asked
+    if not separator or "\n" in separator or "\r" in separator:
+        raise UsageError(f"--label-separator must be a non-empty string without line breaks, not {separator!r}")
+    clash = next((label for label in labels if separator in str(label)), None) if multi_label else None
+    if clash is not None and fmt in TABLE_FORMATS_BY_NAME:
+        raise UsageError(
+            f"the label {str(clash)!r} contains the label separator {separator!r}, so a {fmt.upper()} cell of "
+            "labels could not be split back; choose another with --label-separator, or write JSONL"
+        )
+    return separator
+
+
+class RowWriter:
+    """Writes prediction records as JSONL or CSV/TSV with a fixed set of columns.
+
+    A multi-label record's ``labels`` (a list) is a JSON list in JSONL and, in CSV/TSV, one cell of the labels
+    joined by ``separator`` (empty: no label applies); `label_separator` made sure no label contains it.
+    """
+
+    def __init__(
+        self, stream: IO[str], fmt: str, columns: list[str], header: bool = True, separator: str = LABEL_SEPARATOR
+    ):
         self.stream = stream
         self.columns = columns
+        self.separator = separator
         self._csv = None
-        if fmt in ("csv", "tsv"):
-            self._csv = csv.writer(stream, delimiter="," if fmt == "csv" else "\t", lineterminator="\n")
+        if fmt in TABLE_FORMATS_BY_NAME:
+            self._csv = csv.writer(stream, delimiter=TABLE_FORMATS_BY_NAME[fmt], lineterminator="\n")
             if header:
                 self._csv.writerow(columns)
 
     def write(self, record: dict[str, Any]) -> None:
         if self._csv is not None:
-            self._csv.writerow([record.get(c, "") for c in self.columns])
+            self._csv.writerow([self._cell(c, record.get(c, "")) for c in self.columns])
         else:
             self.stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def _cell(self, column: str, value: Any) -> Any:
+        return self.separator.join(str(label) for label in value) if column == LABELS_COLUMN else value
 
 
 @dataclass(frozen=True)
@@ -100,7 +142,11 @@ class PartialOutput:
         self._fresh = True  # no earlier run's rows: write a header and record the first checkpoint
         self.checkpointed = 0  # rows read (classified or skipped) as of the last checkpoint, this run's or resumed
         self.fingerprint: dict[str, Any] = {}
-        self.names = {"model": f"a different model (the content of {model} changed)"}
+        self.names = {
+            "model": f"a different model (the content of {model} changed)",
+            "columns": "different output columns",
+            "label_thresholds": "different label thresholds (--label-threshold)",
+        }
         if self.target is not None:
             options = {**settings.get("options", {}), "out_format": self.fmt}  # the format written must match too
             self.fingerprint = {"model": {"sha256": file_sha256(model)}, **settings, "options": options}
@@ -153,6 +199,8 @@ class PartialOutput:
             )
         if state["fingerprint"] != self.fingerprint:
             changed = sorted(k for k in self.fingerprint if state["fingerprint"].get(k) != self.fingerprint[k])
+            if "model" in changed:  # another task or label set: the model says it all, not what follows from it
+                changed = [k for k in changed if k not in _FOLLOW_THE_MODEL]
             named = [self.names.get(k, f"different {k.replace('_', '-')}") for k in changed]
             raise InputError(
                 f"cannot resume {self.target}: the partial output was made with {', '.join(named)}. "
@@ -179,7 +227,9 @@ class PartialOutput:
             os.fsync(f.fileno())
         os.replace(self.state_tmp, self.state_path)  # atomic: a reader sees the old record or the new, never half
 
-    def write(self, items: Iterable[dict[str, Any] | Checkpoint], columns: list[str]) -> None:
+    def write(
+        self, items: Iterable[dict[str, Any] | Checkpoint], columns: list[str], separator: str = LABEL_SEPARATOR
+    ) -> None:
         """Write every answered record, record each `Checkpoint`, then move the output into place.
 
         On failure the partial file is kept when it holds work worth resuming: after `InputChanged` (the work
@@ -188,7 +238,7 @@ class PartialOutput:
         nothing behind.
         """
         try:
-            self._write_all(iter(items), columns)
+            self._write_all(iter(items), columns, separator)
         except InputChanged:
             self.close(keep=True)
             raise
@@ -199,11 +249,11 @@ class PartialOutput:
             self.close(keep=isinstance(exc, KeyboardInterrupt | SystemExit) or self.checkpointed > 0)
             raise
 
-    def _write_all(self, items: Iterator[dict[str, Any] | Checkpoint], columns: list[str]) -> None:
+    def _write_all(self, items: Iterator[dict[str, Any] | Checkpoint], columns: list[str], separator: str) -> None:
         first = next(items)  # the first checkpoint: every row a resumed run skipped is checked by now
         assert isinstance(first, Checkpoint)
         self.start()  # only now may a resumed partial file be cut back to its checkpoint
-        writer = RowWriter(self.stream, self.fmt, columns, header=self._fresh)
+        writer = RowWriter(self.stream, self.fmt, columns, header=self._fresh, separator=separator)
         if self._fresh:
             self.checkpoint(first.state)
         for item in items:

@@ -29,6 +29,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .claim import LABELS_COLUMN
 from .classifier import Classifier
 from .classify_files import EMPTY, prefixes_ids
 from .errors import InputError, ProbeError
@@ -184,6 +185,7 @@ class _Labeler:
     def __init__(self, model: ModelSpec, answers: _Answers) -> None:
         self.clf = model.load()
         self.answers = answers
+        self._label_type = pa.array(self.clf.classes_.tolist()).type  # the shown labels: strings, or integers
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         answers = self.answers
@@ -199,6 +201,9 @@ class _Labeler:
         out = batch.drop_columns([c for c in (SKIPPED, ERROR_COLUMN) if c in batch.column_names])
         out = out.append_column("label", pa.array([p.label if p else None for p in answered]))
         out = out.append_column("score", pa.array([p.score if p else None for p in answered], type=pa.float64()))
+        if self.clf.multi_label:  # typed: a batch whose sets are all empty must not make a list<null> column
+            sets = [list(p.labels or ()) if p else None for p in answered]
+            out = out.append_column(LABELS_COLUMN, pa.array(sets, type=pa.list_(self._label_type)))
         if answers.all_scores:
             for label in self.clf.labels:
                 values = [p.scores[label] if p else None for p in answered]
@@ -244,7 +249,8 @@ def classify_dataset(
     read: ReadSpec | None = None,
     model: ModelSpec | None = None,
 ) -> ray.data.Dataset:
-    """``data`` with ``label`` and ``score`` columns (and ``score_LABEL`` for every class with ``all_scores``).
+    """``data`` with ``label`` and ``score`` columns (and ``score_LABEL`` for every class with ``all_scores``);
+    a multi-label file adds ``labels``, the list of labels passing their thresholds (`Prediction.labels`).
 
     ``data``: a `ray.data.Dataset` with a ``text_column`` (every other column, an id say, is kept), or
     paths read as ``probe-runtime classify`` reads them (`read_files`; ``read`` sets its options; the

@@ -18,9 +18,9 @@ from typing import IO, Any
 
 from .answering import Summary
 from .atomic import atomic_dir
-from .claim import PREDICTION_COLUMNS, SUMMARY_FILE
+from .claim import LABELS_COLUMN, PREDICTION_COLUMNS, SUMMARY_FILE
 from .errors import InputError
-from .output import RowWriter
+from .output import LABEL_SEPARATOR, RowWriter
 from .ray import ERROR_COLUMN, SKIPPED
 
 __all__ = ["ROWS_PER_FILE", "columns", "write_parts"]
@@ -28,16 +28,21 @@ __all__ = ["ROWS_PER_FILE", "columns", "write_parts"]
 ROWS_PER_FILE = 1_000_000  # rows per part file: files small enough to load one at a time downstream
 
 
-def columns(labels: list[Any], all_scores: bool) -> list[str]:
-    """id, label, score, and with ``all_scores`` every label's score, as a local run writes them."""
-    return [*PREDICTION_COLUMNS, *([f"score_{label}" for label in labels] if all_scores else [])]
+def columns(labels: list[Any], all_scores: bool, multi_label: bool = False) -> list[str]:
+    """id, label, score, a multi-label file's labels, and with ``all_scores`` every label's score, as a local
+    run writes them."""
+    sets = [LABELS_COLUMN] if multi_label else []
+    return [*PREDICTION_COLUMNS, *sets, *([f"score_{label}" for label in labels] if all_scores else [])]
 
 
-def write_parts(batches: Iterable[Any], out: str, fmt: str, columns: list[str]) -> Summary:
-    """Count and write every batch into a staging directory that becomes ``out`` at the end."""
-    summary = Summary()
+def write_parts(
+    batches: Iterable[Any], out: str, fmt: str, columns: list[str], separator: str = LABEL_SEPARATOR
+) -> Summary:
+    """Count and write every batch into a staging directory that becomes ``out`` at the end (``separator``:
+    between the labels of a CSV/TSV cell, as `probe_runtime.output.label_separator` chose it)."""
+    summary = Summary(multi_label=LABELS_COLUMN in columns)
     with atomic_dir(out) as staging:
-        with _Parts(staging, fmt, columns) as parts:
+        with _Parts(staging, fmt, columns, separator) as parts:
             for batch in batches:
                 errors = [e for e in batch[ERROR_COLUMN].to_pylist() if e]
                 if errors:
@@ -46,8 +51,11 @@ def write_parts(batches: Iterable[Any], out: str, fmt: str, columns: list[str]) 
                 summary.read += batch.num_rows
                 summary.skipped.update(r for r in reasons if r is not None)
                 classified = batch.filter([r is None for r in reasons]).select(columns)
-                summary.classified += classified.num_rows
-                summary.labels.update(classified["label"].to_pylist())
+                if summary.multi_label:
+                    summary.count_sets(classified[LABELS_COLUMN].to_pylist())
+                else:
+                    summary.classified += classified.num_rows
+                    summary.labels.update(classified["label"].to_pylist())
                 parts.write(classified)
         record = {
             "format": fmt,
@@ -62,8 +70,8 @@ class _Parts:
     """Part files ``part-00000.EXT``… of at most `ROWS_PER_FILE` rows, scores rounded as a local run writes
     them (6 decimals); JSONL/CSV/TSV through the local run's `RowWriter`, so each line reads the same."""
 
-    def __init__(self, directory: Path, fmt: str, columns: list[str]) -> None:
-        self.directory, self.fmt, self.columns = directory, fmt, columns
+    def __init__(self, directory: Path, fmt: str, columns: list[str], separator: str) -> None:
+        self.directory, self.fmt, self.columns, self.separator = directory, fmt, columns, separator
         self.names: list[str] = []
         self._rows = 0
         self._parquet: Any = None
@@ -81,7 +89,7 @@ class _Parts:
 
         if table.num_rows == 0:
             return
-        for name in self.columns[2:]:  # score and score_LABEL
+        for name in [c for c in self.columns if c.startswith("score")]:  # score and score_LABEL
             table = table.set_column(table.column_names.index(name), name, pc.round(table[name], 6))
         if (self._parquet is None and self._text is None) or self._rows >= ROWS_PER_FILE:
             self._next_file(table.schema)
@@ -104,7 +112,7 @@ class _Parts:
             self._parquet = pq.ParquetWriter(self.directory / name, schema)
             return
         self._text = open(self.directory / name, "w", encoding="utf-8", newline="")  # noqa: SIM115 (closed by _close)
-        self._writer = RowWriter(self._text, self.fmt, self.columns)
+        self._writer = RowWriter(self._text, self.fmt, self.columns, separator=self.separator)
 
     def _close(self) -> None:
         if self._parquet is not None:

@@ -71,6 +71,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
 DESCRIPTION = """\
 Classify each line of a text file, each .txt file of a directory (recursively), or a column of a
 CSV/TSV/JSONL file, and write one prediction per row (id, label, score) as JSONL or CSV, in input order.
+A multi-label file adds labels after score: every label that passes its threshold, most probable first,
+possibly none (a JSON list in JSONL; in CSV/TSV one cell joined by --label-separator, default |); label
+and score stay, the most probable label and its probability whether or not it passed.
 
 ids are LINE NUMBERS in the input file, counted from 1 like an editor or `sed -n 5p` does, whatever the
 format, so a row can be found again: a .txt line is its line; a JSONL object is the line it is on
@@ -144,6 +147,12 @@ def _add_reading_and_writing(p: argparse.ArgumentParser) -> None:
         "replace = U+FFFD, skip = drop the row and count it",
     )
     p.add_argument("--all-scores", action="store_true", help="also write every class's probability (score_LABEL)")
+    p.add_argument(
+        "--label-separator",
+        metavar="SEP",
+        help="multi-label files, CSV/TSV output: between the labels of the labels cell (default |; a label "
+        "containing it is refused); JSONL and Parquet write the labels as a list",
+    )
     p.add_argument("--resume", action="store_true", help="continue an interrupted run into the same --out")
     p.add_argument(
         "--top-k",

@@ -72,6 +72,7 @@ def classify_request(args: argparse.Namespace) -> ClassifyRequest:
         out_format=args.format,
         all_scores=args.all_scores,
         top_k=args.top_k,
+        label_separator=args.label_separator,
         window_rows=args.window_rows,
         resume=args.resume,
         overwrite=args.overwrite,

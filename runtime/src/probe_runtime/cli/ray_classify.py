@@ -22,6 +22,7 @@ from ..claim import SUMMARY_FILE, is_ray_output
 from ..classifier import Classifier
 from ..cli_support import positive_int
 from ..errors import InputError, UsageError
+from ..output import label_separator
 from .classify_request import RAY_FORMATS, ClassifyRequest
 from .report import describe
 
@@ -62,7 +63,9 @@ def cmd_classify_ray(request: ClassifyRequest) -> int:
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     model = probe_ray.ModelSpec(str(Path(request.model).resolve()), request.load)
-    labels = _checked_labels(model)
+    clf = _checked(model)
+    labels, fmt = clf.labels, options.out_format or "parquet"
+    separator = label_separator(clf.decider.labels, clf.multi_label, options.label_separator, fmt)
     read = probe_ray.ReadSpec(options.text_column, options.id_column, options.input_format, options.errors)
     with probe_ray.cluster(request.ray.address, request.ray.verbose, progress_bars=sys.stderr.isatty()):
         dataset = probe_ray.label_files(
@@ -70,7 +73,8 @@ def cmd_classify_ray(request: ClassifyRequest) -> int:
         )
         try:
             batches = dataset.iter_batches(batch_format="pyarrow", batch_size=None)
-            summary = write_parts(batches, out, options.out_format or "parquet", columns(labels, options.all_scores))
+            written = columns(labels, options.all_scores, clf.multi_label)
+            summary = write_parts(batches, out, fmt, written, separator)
         except KeyboardInterrupt:
             print("probe-runtime: interrupted; nothing was written under --out; run it again", file=sys.stderr)
             return 130
@@ -78,7 +82,7 @@ def cmd_classify_ray(request: ClassifyRequest) -> int:
     return 0
 
 
-def _checked_labels(model: Any) -> list[Any]:
+def _checked(model: Any) -> Classifier:
     """Open the artifact here first: a bad file or option fails in a second, before a cluster starts."""
     clf: Classifier = model.load()
-    return clf.labels
+    return clf

@@ -14,13 +14,16 @@ __all__ = ["ProgressBar", "describe"]
 
 
 def describe(summary: Summary, labels: Sequence[Label]) -> str:
-    """The summary line: rows read = classified + skipped (by reason), and the label distribution."""
+    """The summary line: rows read = classified + skipped (by reason), and the label distribution (for a
+    multi-label file, how many texts got each label, and how many got none)."""
     skipped = sum(summary.skipped.values())
     reasons = ", ".join(f"{reason} {n}" for reason, n in sorted(summary.skipped.items()))
     distribution = ", ".join(f"{label} {summary.labels[label]}" for label in labels)
     text = f"read {summary.read} rows, classified {summary.classified}, skipped {skipped}"
     text += f" ({reasons})" if reasons else ""
     text += f"; labels: {distribution}"
+    if summary.multi_label:
+        text += f"; {summary.unlabelled} text{'' if summary.unlabelled == 1 else 's'} with no label"
     if summary.resumed_after:
         text += f" (resumed after row {summary.resumed_after})"
     return text
