@@ -28,7 +28,7 @@ from probe_train.model_dir import TrainedModel, load_trained
 
 from . import __version__
 from .card import facts_from_manifest, picture_links, render_card
-from .decisions import decision_fields, decision_verification
+from .decisions import decision_fields, decision_verification, label_thresholds, load_multilabel_eval
 from .exactness import saturation_report
 from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
@@ -58,6 +58,9 @@ class ExportResult:
 
 
 def _verification_texts(trained: TrainedModel, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
+    if options.eval_file and trained.multi_label:
+        ml = load_multilabel_eval(options.eval_file, options.text_column, options.label_column, trained.labels)
+        return ml.texts, ml.y, options.eval_file
     if options.eval_file:
         data = load_dataset(options.eval_file, options.text_column, options.label_column, min_classes=1)
         data = align_labels(data, trained.labels)
@@ -91,6 +94,7 @@ class _Verified:
     y: np.ndarray | None
     source: str
     reference: np.ndarray
+    thresholds: np.ndarray | None = None  # multi-label: each label's threshold, in label order
 
 
 def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
@@ -104,7 +108,8 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
     tok_json = tokenizer_json(encoder)
     long_text = _long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
-    verified = _Verified(texts, y, source, torch_probabilities(module, encoder, texts))
+    cuts = label_thresholds(manifest)
+    verified = _Verified(texts, y, source, torch_probabilities(module, encoder, texts), cuts)
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         fused = Path(tmp) / "fp32.onnx"
         fused_ops = _fused_graph(module, encoder, texts[:2], encoder_layers, Path(tmp), fused)
@@ -122,7 +127,7 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
         # labelled texts (the paired accuracy test reads those).
         extra = list(trained.sample_texts)
         fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
-        ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y)
+        ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y, cuts)
         chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
         if chosen is None:
             raise ExportError(_gate_message(tried[-1], model_dir, out, options))
@@ -174,7 +179,7 @@ def _fused_graph(
 
 def _checked_fp32(verified: _Verified, fp32_probs: np.ndarray, options: ExportOptions) -> Figures:
     """The fp32 graph against PyTorch; beyond the tolerance nothing is shipped."""
-    fp32 = compare(verified.reference, fp32_probs, verified.y)
+    fp32 = compare(verified.reference, fp32_probs, verified.y, verified.thresholds)
     if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
         raise ExportError(
             f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
@@ -195,16 +200,16 @@ def _verification(
 ) -> Verification:
     """Each graph against its reference: PyTorch against itself (its accuracy), fp32 against PyTorch, the
     shipped quantized graph against fp32 (the gate's own batched answers: no second pass over the texts)."""
-    y, reference = verified.y, verified.reference
+    y, reference, cuts = verified.y, verified.reference, verified.thresholds
     int8 = (
         None
         if chosen.name is Quantization.NONE
-        else _int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y)
+        else _int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y, cuts)
     )
     return Verification(
         texts=len(verified.texts),
         source=verified.source,
-        torch=compare(reference, reference, y) if y is not None else None,
+        torch=compare(reference, reference, y, cuts) if y is not None else None,
         int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
         fused_ops=fused_ops,
         unfused_attention=unfused_attention(fused_ops, encoder_layers),
@@ -236,14 +241,16 @@ def _feeds(encoder: Any, texts: list[str]) -> dict[str, torch.Tensor]:
     }
 
 
-def _int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> Figures:
+def _int8_figures(
+    reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None, cuts: np.ndarray | None = None
+) -> Figures:
     """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch."""
-    figures = compare(fp32, int8, y)
+    figures = compare(fp32, int8, y, cuts)
     return replace(
         figures,
         agreement=None,
         flip_rate=1.0 - (figures.agreement or 0.0),
-        agreement_with_torch=float((int8.argmax(1) == reference.argmax(1)).mean()),
+        agreement_with_torch=compare(reference, int8, None, cuts).agreement,
     )
 
 

@@ -19,16 +19,17 @@ from typing import Any, TypeVar
 
 import numpy as np
 from probe_runtime.atomic import atomic_dir, user_mode
-from probe_runtime.choices import Method, Pooling
+from probe_runtime.choices import Method, Pooling, Task
 from probe_runtime.errors import ArtifactError, InputError
 from probe_runtime.guard import refuse_existing_output
 from probe_runtime.record_fields import to_plain
-from probe_runtime.records import Decision, Provenance, Record, TrainingSummary
+from probe_runtime.records import Decision, LabelThresholds, Provenance, Record, TrainingSummary
 
 from .encoder import Encoder
 from .errors import ProbeError
 from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
 from .head_fit import damaged as _damaged
+from .multilabel.directory import multilabel_eval_records, read_multilabel_eval, task_fields
 from .records import RunSettings, TrainReport, training_summary
 
 __all__ = [
@@ -71,7 +72,7 @@ class TrainedModel:
     report: TrainReport = field(default_factory=TrainReport)
     settings: RunSettings = field(default_factory=RunSettings)
     eval_texts: list[str] = field(default_factory=list)
-    eval_y: list[int] = field(default_factory=list)
+    eval_y: list[Any] = field(default_factory=list)  # label indices; multi-label: 0/1 rows
     sample_texts: list[str] = field(default_factory=list)
     normalize: bool = False  # the pooled vector is L2-normalised before the head (absent in older directories)
     # Decisions (probe_train.decisions): the temperature folded into the head's softmax, the operating
@@ -83,6 +84,14 @@ class TrainedModel:
     reliability_png: bytes | None = None  # written beside the report as reliability.png
     # The base encoder by what finds it again (hub id/revision or package/version, weights' SHA-256)
     provenance: Provenance | None = None
+    # Multi-label (`probe_train.multilabel`): a sigmoid per label, each decided by its threshold in ``thresholds``;
+    # ``eval_y`` then holds a 0/1 row per text. Older directories are single-label.
+    task: Task = Task.SINGLE_LABEL
+    thresholds: LabelThresholds | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task is Task.MULTI_LABEL
 
     @property
     def base_encoder(self) -> str:
@@ -174,7 +183,10 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
             (staging / RELIABILITY).write_bytes(model.reliability_png)
         if model.eval_texts:
             labelled = zip(model.eval_texts, model.eval_y)
-            _write_jsonl(staging / EVAL, ({"text": text, "label": model.labels[y]} for text, y in labelled))
+            rows: Iterable[dict[str, Any]] = ({"text": text, "label": model.labels[y]} for text, y in labelled)
+            if model.multi_label:
+                rows = multilabel_eval_records(model.labels, model.eval_texts, model.eval_y)
+            _write_jsonl(staging / EVAL, rows)
         if model.sample_texts:
             _write_jsonl(staging / SAMPLE, ({"text": text} for text in model.sample_texts))
         if encoder_dir is not None:
@@ -251,11 +263,13 @@ def _read_head(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
-def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
-    """The held-out texts and their label indices, read with the one data reader (absent: none)."""
+def _read_eval(path: Path, labels: list[Any], task: Task = Task.SINGLE_LABEL) -> tuple[list[str], list[Any]]:
+    """The held-out texts and their label indices (multi-label: 0/1 rows) (absent: none)."""
     eval_path = path / EVAL
     if not eval_path.is_file():
         return [], []
+    if task is Task.MULTI_LABEL:
+        return read_multilabel_eval(eval_path, labels)
     from probe_runtime.files import read_rows
 
     index = {json.dumps(label): i for i, label in enumerate(labels)}
@@ -328,6 +342,7 @@ def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise _damaged(config_path, f"field 'label_names' is {names!r}, not a list of strings")
     provenance = config.get("provenance") or None
     return {
+        **task_fields(config_path, config),
         "settings": _record(RunSettings, _set(config.get("settings") or {}), config_path, "settings"),
         "decision": _record(Decision, config.get("decision") or {}, config_path, "decision"),
         "provenance": None if provenance is None else _record(Provenance, provenance, config_path, "provenance"),
@@ -354,7 +369,8 @@ def load_trained(path: str | Path) -> TrainedModel:
     found = encoder_config(encoder)
     if found is not None:
         check_head_fits_encoder(path, {**config, "encoder": encoder}, weight.shape[1], found)
-    texts, ys = _read_eval(path, config["labels"])
+    records = _records(path / CONFIG, config)
+    texts, ys = _read_eval(path, config["labels"], records["task"])
     return TrainedModel(
         method=Method(config["method"]),
         encoder=encoder,
@@ -368,7 +384,7 @@ def load_trained(path: str | Path) -> TrainedModel:
         eval_texts=texts,
         eval_y=ys,
         sample_texts=_read_sample(path / SAMPLE),
-        **_records(path / CONFIG, config),
+        **records,
     )
 
 
