@@ -35,7 +35,9 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def ml_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("multilabel-data")
-    return write_cells(root / "train.csv", multilabel_rows(160, 1)), write_cells(root / "test.csv", multilabel_rows(48, 2))
+    return write_cells(root / "train.csv", multilabel_rows(160, 1)), write_cells(
+        root / "test.csv", multilabel_rows(48, 2)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,13 @@ DIRECTORY_ONLY = {
     "operating_point_setting": "the manifest's `decision`",
     "min_score": "the manifest's `decision`",
     "calibrate": "the manifest's `temperature`",
+    # multi-label probes' config.json settings
+    "label_C": "each label's regularisation: how the heads were fitted, folded into their weights",
+    "cv_average_precision": "the C search's per-label scores: the directory's record of the search",
+    "cv_average_precision_raw": "the normalisation choice's scores; the artifact keeps `normalize`, the result",
+    "cv_average_precision_l2": "as cv_average_precision_raw",
+    "threshold_target": "the manifest's `thresholds.target`",
+    "threshold_figures": "each threshold's out-of-fold figures; the manifest keeps the thresholds and the test figures",
 }
 
 

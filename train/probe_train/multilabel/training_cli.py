@@ -111,9 +111,9 @@ def _thresholds_line(trained: TrainedModel) -> str:
 
 def run_multilabel_train(job: TrainJob) -> int:
     """The multi-label run under `run_train`'s lock: every check before the encoder loads, then train and save."""
-    print(detection(job).reason, file=sys.stderr)
     check_multilabel_settings(job.settings)
     train_data, test = _read(job)
+    print(detection(job).reason, file=sys.stderr)  # once the data is read: a mistake in it is the one line shown
     settings = job.settings
     encoder = load_encoder(settings.model, settings.max_length)
     check_layer(encoder, settings.layer)
