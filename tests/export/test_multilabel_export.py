@@ -22,6 +22,7 @@ from probe_runtime.artifact import Task
 from probe_runtime.cli import main as runtime_main
 from probe_train.model_dir import load_trained
 
+from tests.export.test_training_record import DIRECTORY_ONLY, MULTI_LABEL_ONLY, SUMMARY, _recorded
 from tests.train.multilabel_rows import LABELS, multilabel_rows, write_cells, write_columns
 
 
@@ -119,6 +120,18 @@ def test_the_auto_file_is_gated_and_records_every_multi_label_figure_of_the_run(
     assert m.verification.precision is not None and m.verification.precision.chosen is not None
     assert m.verification.fp32 is not None and m.verification.fp32.agreement == 1.0
     assert m.card is not None and "threshold" in m.card and "micro-F1" in m.card
+
+
+def test_every_field_the_multi_label_run_records_reaches_the_artifact_or_is_declared_directory_only(trained, artifacts):
+    training = Classifier.load(artifacts["none"]).manifest.training.to_json_dict()
+    recorded = _recorded(trained[0])
+    for key, value in recorded.items():
+        if key in SUMMARY:
+            assert training.get(key) == value, f"{key}: the directory has {value!r}, the artifact {training.get(key)!r}"
+        else:
+            assert key in DIRECTORY_ONLY, f"{key} is recorded by training but reaches no artifact"
+    assert training.keys() <= recorded.keys()
+    assert training.keys() >= MULTI_LABEL_ONLY
 
 
 def test_info_shows_the_thresholds_and_the_multi_label_figures(artifacts, capsys):
