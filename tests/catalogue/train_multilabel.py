@@ -58,7 +58,7 @@ CASES = [
     Case(
         "train-multilabel-separator-splits-nothing",
         "train",
-        "--label-separator ';' on labels joined by '|' (food|neg)",
+        "--label-separator ';' on labels joined by a vertical bar",
         separator_splits_nothing,
         "the separator ';' splits no label cell in column 'label', but '|' does",
         1,
