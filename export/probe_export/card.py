@@ -20,7 +20,9 @@ from typing import Any
 import yaml
 from probe_runtime.artifact import CARD_MARKER, Manifest
 from probe_runtime.choices import LongTextPolicy, Quantization
-from probe_runtime.records import Provenance, Speed, TrainingSummary, Verification
+from probe_runtime.records import LabelThresholds, Provenance, Speed, TrainingSummary, Verification
+
+from .card_multilabel import multilabel_metrics
 
 __all__ = ["CARD_MARKER", "PICTURES", "CardFacts", "facts_from_manifest", "picture_links", "render_card"]
 
@@ -56,6 +58,7 @@ class CardFacts:
     speed: Speed | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     decisions: Mapping[str, Any] = field(default_factory=dict)  # threshold, temperature, label names...
+    thresholds: LabelThresholds | None = None  # multi-label: each label's threshold
 
 
 def facts_from_manifest(manifest: Manifest, name: str) -> CardFacts:
@@ -78,6 +81,7 @@ def facts_from_manifest(manifest: Manifest, name: str) -> CardFacts:
         window_aggregate=str(manifest.window_aggregate),
         speed=manifest.speed,
         decisions=decisions,
+        thresholds=manifest.thresholds,
     )
 
 
@@ -238,6 +242,8 @@ def _method(facts: CardFacts) -> list[str]:
 
 def _metrics(facts: CardFacts, pictures: Mapping[str, str]) -> list[str]:
     t = facts.training
+    if facts.thresholds is not None:
+        return multilabel_metrics(t, facts.thresholds, _test_name(t), _table)
     if t.accuracy is None:
         return []
     lines = [

@@ -14,14 +14,31 @@ from typing import Any
 import numpy as np
 from probe_runtime.artifact import Manifest
 from probe_train.model_dir import TrainedModel
+from probe_train.multilabel.data import LabelLayout, MultiLabelDataset, load_multilabel
 from probe_train.operating_point import operating_figures
 
-__all__ = ["decision_fields", "decision_verification"]
+__all__ = ["decision_fields", "decision_verification", "label_thresholds", "load_multilabel_eval"]
+
+
+def label_thresholds(manifest: Manifest) -> np.ndarray | None:
+    """A multi-label file's thresholds in its label order (what the gate and verification decide at); else None."""
+    if manifest.thresholds is None:
+        return None
+    return np.array([manifest.thresholds.by_label[str(label)] for label in manifest.labels], dtype=np.float64)
+
+
+def load_multilabel_eval(path: str, text_column: str, label_column: str, labels: list[Any]) -> MultiLabelDataset:
+    """``probe export --eval FILE`` of a multi-label model: the file read as multi-label data, in the model's labels."""
+    layout = LabelLayout(column=label_column)
+    return load_multilabel(path, text_column, layout, labels=[str(label) for label in labels])
 
 
 def decision_fields(trained: TrainedModel) -> dict[str, Any]:
-    """The manifest's decision, temperature and label_names from the model directory (checked there)."""
+    """The manifest's decision, temperature, label_names, task and per-label thresholds from the model directory
+    (checked there)."""
     return {
+        "task": trained.task,
+        "thresholds": trained.thresholds,
         "decision": trained.decision,
         "temperature": trained.temperature,
         "label_names": list(trained.label_names),

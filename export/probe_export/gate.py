@@ -24,7 +24,7 @@ import numpy as np
 from probe_runtime.records import AgreementRecord, PairedRecord
 from scipy.stats import binomtest
 
-__all__ = ["GateLimits", "GateVerdict", "agreement", "decide", "paired_accuracy", "rounded"]
+__all__ = ["GateLimits", "GateVerdict", "agreement", "decide", "labels_decided", "paired_accuracy", "rounded", "same"]
 
 # The figures are the artifact's own records (`probe_runtime.records`): what is measured here is what is stored.
 Figures = TypeVar("Figures", AgreementRecord, PairedRecord)
@@ -47,10 +47,23 @@ class GateVerdict:
         return {"passed": self.passed, "reasons": list(self.reasons)}
 
 
-def agreement(fp32: np.ndarray, candidate: np.ndarray) -> AgreementRecord:
-    """Flips (argmax differs) and |Δp| of ``candidate`` against ``fp32`` probabilities ``[n, labels]``."""
+def labels_decided(proba: np.ndarray, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Each text's answer: the argmax label index, or (multi-label, ``thresholds`` per label) the 0/1 row of
+    the labels whose probability is at least their threshold (the runtime's rule)."""
+    return proba.argmax(1) if thresholds is None else (proba >= thresholds).astype(np.uint8)
+
+
+def same(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per text, whether two answers (`labels_decided`) are the same: for multi-label, every label's decision."""
+    equal = np.asarray(a) == np.asarray(b)
+    return equal if equal.ndim == 1 else equal.all(axis=1)
+
+
+def agreement(fp32: np.ndarray, candidate: np.ndarray, thresholds: np.ndarray | None = None) -> AgreementRecord:
+    """Flips and |Δp| of ``candidate`` against ``fp32`` probabilities ``[n, labels]``. A flip: the argmax
+    differs, or (multi-label, ``thresholds`` per label) any label's decision at its threshold changes."""
     n = len(fp32)
-    flips = int((fp32.argmax(1) != candidate.argmax(1)).sum())
+    flips = int((~same(labels_decided(fp32, thresholds), labels_decided(candidate, thresholds))).sum())
     upper = binomtest(flips, n).proportion_ci(0.95, method="wilson").high if n else 1.0
     diff = np.abs(fp32.astype(np.float64) - candidate.astype(np.float64))
     return AgreementRecord(
@@ -70,7 +83,7 @@ def paired_accuracy(fp32_pred: np.ndarray, candidate_pred: np.ndarray, y: np.nda
     (var = (b + c − (c − b)² / n) / n²); it is reported, the decision uses the exact test.
     """
     n = len(y)
-    right_fp32, right_cand = fp32_pred == y, candidate_pred == y
+    right_fp32, right_cand = same(fp32_pred, y), same(candidate_pred, y)  # multi-label: every label right
     lost = int((right_fp32 & ~right_cand).sum())
     gained = int((~right_fp32 & right_cand).sum())
     delta = (gained - lost) / n if n else 0.0

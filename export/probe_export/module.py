@@ -36,6 +36,7 @@ def build_module(trained: TrainedModel, model_dir: Path | None = None) -> tuple[
         encoder, trained.weight, trained.bias, trained.pooling, trained.layer, trained.normalize
     )
     module.temperature = trained.temperature  # folded into the graph: the file's probabilities are calibrated
+    module.multi_label = trained.multi_label  # ends in a sigmoid per label
     return module.eval(), encoder
 
 

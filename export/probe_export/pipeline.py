@@ -22,7 +22,7 @@ from probe_train.encoder import pad_token_id, tokenizer_json
 from probe_train.model_dir import TrainedModel, load_trained
 
 from . import __version__
-from .decisions import decision_fields, decision_verification
+from .decisions import decision_fields, decision_verification, label_thresholds
 from .exactness import saturation_report
 from .graph import export_onnx, optimize, unfused_attention
 from .module import build_module, torch_probabilities
@@ -86,7 +86,7 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
     tok_json = tokenizer_json(encoder)
     long_text = long_text_fields(manifest, encoder, options)
     log.info("computing PyTorch reference probabilities on %d texts", len(texts))
-    verified = Verified(texts, y, source, torch_probabilities(module, encoder, texts))
+    verified = Verified(texts, y, source, torch_probabilities(module, encoder, texts), label_thresholds(manifest))
     with tempfile.TemporaryDirectory(prefix="probe-export-") as tmp:
         fused = Path(tmp) / "fp32.onnx"
         fused_ops = _fused_graph(module, encoder, texts[:2], encoder_layers, Path(tmp), fused)
@@ -104,7 +104,7 @@ def _export(model_dir: Path, out: Path, options: ExportOptions) -> Manifest:
         # labelled texts (the paired accuracy test reads those).
         extra = list(trained.sample_texts)
         fp32_all = np.concatenate([fp32_runner.predict_proba(extra), fp32_probs]) if extra else fp32_probs
-        ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y)
+        ref = Reference(load, fp32_all, extra + list(texts), slice(len(extra), None), y, verified.thresholds)
         chosen, tried = choose_precision(options.quantize, fused, Path(tmp), ref, options.limits)
         if chosen is None:
             raise ExportError(gate_message(tried[-1], model_dir, out, options))
@@ -165,14 +165,16 @@ def _verification(
 ) -> Verification:
     """Each graph against its reference: PyTorch against itself (its accuracy), fp32 against PyTorch, the
     shipped quantized graph against fp32 (the gate's own batched answers: no second pass over the texts)."""
-    y, reference = verified.y, verified.reference
+    y, reference, cuts = verified.y, verified.reference, verified.thresholds
     int8 = (
-        None if chosen.name is Quantization.NONE else int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y)
+        None
+        if chosen.name is Quantization.NONE
+        else int8_figures(reference, fp32_probs, chosen.probs[ref.labelled], y, cuts)
     )
     return Verification(
         texts=len(verified.texts),
         source=verified.source,
-        torch=compare(reference, reference, y) if y is not None else None,
+        torch=compare(reference, reference, y, cuts) if y is not None else None,
         int8_worst_pair_sum=None if int8 is None else saturation_report(onnx.load(str(chosen.path))).worst_pair_sum,
         fused_ops=fused_ops,
         unfused_attention=unfused_attention(fused_ops, encoder_layers),

@@ -24,7 +24,7 @@ from probe_runtime.choices import Quantization
 from probe_runtime.records import CandidateRecord, GateRecord, PrecisionRecord
 
 from . import AUTO, QUANTIZE_CHOICES
-from .gate import GateLimits, agreement, decide, paired_accuracy, rounded
+from .gate import GateLimits, agreement, decide, labels_decided, paired_accuracy, rounded
 from .graph import quantize_int8
 
 __all__ = ["AUTO", "AUTO_ORDER", "QUANTIZE_CHOICES", "Candidate", "Reference", "choose_precision", "record"]
@@ -94,6 +94,7 @@ class Reference:
     texts: list[str]
     labelled: slice
     y: np.ndarray | None
+    thresholds: np.ndarray | None = None  # multi-label: each label's threshold (a flip: any label's decision)
 
 
 def evaluate_candidate(
@@ -114,7 +115,7 @@ def evaluate_candidate(
     run = ref.load(path)
     fp32 = name is Quantization.NONE if is_fp32 is None else is_fp32
     probs = ref.fp32 if fp32 else run.predict_proba(ref.texts)  # fp32 is the reference
-    agree = agreement(ref.fp32, probs)
+    agree, cuts = agreement(ref.fp32, probs, ref.thresholds), ref.thresholds
     fp32_lab, cand_lab = ref.fp32[ref.labelled], probs[ref.labelled]
     labelled_texts = ref.texts[ref.labelled]
     dependent = name.batch_dependent
@@ -128,12 +129,12 @@ def evaluate_candidate(
     verdicts = []
     y = ref.y
     if y is not None and len(y):
-        paired = paired_accuracy(fp32_lab.argmax(1), cand_lab.argmax(1), y)
+        paired = paired_accuracy(labels_decided(fp32_lab, cuts), labels_decided(cand_lab, cuts), y)
         verdicts.append(decide(agree, paired, limits))
         if dependent:
             # An app calling predict(text) sees the one-by-one answers: the gate counts the worse way.
-            paired_one_by_one = paired_accuracy(fp32_lab.argmax(1), alone.argmax(1), y)
-            verdicts.append(decide(agreement(fp32_lab, alone), paired_one_by_one, limits))
+            paired_one_by_one = paired_accuracy(labels_decided(fp32_lab, cuts), labels_decided(alone, cuts), y)
+            verdicts.append(decide(agreement(fp32_lab, alone, cuts), paired_one_by_one, limits))
     else:
         verdicts.append(decide(agree, None, limits))
     reasons = tuple(r for v in verdicts for r in v.reasons)

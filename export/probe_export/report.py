@@ -86,6 +86,7 @@ def _facts_from_model_dir(path: Path) -> tuple[CardFacts, Any]:
         training=trained.summary() if trained.report.to_json_dict() else TrainingSummary(),
         provenance=trained.provenance,
         decisions={"calibration": calibration} if isinstance(calibration, dict) else {},
+        thresholds=trained.thresholds,
     )
     return facts, sweep
 

@@ -23,6 +23,7 @@ from probe_train.embeddings import text_encoder
 from probe_train.model_dir import TrainedModel
 
 from .card import facts_from_manifest, picture_links, render_card
+from .decisions import load_multilabel_eval
 from .options import ExportOptions
 from .precision import Candidate
 from .speed import measure_speed
@@ -46,6 +47,9 @@ class ExportError(ProbeError):
 
 
 def verification_texts(trained: TrainedModel, options: ExportOptions) -> tuple[list[str], np.ndarray | None, str]:
+    if options.eval_file and trained.multi_label:
+        ml = load_multilabel_eval(options.eval_file, options.text_column, options.label_column, trained.labels)
+        return ml.texts, ml.y, options.eval_file
     if options.eval_file:
         data = load_dataset(options.eval_file, options.text_column, options.label_column, min_classes=1)
         data = align_labels(data, trained.labels)
@@ -64,11 +68,12 @@ class Verified:
     y: np.ndarray | None
     source: str
     reference: np.ndarray
+    thresholds: np.ndarray | None = None  # multi-label: each label's threshold, in label order
 
 
 def checked_fp32(verified: Verified, fp32_probs: np.ndarray, options: ExportOptions) -> Figures:
     """The fp32 graph against PyTorch; beyond the tolerance nothing is shipped."""
-    fp32 = compare(verified.reference, fp32_probs, verified.y)
+    fp32 = compare(verified.reference, fp32_probs, verified.y, verified.thresholds)
     if fp32.max_abs_diff is not None and fp32.max_abs_diff > options.fp32_tolerance:
         raise ExportError(
             f"the fp32 ONNX graph differs from PyTorch by up to {fp32.max_abs_diff:.2e} "
@@ -92,14 +97,17 @@ def requires_onnxruntime(shipped: Quantization) -> str | None:
     return version_text(BLOCKED_QUANTIZE_SINCE) if shipped is Quantization.INT8_PER_TOKEN else None
 
 
-def int8_figures(reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None) -> Figures:
-    """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch."""
-    figures = compare(fp32, int8, y)
+def int8_figures(
+    reference: np.ndarray, fp32: np.ndarray, int8: np.ndarray, y: np.ndarray | None, cuts: np.ndarray | None = None
+) -> Figures:
+    """int8 against the fp32 file (flips, |Δp|), its accuracy, and its agreement with PyTorch (``cuts``: a
+    multi-label file's thresholds, so a flip is any label's decision changing)."""
+    figures = compare(fp32, int8, y, cuts)
     return replace(
         figures,
         agreement=None,
         flip_rate=1.0 - (figures.agreement or 0.0),
-        agreement_with_torch=float((int8.argmax(1) == reference.argmax(1)).mean()),
+        agreement_with_torch=compare(reference, int8, None, cuts).agreement,
     )
 
 

@@ -61,6 +61,7 @@ class ClassifierModule(torch.nn.Module):
         self.layer = layer
         self.input_names = input_names
         self.temperature = 1.0
+        self.multi_label = False  # a sigmoid per label (multi-label files) instead of the softmax over them
 
     @classmethod
     def with_head(
@@ -100,6 +101,8 @@ class ClassifierModule(torch.nn.Module):
             feeds["token_type_ids"] = token_type_ids
         vectors = pooled(self.encoder, feeds, self.pooling, self.layer, self.normalize)
         logits = self.head(vectors)
+        if self.multi_label:  # each label's independent probability; its threshold decides (no temperature)
+            return torch.sigmoid(logits), vectors
         if self.temperature != 1.0:  # no extra node in the graph of an uncalibrated model
             logits = logits / self.temperature
         return torch.softmax(logits, dim=-1), vectors

@@ -34,6 +34,7 @@ from .embeddings import use_fast_attention
 from .encoder import check_layer, load_encoder
 from .errors import ProbeError
 from .layers_cli import add_layers_command, sweep_request
+from .multilabel.options import add_multilabel_options, multilabel_job_fields
 from .pooling import Pooling
 from .requests import Columns, TrainJob
 from .settings import FinetuneSettings, Method, ProbeSettings
@@ -83,6 +84,7 @@ def train_job(args: argparse.Namespace) -> TrainJob:
         resume=args.resume,
         encoder_dir=local_encoder(args.model),
         static=_static_spec(args),
+        **multilabel_job_fields(args),
     )
 
 
@@ -228,6 +230,7 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     add_encoder_options(p)
     _add_static_options(p)
     add_decision_options(p)
+    add_multilabel_options(p)
     p.set_defaults(func=cmd_train, batch_size=None)
     _add_finetune_options(p)
 

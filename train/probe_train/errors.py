@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from probe_runtime.errors import ProbeError, UsageError
 
-__all__ = ["DataError", "FieldError", "FieldUsageError", "ProbeError"]
+__all__ = ["DataError", "DataFieldError", "FieldError", "FieldUsageError", "ProbeError"]
 
 
 class DataError(ProbeError):
@@ -35,6 +35,10 @@ class FieldError(ProbeError):
     def name_fields(self, name: Callable[[str], str]) -> None:
         """Show each field as ``name(field)`` (a CLI: its flag) from now on."""
         self.args = (self._render(name),)
+
+
+class DataFieldError(FieldError, DataError):
+    """A `DataError` whose fix is a setting: the message names its field (a CLI shows the flag)."""
 
 
 class FieldUsageError(FieldError, UsageError):

@@ -19,16 +19,18 @@ from typing import Any, TypeVar
 
 import numpy as np
 from probe_runtime.atomic import atomic_dir, user_mode
-from probe_runtime.choices import Method, Pooling
+from probe_runtime.choices import Method, Pooling, Task
 from probe_runtime.errors import ArtifactError, InputError
 from probe_runtime.guard import refuse_existing_output
 from probe_runtime.record_fields import to_plain
-from probe_runtime.records import Decision, Provenance, Record, TrainingSummary
+from probe_runtime.records import Decision, LabelThresholds, Provenance, Record, TrainingSummary
 
 from .encoder import Encoder
 from .errors import ProbeError
 from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
 from .head_fit import damaged as _damaged
+from .marker import FORMAT, FORMAT_VERSION, KIND, is_trained_model_dir
+from .multilabel.directory import multilabel_eval_records, read_multilabel_eval, task_fields
 from .records import RunSettings, TrainReport, training_summary
 from .static_dir import encoder_kind, read_static_table, static_config, write_static_table
 from .static_encoder import StaticTable
@@ -44,14 +46,11 @@ __all__ = [
     "save_trained",
 ]
 
-FORMAT = "probe-trained-model"
-FORMAT_VERSION = 1
 REPORT, EVAL, ENCODER_DIR = "report.json", "eval.jsonl", "encoder"
 RELIABILITY = "reliability.png"
 # Unlabelled training texts the export compares its precision candidates against fp32 on: agreement needs
 # no labels, and a few thousand texts tell a 0.5 % flip rate from a 2 % one where a 116-text test split cannot.
 SAMPLE, SAMPLE_TEXTS = "texts.jsonl", 4000
-KIND = "probe model directory"  # how refusals name what `probe train` writes
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ class TrainedModel:
     report: TrainReport = field(default_factory=TrainReport)
     settings: RunSettings = field(default_factory=RunSettings)
     eval_texts: list[str] = field(default_factory=list)
-    eval_y: list[int] = field(default_factory=list)
+    eval_y: list[Any] = field(default_factory=list)  # label indices; multi-label: 0/1 rows
     sample_texts: list[str] = field(default_factory=list)
     normalize: bool = False  # the pooled vector is L2-normalised before the head (absent in older directories)
     # Decisions (probe_train.decisions): the temperature folded into the head's softmax, the operating
@@ -93,6 +92,15 @@ class TrainedModel:
     @property
     def encoder_kind(self) -> EncoderKind:
         return EncoderKind.TRANSFORMER if self.static is None else EncoderKind.STATIC
+
+    # Multi-label (`probe_train.multilabel`): a sigmoid per label, each decided by its threshold in ``thresholds``;
+    # ``eval_y`` then holds a 0/1 row per text. Older directories are single-label.
+    task: Task = Task.SINGLE_LABEL
+    thresholds: LabelThresholds | None = None
+
+    @property
+    def multi_label(self) -> bool:
+        return self.task is Task.MULTI_LABEL
 
     @property
     def base_encoder(self) -> str:
@@ -119,23 +127,6 @@ def sample_texts(texts: list[str], seed: int, n: int = SAMPLE_TEXTS) -> list[str
         return list(texts)
     keep = np.sort(np.random.default_rng(seed).choice(len(texts), n, replace=False))
     return [texts[i] for i in keep]
-
-
-def is_trained_model_dir(path: str | Path) -> bool:
-    """Whether ``path`` is a directory ``probe train`` wrote, recognised by its own marker.
-
-    The marker is ``"format": "probe-trained-model"`` in its config.json: the mere presence of a
-    config.json proves nothing (every Hugging Face model folder and many projects have one), and
-    ``--overwrite`` must never replace those.
-    """
-    config = Path(path) / CONFIG
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        Path(path).is_dir() and not Path(path).is_symlink() and isinstance(data, dict) and data.get("format") == FORMAT
-    )
 
 
 def save_trained(
@@ -187,7 +178,10 @@ def _write(model: TrainedModel, out: Path, encoder_dir: Path | None, overwrite: 
             (staging / RELIABILITY).write_bytes(model.reliability_png)
         if model.eval_texts:
             labelled = zip(model.eval_texts, model.eval_y)
-            _write_jsonl(staging / EVAL, ({"text": text, "label": model.labels[y]} for text, y in labelled))
+            rows: Iterable[dict[str, Any]] = ({"text": text, "label": model.labels[y]} for text, y in labelled)
+            if model.multi_label:
+                rows = multilabel_eval_records(model.labels, model.eval_texts, model.eval_y)
+            _write_jsonl(staging / EVAL, rows)
         if model.sample_texts:
             _write_jsonl(staging / SAMPLE, ({"text": text} for text in model.sample_texts))
         if encoder_dir is not None:
@@ -257,11 +251,13 @@ def _read_head(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     return weight, bias
 
 
-def _read_eval(path: Path, labels: list[Any]) -> tuple[list[str], list[int]]:
-    """The held-out texts and their label indices, read with the one data reader (absent: none)."""
+def _read_eval(path: Path, labels: list[Any], task: Task = Task.SINGLE_LABEL) -> tuple[list[str], list[Any]]:
+    """The held-out texts and their label indices (multi-label: 0/1 rows) (absent: none)."""
     eval_path = path / EVAL
     if not eval_path.is_file():
         return [], []
+    if task is Task.MULTI_LABEL:
+        return read_multilabel_eval(eval_path, labels)
     from probe_runtime.files import read_rows
 
     index = {json.dumps(label): i for i, label in enumerate(labels)}
@@ -334,6 +330,7 @@ def _records(config_path: Path, config: dict[str, Any]) -> dict[str, Any]:
         raise _damaged(config_path, f"field 'label_names' is {names!r}, not a list of strings")
     provenance = config.get("provenance") or None
     return {
+        **task_fields(config_path, config),
         "settings": _record(RunSettings, _set(config.get("settings") or {}), config_path, "settings"),
         "decision": _record(Decision, config.get("decision") or {}, config_path, "decision"),
         "provenance": None if provenance is None else _record(Provenance, provenance, config_path, "provenance"),
@@ -363,7 +360,8 @@ def load_trained(path: str | Path) -> TrainedModel:
     found = encoder_config(encoder) if static is None else None
     if found is not None:
         check_head_fits_encoder(path, {**config, "encoder": encoder}, weight.shape[1], found)
-    texts, ys = _read_eval(path, config["labels"])
+    records = _records(path / CONFIG, config)
+    texts, ys = _read_eval(path, config["labels"], records["task"])
     return TrainedModel(
         method=Method(config["method"]),
         encoder=encoder,
@@ -378,7 +376,7 @@ def load_trained(path: str | Path) -> TrainedModel:
         eval_y=ys,
         sample_texts=_read_sample(path / SAMPLE),
         static=static,
-        **_records(path / CONFIG, config),
+        **records,
     )
 
 

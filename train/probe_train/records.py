@@ -73,6 +73,14 @@ class RunSettings(TrainingSummary):
     operating_point: str | None = field(default=None, metadata=spec(text))
     min_score: float | None = field(default=None, metadata=spec(number))
     calibrate: bool | None = field(default=None, metadata=spec(flag))
+    # Multi-label probes: each label's C and out-of-fold average precision (mean over labels: the raw and the
+    # L2-normalised search, when both ran), the threshold target, and each threshold's out-of-fold figures
+    label_C: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
+    cv_average_precision: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
+    cv_average_precision_raw: float | None = field(default=None, metadata=spec(number))
+    cv_average_precision_l2: float | None = field(default=None, metadata=spec(number))
+    threshold_target: str | None = field(default=None, metadata=spec(text))
+    threshold_figures: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
 
 
 SUMMARY_FIELDS = tuple(f.name for f in fields(TrainingSummary) if f.name != "extra")

@@ -7,10 +7,11 @@ new option is one field here, not one more attribute looked up in several module
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .layers import DEFAULT_TOLERANCE
+from .multilabel.thresholds import ThresholdTarget
 from .pooling import Pooling
 from .settings import ProbeSettings
 from .static_training import StaticSpec
@@ -65,3 +66,9 @@ class TrainJob:
     resume: bool = False
     encoder_dir: str | None = None
     static: StaticSpec | None = None
+    # Multi-label data (`probe_train.multilabel`): None detects it from the data (``--multi-label``/``--single-label``
+    # say); a label cell's separator (None: ``|``, not named), the 0/1 label columns, the thresholds' target.
+    multi_label: bool | None = None
+    label_separator: str | None = None
+    label_columns: tuple[str, ...] = ()
+    threshold_target: ThresholdTarget = field(default_factory=ThresholdTarget)

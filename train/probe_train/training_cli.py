@@ -24,6 +24,7 @@ from .finetune_records import EpochResult
 from .layers_cli import auto_layer
 from .metrics import format_report
 from .model_dir import KIND, TrainedModel, is_trained_model_dir, save_trained
+from .multilabel.training_cli import is_multilabel_job, run_multilabel_train
 from .records import RunSettings
 from .requests import TrainJob
 from .settings import FinetuneSettings, ProbeSettings
@@ -38,6 +39,8 @@ def run_train(job: TrainJob) -> int:
     """Every check on the output first (nothing of the user's is at risk), then the run under its lock."""
     out = _guard_train_output(job)
     with output_lock(out):
+        if is_multilabel_job(job):  # several labels per text: its own run (probe_train.multilabel)
+            return run_multilabel_train(job)
         train_data, test = _read(job)
         settings = _layer_chosen(job, train_data)
         # Loaded (and --max-length/--layer checked against it) before the first progress line, so a bad

@@ -99,6 +99,11 @@ class TrainingSummary(Record):
     confusion_matrix: tuple[tuple[int, ...], ...] | None = field(default=None, metadata=spec(count_matrix))
     # The data trained and tested on: {"train": {source, rows, label_counts, rows_sha256, file_sha256}, "test": ...}
     data: dict[str, Any] | None = field(default=None, metadata=spec(json_object))
+    # Multi-label files, on the test split (``per_class`` then holds each label's figures at its threshold)
+    micro_f1: float | None = field(default=None, metadata=spec(number))
+    weighted_f1: float | None = field(default=None, metadata=spec(number))
+    subset_accuracy: float | None = field(default=None, metadata=spec(number))  # every label of a text right
+    hamming_loss: float | None = field(default=None, metadata=spec(number))  # share of wrong (text, label) decisions
 
 
 @dataclass(frozen=True)

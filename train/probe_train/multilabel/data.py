@@ -26,7 +26,7 @@ from probe_runtime.errors import InputError
 from probe_runtime.files import input_format, read_rows
 
 from ..data import _is_blank
-from ..errors import DataError
+from ..errors import DataError, DataFieldError
 
 __all__ = ["DEFAULT_SEPARATOR", "Detection", "LabelLayout", "MultiLabelDataset", "detect_multilabel", "load_multilabel"]
 
@@ -214,14 +214,17 @@ def _check_separator(path: Path, records: list[_Record], layout: LabelLayout) ->
     for other in OTHER_SEPARATORS:
         hit = next((r for r in records if other != layout.sep and _splits(r.cell, other)), None)
         if hit is not None:
-            raise DataError(
+            raise DataFieldError(
                 f"{path}: the separator {layout.sep!r} splits no label cell in column {layout.column!r}, but "
-                f"{other!r} does (line {hit.line}: {hit.cell.strip()!r}); pass the separator the file uses."
+                f"{other!r} does (line {hit.line}: {hit.cell.strip()!r}); pass the separator the file uses "
+                "as {label_separator}.",
+                "label_separator",
             )
     if layout.separator is not None:
-        raise DataError(
+        raise DataFieldError(
             f"{path}: the separator {layout.sep!r} splits no label cell in column {layout.column!r} (every row holds "
-            "at most one label); pass the separator the file uses, or train single-label."
+            "at most one label); pass the separator the file uses as {label_separator}, or train single-label.",
+            "label_separator",
         )
 
 
@@ -231,9 +234,10 @@ def _check_learnable(path: Path, y: np.ndarray, labels: list[str], layout: Label
     where = "column" if layout.columns else "label"
     for k, label in enumerate(labels):
         if support[k] == 0:
-            raise DataError(
+            raise DataFieldError(
                 f"{path}: {where} {label!r} is 0 on every row: the label never occurs, so no model can learn it. "
-                "Add texts it applies to, or leave it out of --label-columns."
+                "Add texts it applies to, or leave it out of {label_columns}.",
+                "label_columns",
             )
         if support[k] == len(y):
             raise DataError(
