@@ -9,8 +9,11 @@ would otherwise surface as a shape error deep inside torch, after the encoder lo
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import ProbeError
 
@@ -21,6 +24,18 @@ CONFIG, HEAD = "config.json", "head.npz"  # the model directory's config and hea
 
 def damaged(path: Path, what: str) -> ProbeError:
     return ProbeError(f"{path}: {what}. The model directory is damaged; train it again with `probe train`.")
+
+
+def read_arrays(path: Path, names: tuple[str, ...], holds: str) -> tuple[np.ndarray, ...]:
+    """The arrays ``names`` of one of the directory's .npz files (``holds``: what it is for, said when it is
+    missing), without pickles; a missing or unreadable file is one `damaged` line."""
+    if not path.is_file():
+        raise damaged(path, f"missing ({holds})")
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return tuple(saved[name] for name in names)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise damaged(path, f"cannot be read ({exc})") from None
 
 
 def encoder_config(encoder: str) -> dict[str, Any] | None:

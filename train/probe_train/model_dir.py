@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -27,7 +26,7 @@ from probe_runtime.records import Decision, LabelThresholds, Provenance, Record,
 
 from .encoder import Encoder
 from .errors import ProbeError
-from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config
+from .head_fit import CONFIG, HEAD, check_head_fits_encoder, encoder_config, read_arrays
 from .head_fit import damaged as _damaged
 from .marker import FORMAT, FORMAT_VERSION, KIND, is_trained_model_dir
 from .multilabel.directory import multilabel_eval_records, read_multilabel_eval, task_fields
@@ -229,13 +228,7 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def _read_head(path: Path, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     head_path = path / HEAD
-    if not head_path.is_file():
-        raise _damaged(head_path, "missing (it holds the classifier's weights)")
-    try:
-        with np.load(head_path, allow_pickle=False) as head:
-            weight, bias = head["weight"], head["bias"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise _damaged(head_path, f"cannot be read ({exc})") from None
+    weight, bias = read_arrays(head_path, ("weight", "bias"), "it holds the classifier's weights")
     if weight.ndim != 2 or bias.shape != (weight.shape[0],) or weight.shape[0] != n_labels:
         raise _damaged(
             head_path,

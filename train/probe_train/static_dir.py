@@ -7,13 +7,12 @@ A directory without ``encoder_kind`` (every one written before the static tier) 
 from __future__ import annotations
 
 import math
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .head_fit import damaged
+from .head_fit import damaged, read_arrays
 from .static_encoder import StaticTable
 from .static_training import EncoderKind
 
@@ -64,13 +63,7 @@ def read_static_table(path: Path, config_path: Path, config: dict[str, Any], hea
     """The table a static model directory keeps, checked against its config and its head."""
     source, sif, kept = _details(config_path, config)
     table_path = path / STATIC_TABLE
-    if not table_path.is_file():
-        raise damaged(table_path, "missing (a static model keeps its token table there)")
-    try:
-        with np.load(table_path, allow_pickle=False) as saved:
-            vectors, weights = saved["vectors"], saved["weights"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise damaged(table_path, f"cannot be read ({exc})") from None
+    vectors, weights = read_arrays(table_path, ("vectors", "weights"), "a static model keeps its token table there")
     if vectors.ndim != 2 or weights.shape != (vectors.shape[0],) or vectors.shape[1] != head_dims:
         raise damaged(
             table_path,
